@@ -1,0 +1,268 @@
+//! A replicated key-value store: put, get and compare-and-set on string keys.
+//!
+//! Commands carry a client id and a per-client sequence number; the store remembers each
+//! client's last sequence number and output, so a retried command takes effect at most once
+//! and a command older than the client's latest is ignored (Raft dissertation, section 6.3).
+
+use crate::codec;
+use crate::state_machine::StateMachine;
+use crate::types::{Command, Position};
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One operation on the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvOp {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Read `key`.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Set `key` to `new` if it currently holds `expected`.
+    Cas {
+        /// The key.
+        key: String,
+        /// The value the key must hold.
+        expected: String,
+        /// The value to store on success.
+        new: String,
+    },
+}
+
+impl KvOp {
+    /// The key the operation touches.
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Put { key, .. } | KvOp::Get { key } | KvOp::Cas { key, .. } => key,
+        }
+    }
+}
+
+/// A client's operation with its session identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvCommand {
+    /// The issuing client.
+    pub client: u64,
+    /// The client's sequence number for this command, starting at 1.
+    pub seq: u64,
+    /// The operation.
+    pub op: KvOp,
+}
+
+impl KvCommand {
+    /// Encodes the command for proposing.
+    pub fn encode(&self) -> Command {
+        Bytes::from(codec::encode(self).expect("a KvCommand always encodes"))
+    }
+}
+
+/// What a command did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvOutput {
+    /// A put was applied.
+    Written,
+    /// The value a get read (`None`: no such key).
+    Value(Option<String>),
+    /// Whether a compare-and-set matched and wrote.
+    CasResult(bool),
+    /// The command is older than the client's latest and was ignored.
+    Stale,
+    /// The command could not be decoded; the store is unchanged.
+    Malformed(String),
+}
+
+impl KvOutput {
+    /// Encodes the output for the client.
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(codec::encode(self).expect("a KvOutput always encodes"))
+    }
+}
+
+/// The in-memory key-value store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvStore {
+    data: BTreeMap<String, String>,
+    sessions: BTreeMap<u64, (u64, KvOutput)>,
+    applied: Position,
+}
+
+impl KvStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.data.get(key).map(String::as_str)
+    }
+
+    /// Number of keys stored.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Position of the last command applied.
+    pub fn applied(&self) -> Position {
+        self.applied
+    }
+
+    /// Applies a decoded command, honouring the client's session.
+    pub fn apply_command(&mut self, cmd: &KvCommand) -> KvOutput {
+        if let Some((last_seq, last_out)) = self.sessions.get(&cmd.client) {
+            if cmd.seq == *last_seq {
+                return last_out.clone();
+            }
+            if cmd.seq < *last_seq {
+                return KvOutput::Stale;
+            }
+        }
+        let out = match &cmd.op {
+            KvOp::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                KvOutput::Written
+            }
+            KvOp::Get { key } => KvOutput::Value(self.data.get(key).cloned()),
+            KvOp::Cas { key, expected, new } => {
+                if self.data.get(key) == Some(expected) {
+                    self.data.insert(key.clone(), new.clone());
+                    KvOutput::CasResult(true)
+                } else {
+                    KvOutput::CasResult(false)
+                }
+            }
+        };
+        self.sessions.insert(cmd.client, (cmd.seq, out.clone()));
+        out
+    }
+
+    /// Decodes and applies raw command bytes; malformed bytes leave the store unchanged.
+    pub fn apply_bytes(&mut self, pos: Position, command: &[u8]) -> KvOutput {
+        self.applied = pos;
+        match codec::decode::<KvCommand>(command) {
+            Ok(cmd) => self.apply_command(&cmd),
+            Err(e) => KvOutput::Malformed(e.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+impl StateMachine for KvStore {
+    async fn apply(&mut self, pos: Position, command: &Command) -> Bytes {
+        self.apply_bytes(pos, command).encode()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::poll::now_or_never;
+
+    fn cmd(client: u64, seq: u64, op: KvOp) -> KvCommand {
+        KvCommand { client, seq, op }
+    }
+    fn put(k: &str, v: &str) -> KvOp {
+        KvOp::Put {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn put_get_and_cas() {
+        let mut s = KvStore::new();
+        assert_eq!(
+            s.apply_command(&cmd(1, 1, KvOp::Get { key: "a".into() })),
+            KvOutput::Value(None)
+        );
+        assert_eq!(
+            s.apply_command(&cmd(1, 2, put("a", "x"))),
+            KvOutput::Written
+        );
+        let cas = |seq, e: &str, n: &str| {
+            cmd(
+                2,
+                seq,
+                KvOp::Cas {
+                    key: "a".into(),
+                    expected: e.into(),
+                    new: n.into(),
+                },
+            )
+        };
+        assert_eq!(
+            s.apply_command(&cas(1, "y", "z")),
+            KvOutput::CasResult(false)
+        );
+        assert_eq!(
+            s.apply_command(&cas(2, "x", "z")),
+            KvOutput::CasResult(true)
+        );
+        assert_eq!(s.get("a"), Some("z"));
+    }
+
+    #[test]
+    fn a_retried_command_takes_effect_once() {
+        let mut s = KvStore::new();
+        s.apply_command(&cmd(1, 1, put("a", "1")));
+        s.apply_command(&cmd(2, 1, put("a", "2")));
+        // Client 1 retries its first command: same output, no second write.
+        assert_eq!(
+            s.apply_command(&cmd(1, 1, put("a", "1"))),
+            KvOutput::Written
+        );
+        assert_eq!(s.get("a"), Some("2"));
+    }
+
+    #[test]
+    fn an_older_command_is_ignored() {
+        let mut s = KvStore::new();
+        s.apply_command(&cmd(1, 5, put("a", "new")));
+        assert_eq!(
+            s.apply_command(&cmd(1, 4, put("a", "old"))),
+            KvOutput::Stale
+        );
+        assert_eq!(s.get("a"), Some("new"));
+    }
+
+    #[test]
+    fn malformed_bytes_do_not_change_the_store() {
+        let mut s = KvStore::new();
+        let out =
+            now_or_never(s.apply(Position::new(1, 1), &Bytes::from_static(b"\xff\xfe"))).unwrap();
+        assert!(matches!(
+            codec::decode::<KvOutput>(&out).unwrap(),
+            KvOutput::Malformed(_)
+        ));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn same_commands_same_state() {
+        let cmds: Vec<KvCommand> = (1..50)
+            .map(|i| cmd(i % 3, i, put(&format!("k{}", i % 5), &i.to_string())))
+            .collect();
+        let mut a = KvStore::new();
+        let mut b = KvStore::new();
+        for (i, c) in cmds.iter().enumerate() {
+            let bytes = c.encode();
+            let p = Position::new(1, i as u64 + 1);
+            assert_eq!(a.apply_bytes(p, &bytes), b.apply_bytes(p, &bytes));
+        }
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,18 @@
+//! Shared pieces of consensus-lab: protocol-neutral types, the sans-IO [`Replica`] contract that
+//! both Raft and ZAB implement, storage and transport traits with in-memory implementations, the
+//! one codec module that turns values into bytes, and the key-value state machine.
+
+pub mod codec;
+pub mod kv;
+pub mod poll;
+pub mod replica;
+pub mod state_machine;
+pub mod storage;
+pub mod transport;
+pub mod types;
+
+pub use replica::{Envelope, PersistOp, ProposeError, Ready, Replica, Role, Status};
+pub use state_machine::StateMachine;
+pub use storage::{LogStore, MemLogStore, Recovered, StorageError};
+pub use transport::{MemNetwork, MemTransport, Transport, TransportError};
+pub use types::{Command, Entry, NodeId, Payload, Position, Time};

@@ -1,0 +1,135 @@
+//! The sans-IO contract between a consensus protocol and the world that drives it.
+
+use crate::types::{Command, Entry, NodeId, Position, Time};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+
+/// A protocol message addressed to one peer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope<M> {
+    /// The receiving node.
+    pub to: NodeId,
+    /// The message itself.
+    pub msg: M,
+}
+
+/// One change the driver must make durable before it sends the messages of the same [`Ready`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum PersistOp<H> {
+    /// Replace the protocol's hard state (Raft: term and vote; ZAB: acceptedEpoch, currentEpoch).
+    HardState(H),
+    /// Append entries after the current last entry of the durable log.
+    Append(Vec<Entry>),
+    /// Drop every durable entry whose position is greater than the given one.
+    TruncateAfter(Position),
+}
+
+/// What a core asks its driver to do, in this order: persist, then send, then apply.
+///
+/// The driver makes `persist` durable (fsync) before it sends any of `messages` or applies any
+/// of `committed`; it never reorders two `Ready`s of the same core.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ready<M, H> {
+    /// Durable changes, in the order they happened.
+    pub persist: Vec<PersistOp<H>>,
+    /// Messages to send once `persist` is durable.
+    pub messages: Vec<Envelope<M>>,
+    /// Newly committed entries, in log order, to apply once `persist` is durable.
+    pub committed: Vec<Entry>,
+}
+
+impl<M, H> Default for Ready<M, H> {
+    fn default() -> Self {
+        Ready {
+            persist: Vec::new(),
+            messages: Vec::new(),
+            committed: Vec::new(),
+        }
+    }
+}
+
+impl<M, H> Ready<M, H> {
+    /// True when there is nothing to persist, send or apply.
+    pub fn is_empty(&self) -> bool {
+        self.persist.is_empty() && self.messages.is_empty() && self.committed.is_empty()
+    }
+}
+
+/// A protocol-neutral role, so a harness can treat Raft and ZAB alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Follows a leader (Raft Follower, ZAB Following).
+    Follower,
+    /// Trying to become or find a leader (Raft PreCandidate/Candidate, ZAB Looking).
+    Candidate,
+    /// Leads the cluster (Raft Leader, ZAB Leading).
+    Leader,
+}
+
+/// A snapshot of a core's state, for drivers, tests and people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Protocol-neutral role.
+    pub role: Role,
+    /// The protocol's own name for the role (e.g. "PreCandidate", "Looking").
+    pub role_name: &'static str,
+    /// Current era: Raft term or ZAB epoch.
+    pub era: u64,
+    /// The leader this node currently believes in, if any.
+    pub leader: Option<NodeId>,
+    /// Position of the last committed entry.
+    pub commit: Position,
+    /// Position of the last entry in the log.
+    pub last: Position,
+}
+
+/// Why a proposal was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// Only the leader takes proposals; `leader` is the node's best guess of who leads.
+    #[error("not the leader (leader hint: {leader:?})")]
+    NotLeader {
+        /// The leader this node believes in, if any.
+        leader: Option<NodeId>,
+    },
+}
+
+/// A consensus protocol as a pure, deterministic state machine.
+///
+/// A core never blocks, never reads a clock and never draws randomness except from a seeded
+/// generator it was built with. Every input carries the driver's current time; every output is
+/// collected by [`Replica::take_ready`].
+pub trait Replica {
+    /// The protocol's wire messages.
+    type Message: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// The protocol's durable non-log state.
+    type HardState: Clone
+        + Debug
+        + Default
+        + PartialEq
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
+
+    /// This node's id.
+    fn id(&self) -> NodeId;
+    /// Lets timers fire that are due at `now`.
+    fn tick(&mut self, now: Time);
+    /// The earliest time at which [`Replica::tick`] has work to do.
+    fn next_deadline(&self) -> Time;
+    /// Handles a message from a peer.
+    fn receive(&mut self, now: Time, from: NodeId, msg: Self::Message);
+    /// Submits a client command; on the leader returns the position it was given.
+    fn propose(&mut self, now: Time, command: Command) -> Result<Position, ProposeError>;
+    /// True when [`Replica::take_ready`] would return something.
+    fn has_ready(&self) -> bool;
+    /// Takes everything the driver must persist, send and apply, in that order.
+    fn take_ready(&mut self) -> Ready<Self::Message, Self::HardState>;
+    /// Reports role, era, leader and log positions.
+    fn status(&self) -> Status;
+}

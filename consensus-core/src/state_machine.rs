@@ -1,0 +1,14 @@
+//! The application a consensus protocol replicates.
+
+use crate::types::{Command, Position};
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// A deterministic state machine: the same commands in the same order give the same outputs.
+#[async_trait]
+pub trait StateMachine: Send {
+    /// Applies one committed command found at `pos` and returns its output for the client.
+    ///
+    /// Must never panic on malformed input: return an error output instead.
+    async fn apply(&mut self, pos: Position, command: &Command) -> Bytes;
+}

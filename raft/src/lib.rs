@@ -1,0 +1,327 @@
+//! Raft as in the extended paper (Ongaro & Ousterhout, sections 5 and 6), as a sans-IO core.
+//!
+//! [`RaftReplica`] implements [`consensus_core::Replica`]: the driver feeds it time, messages
+//! and proposals, and collects what to persist, send and apply from `take_ready`. Modules follow
+//! the paper: [`election`] (5.2, 5.4.1, plus pre-vote and check-quorum from the dissertation),
+//! [`replication`] (5.3, 5.4.2), [`log`], [`progress`] and [`message`].
+
+pub mod election;
+pub mod log;
+pub mod message;
+pub mod progress;
+pub mod replication;
+
+use consensus_core::{
+    Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Ready, Recovered, Replica,
+    Role, Status, Time,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+pub use log::RaftLog;
+pub use message::Message;
+pub use progress::{Progress, ProgressState};
+
+/// Tunables of a Raft node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Lower bound of the randomized election timeout.
+    pub election_timeout_min: Duration,
+    /// Upper bound (exclusive) of the randomized election timeout.
+    pub election_timeout_max: Duration,
+    /// How often a leader sends AppendEntries to idle followers.
+    pub heartbeat_interval: Duration,
+    /// Run a pre-vote round before incrementing the term (dissertation 9.6).
+    pub pre_vote: bool,
+    /// A leader steps down if it has not heard from a majority within an election timeout,
+    /// and a node that hears from a leader ignores vote requests for that long (dissertation 6.2, 4.2.3).
+    pub check_quorum: bool,
+    /// Most entries carried by one AppendEntries.
+    pub max_entries_per_message: usize,
+    /// Most pipelined AppendEntries outstanding to one follower.
+    pub max_inflight: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            heartbeat_interval: Duration::from_millis(50),
+            pre_vote: true,
+            check_quorum: true,
+            max_entries_per_message: 256,
+            max_inflight: 64,
+        }
+    }
+}
+
+/// Raft's persistent state besides the log (Figure 2): currentTerm and votedFor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// Latest term the server has seen.
+    pub current_term: u64,
+    /// Candidate that received this server's vote in the current term.
+    pub voted_for: Option<NodeId>,
+}
+
+/// A Raft server's role (Figure 4), with the pre-vote stage made explicit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RaftRole {
+    /// Answers RPCs from leaders and candidates.
+    Follower,
+    /// Asking whether an election could be won, without changing term.
+    PreCandidate,
+    /// Campaigning in a new term.
+    Candidate,
+    /// Handling client requests and replicating the log.
+    Leader,
+}
+
+impl RaftRole {
+    /// The name the paper uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            RaftRole::Follower => "Follower",
+            RaftRole::PreCandidate => "PreCandidate",
+            RaftRole::Candidate => "Candidate",
+            RaftRole::Leader => "Leader",
+        }
+    }
+}
+
+/// One Raft server.
+pub struct RaftReplica {
+    pub(crate) id: NodeId,
+    /// Every voter, this node included, sorted.
+    pub(crate) voters: Vec<NodeId>,
+    pub(crate) config: Config,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) role: RaftRole,
+    pub(crate) hard: HardState,
+    pub(crate) log: RaftLog,
+    /// Index of highest log entry known to be committed.
+    pub(crate) commit_index: u64,
+    /// Index of the highest entry handed to the driver to apply.
+    pub(crate) applied_index: u64,
+    pub(crate) leader_id: Option<NodeId>,
+    pub(crate) now: Time,
+    pub(crate) election_deadline: Time,
+    pub(crate) heartbeat_deadline: Time,
+    pub(crate) check_quorum_deadline: Time,
+    /// When this node last heard from a current leader (for the pre-vote and lease checks).
+    pub(crate) last_leader_contact: Option<Time>,
+    pub(crate) votes: BTreeSet<NodeId>,
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) broadcast_pending: bool,
+    pub(crate) hard_state_dirty: bool,
+    pub(crate) ready: Ready<Message, HardState>,
+}
+
+impl RaftReplica {
+    /// Builds a node from what it recovered from disk; `voters` lists every member, itself included.
+    pub fn new(
+        id: NodeId,
+        voters: &[NodeId],
+        config: Config,
+        seed: u64,
+        recovered: Recovered<HardState>,
+        now: Time,
+    ) -> Self {
+        assert!(voters.contains(&id), "node {id} must be one of the voters");
+        assert!(
+            config.election_timeout_min < config.election_timeout_max,
+            "election timeout range must be non-empty"
+        );
+        let mut voters = voters.to_vec();
+        voters.sort_unstable();
+        voters.dedup();
+        let mut node = RaftReplica {
+            id,
+            voters,
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            role: RaftRole::Follower,
+            hard: recovered.hard_state,
+            log: RaftLog::from_entries(recovered.entries),
+            commit_index: 0,
+            applied_index: 0,
+            leader_id: None,
+            now,
+            election_deadline: now,
+            heartbeat_deadline: now,
+            check_quorum_deadline: now,
+            last_leader_contact: None,
+            votes: BTreeSet::new(),
+            progress: BTreeMap::new(),
+            broadcast_pending: false,
+            hard_state_dirty: false,
+            ready: Ready::default(),
+        };
+        node.reset_election_timer();
+        node
+    }
+
+    /// The node's role, with the pre-candidate stage visible.
+    pub fn raft_role(&self) -> RaftRole {
+        self.role
+    }
+
+    /// currentTerm and votedFor.
+    pub fn hard_state(&self) -> HardState {
+        self.hard
+    }
+
+    /// The node's log.
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+
+    /// commitIndex.
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+
+    /// The leader's view of a follower (leaders only).
+    pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
+        self.progress.get(&peer)
+    }
+
+    /// Votes needed to win: a majority of the voters.
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+
+    pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.id;
+        self.voters.iter().copied().filter(move |&p| p != me)
+    }
+
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        self.ready.messages.push(Envelope { to, msg });
+    }
+
+    pub(crate) fn persist_append(&mut self, entries: Vec<Entry>) {
+        if let Some(PersistOp::Append(pending)) = self.ready.persist.last_mut() {
+            pending.extend(entries);
+        } else {
+            self.ready.persist.push(PersistOp::Append(entries));
+        }
+    }
+
+    pub(crate) fn set_hard_state(&mut self, hard: HardState) {
+        if hard != self.hard {
+            self.hard = hard;
+            self.hard_state_dirty = true;
+        }
+    }
+}
+
+impl Replica for RaftReplica {
+    type Message = Message;
+    type HardState = HardState;
+
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn tick(&mut self, now: Time) {
+        self.now = self.now.max(now);
+        match self.role {
+            RaftRole::Leader => {
+                if self.config.check_quorum && self.now >= self.check_quorum_deadline {
+                    self.check_quorum();
+                }
+                if self.role == RaftRole::Leader && self.now >= self.heartbeat_deadline {
+                    self.heartbeat_deadline = self.now + self.config.heartbeat_interval;
+                    self.send_heartbeats();
+                }
+            }
+            _ => {
+                if self.now >= self.election_deadline {
+                    self.on_election_timeout();
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Time {
+        match self.role {
+            RaftRole::Leader if self.config.check_quorum => {
+                self.heartbeat_deadline.min(self.check_quorum_deadline)
+            }
+            RaftRole::Leader => self.heartbeat_deadline,
+            _ => self.election_deadline,
+        }
+    }
+
+    fn receive(&mut self, now: Time, from: NodeId, msg: Message) {
+        self.now = self.now.max(now);
+        if from == self.id || !self.voters.contains(&from) {
+            return;
+        }
+        self.step(from, msg);
+    }
+
+    fn propose(&mut self, now: Time, command: Command) -> Result<Position, ProposeError> {
+        self.now = self.now.max(now);
+        if self.role != RaftRole::Leader {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader_id,
+            });
+        }
+        Ok(self.append_new_entry(consensus_core::Payload::Command(command)))
+    }
+
+    fn has_ready(&self) -> bool {
+        self.hard_state_dirty
+            || self.broadcast_pending
+            || !self.ready.is_empty()
+            || self.commit_index > self.applied_index
+    }
+
+    fn take_ready(&mut self) -> Ready<Message, HardState> {
+        if self.broadcast_pending {
+            self.broadcast_pending = false;
+            self.broadcast_append();
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        if self.hard_state_dirty {
+            self.hard_state_dirty = false;
+            ready.persist.insert(0, PersistOp::HardState(self.hard));
+        }
+        if self.commit_index > self.applied_index {
+            ready.committed = self
+                .log
+                .slice(self.applied_index + 1, self.commit_index)
+                .to_vec();
+            self.applied_index = self.commit_index;
+        }
+        ready
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: match self.role {
+                RaftRole::Follower => Role::Follower,
+                RaftRole::PreCandidate | RaftRole::Candidate => Role::Candidate,
+                RaftRole::Leader => Role::Leader,
+            },
+            role_name: self.role.name(),
+            era: self.hard.current_term,
+            leader: self.leader_id,
+            commit: self
+                .log
+                .position_at(self.commit_index)
+                .unwrap_or(Position::ZERO),
+            last: self.log.last_position(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! Raft's RPCs, with the paper's field names (Figure 2, plus the pre-vote of section 9.6 of the
+//! dissertation and the conflict hint of section 5.3).
+
+use consensus_core::Entry;
+use serde::{Deserialize, Serialize};
+
+/// A Raft message; the sender is known from the envelope, so `candidateId` and `leaderId`
+/// are implicit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Invoked by candidates to gather votes; with `pre_vote`, asks whether a vote would be
+    /// granted for `term` without anyone changing term.
+    RequestVote {
+        /// Candidate's term (for a pre-vote: the term it would campaign in).
+        term: u64,
+        /// Index of candidate's last log entry.
+        last_log_index: u64,
+        /// Term of candidate's last log entry.
+        last_log_term: u64,
+        /// True for a pre-vote round.
+        pre_vote: bool,
+    },
+    /// The answer to [`Message::RequestVote`].
+    RequestVoteResponse {
+        /// Voter's current term (for a granted pre-vote: the term asked about).
+        term: u64,
+        /// True means the candidate received the vote.
+        vote_granted: bool,
+        /// True when answering a pre-vote.
+        pre_vote: bool,
+    },
+    /// Invoked by the leader to replicate log entries; also the heartbeat.
+    AppendEntries {
+        /// Leader's term.
+        term: u64,
+        /// Index of the log entry immediately preceding the new ones.
+        prev_log_index: u64,
+        /// Term of the `prev_log_index` entry.
+        prev_log_term: u64,
+        /// Log entries to store (empty for a heartbeat).
+        entries: Vec<Entry>,
+        /// Leader's commitIndex.
+        leader_commit: u64,
+    },
+    /// The answer to [`Message::AppendEntries`].
+    AppendEntriesResponse {
+        /// Follower's current term.
+        term: u64,
+        /// True if the follower contained an entry matching prevLogIndex and prevLogTerm.
+        success: bool,
+        /// On success, the index of the last entry known to match the leader's log; on
+        /// failure, the `prev_log_index` that was rejected.
+        match_index: u64,
+        /// On failure, where the leader should retry from (the conflict hint).
+        conflict_index: u64,
+        /// On failure, the term of the follower's conflicting entry, if it has one there.
+        conflict_term: Option<u64>,
+    },
+}
+
+impl Message {
+    /// The term the message carries.
+    pub fn term(&self) -> u64 {
+        match self {
+            Message::RequestVote { term, .. }
+            | Message::RequestVoteResponse { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendEntriesResponse { term, .. } => *term,
+        }
+    }
+
+    /// The message's name as the paper spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::RequestVote { pre_vote: true, .. } => "PreVote",
+            Message::RequestVote { .. } => "RequestVote",
+            Message::RequestVoteResponse { pre_vote: true, .. } => "PreVoteResponse",
+            Message::RequestVoteResponse { .. } => "RequestVoteResponse",
+            Message::AppendEntries { .. } => "AppendEntries",
+            Message::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+        }
+    }
+}
