@@ -1,1 +1,18 @@
+//! The consensus-lab harness: a deterministic simulator that runs any [`consensus_core::Replica`]
+//! under a client workload and faults, a history recorder, a linearizability checker, metrics,
+//! and the `consensus-lab` command line.
 
+pub mod checker;
+pub mod cluster;
+pub mod history;
+pub mod metrics;
+pub mod nemesis;
+pub mod run;
+pub mod sim;
+pub mod workload;
+
+pub use cluster::{Cluster, ProtocolKind};
+pub use nemesis::Faults;
+pub use run::{RunConfig, RunReport};
+pub use sim::{NetConfig, SimConfig};
+pub use workload::{KeyDistribution, WorkloadConfig};

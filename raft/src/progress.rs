@@ -26,6 +26,8 @@ pub struct Progress {
     pub recent_active: bool,
     /// matchIndex at the previous heartbeat, to notice a stalled pipeline.
     pub match_at_last_heartbeat: u64,
+    /// An answer arrived since the previous heartbeat, so an outstanding probe was not lost.
+    pub answered_since_heartbeat: bool,
 }
 
 impl Progress {
@@ -39,6 +41,7 @@ impl Progress {
             inflight: Default::default(),
             recent_active: false,
             match_at_last_heartbeat: 0,
+            answered_since_heartbeat: false,
         }
     }
 

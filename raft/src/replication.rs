@@ -40,6 +40,14 @@ impl RaftReplica {
                 pr.become_probe(m + 1);
             }
             pr.match_at_last_heartbeat = pr.match_index;
+            // A probe whose answer came back was not lost: the answer already sent the next
+            // one, and a second probe would only double the traffic for good.
+            let probe_in_flight =
+                pr.state == ProgressState::Probe && pr.probe_sent && pr.answered_since_heartbeat;
+            pr.answered_since_heartbeat = false;
+            if probe_in_flight {
+                continue;
+            }
             self.send_append(p, true);
         }
     }
@@ -208,6 +216,7 @@ impl RaftReplica {
             return;
         };
         pr.recent_active = true;
+        pr.answered_since_heartbeat = true;
         if success {
             if pr.on_success(match_index) {
                 self.maybe_commit();

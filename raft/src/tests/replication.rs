@@ -404,3 +404,48 @@ fn appended_entries_are_persisted_in_the_same_ready_as_the_acknowledgement() {
         Message::AppendEntriesResponse { success: true, .. }
     ));
 }
+
+#[test]
+fn heartbeats_do_not_multiply_probes_while_the_follower_answers() {
+    let mut l = elected_leader(3, plain());
+    let reject = Message::AppendEntriesResponse {
+        term: 1,
+        success: false,
+        match_index: 0,
+        conflict_index: 1,
+        conflict_term: None,
+    };
+    // Follower 3 keeps rejecting; across many heartbeats exactly one probe stays in flight.
+    for _ in 0..10 {
+        let at = l.next_deadline();
+        l.receive(at, 3, reject.clone());
+        let after_reject = sent(&l.take_ready())
+            .iter()
+            .filter(|(to, _)| *to == 3)
+            .count();
+        l.tick(at);
+        let after_heartbeat = sent(&l.take_ready())
+            .iter()
+            .filter(|(to, _)| *to == 3)
+            .count();
+        assert_eq!(
+            after_reject + after_heartbeat,
+            1,
+            "one probe per answer, none extra"
+        );
+    }
+}
+
+#[test]
+fn a_lost_probe_is_resent_at_the_next_heartbeat() {
+    let mut l = elected_leader(3, plain());
+    // Follower 3 never answered the first probe: the heartbeat sends another.
+    l.tick(l.next_deadline());
+    assert_eq!(
+        sent(&l.take_ready())
+            .iter()
+            .filter(|(to, _)| *to == 3)
+            .count(),
+        1
+    );
+}

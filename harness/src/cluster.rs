@@ -1,0 +1,341 @@
+//! The test-friendly cluster API, the same for every protocol.
+//!
+//! `Cluster::new(ProtocolKind::Raft, SimConfig::default())` builds a simulated cluster whose
+//! nodes are numbered `1..=n`; tests then run virtual time, cut links, crash nodes and look at
+//! what each node applied, without naming the protocol again.
+
+use crate::history::History;
+use crate::metrics::Observer;
+use crate::nemesis::{Nemesis, NetFaults};
+use crate::sim::{Factory, Sim, SimConfig, Stats};
+use crate::workload::WorkloadConfig;
+use consensus_core::kv::KvStore;
+use consensus_core::{Command, Entry, NodeId, Position, ProposeError, Replica, Status, Time};
+use raft::RaftReplica;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Which protocol a cluster runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolKind {
+    /// Raft (Ongaro & Ousterhout), with pre-vote and check-quorum.
+    Raft,
+}
+
+impl ProtocolKind {
+    /// The protocol's lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolKind::Raft => "raft",
+        }
+    }
+}
+
+/// What the harness needs from a simulator, whatever protocol it runs.
+trait Backend {
+    fn run_until(&mut self, t: Time);
+    fn step_one(&mut self) -> bool;
+    fn now(&self) -> Time;
+    fn leader(&self) -> Option<NodeId>;
+    fn status(&self, id: NodeId) -> Option<Status>;
+    fn propose(&mut self, id: NodeId, cmd: Command) -> Result<Position, ProposeError>;
+    fn applied(&self, id: NodeId) -> &[Command];
+    fn kv(&self, id: NodeId) -> &KvStore;
+    fn durable_entries(&self, id: NodeId) -> &[Entry];
+    fn is_crashed(&self, id: NodeId) -> bool;
+    fn disconnect(&mut self, id: NodeId);
+    fn connect(&mut self, id: NodeId);
+    fn block_one_way(&mut self, from: NodeId, to: NodeId);
+    fn partition(&mut self, groups: &[Vec<NodeId>]);
+    fn heal(&mut self);
+    fn set_unreliable(&mut self, f: NetFaults);
+    fn crash(&mut self, id: NodeId);
+    fn restart(&mut self, id: NodeId);
+    fn stats(&self) -> Stats;
+    fn trace_hash(&self) -> u64;
+    fn observer(&self) -> &Observer;
+    fn start_workload(&mut self, cfg: WorkloadConfig);
+    fn start_nemesis(&mut self, n: Nemesis);
+    fn stop_nemesis(&mut self);
+    fn workload_done(&self) -> bool;
+    fn converged(&self) -> bool;
+    fn history(&self) -> Option<&History>;
+}
+
+impl<R: Replica> Backend for Sim<R> {
+    fn run_until(&mut self, t: Time) {
+        Sim::run_until(self, t)
+    }
+    fn step_one(&mut self) -> bool {
+        Sim::step_one(self)
+    }
+    fn now(&self) -> Time {
+        Sim::now(self)
+    }
+    fn leader(&self) -> Option<NodeId> {
+        Sim::leader(self)
+    }
+    fn status(&self, id: NodeId) -> Option<Status> {
+        Sim::status(self, id)
+    }
+    fn propose(&mut self, id: NodeId, cmd: Command) -> Result<Position, ProposeError> {
+        Sim::propose(self, id, cmd)
+    }
+    fn applied(&self, id: NodeId) -> &[Command] {
+        Sim::applied(self, id)
+    }
+    fn kv(&self, id: NodeId) -> &KvStore {
+        Sim::kv(self, id)
+    }
+    fn durable_entries(&self, id: NodeId) -> &[Entry] {
+        &Sim::durable(self, id).entries
+    }
+    fn is_crashed(&self, id: NodeId) -> bool {
+        Sim::is_crashed(self, id)
+    }
+    fn disconnect(&mut self, id: NodeId) {
+        Sim::disconnect(self, id)
+    }
+    fn connect(&mut self, id: NodeId) {
+        Sim::connect(self, id)
+    }
+    fn block_one_way(&mut self, from: NodeId, to: NodeId) {
+        Sim::block_one_way(self, from, to)
+    }
+    fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        Sim::partition(self, groups)
+    }
+    fn heal(&mut self) {
+        Sim::heal(self)
+    }
+    fn set_unreliable(&mut self, f: NetFaults) {
+        Sim::set_unreliable(self, f)
+    }
+    fn crash(&mut self, id: NodeId) {
+        Sim::crash(self, id)
+    }
+    fn restart(&mut self, id: NodeId) {
+        Sim::restart(self, id)
+    }
+    fn stats(&self) -> Stats {
+        Sim::stats(self)
+    }
+    fn trace_hash(&self) -> u64 {
+        Sim::trace_hash(self)
+    }
+    fn observer(&self) -> &Observer {
+        &self.observer
+    }
+    fn start_workload(&mut self, cfg: WorkloadConfig) {
+        Sim::start_workload(self, cfg)
+    }
+    fn start_nemesis(&mut self, n: Nemesis) {
+        Sim::start_nemesis(self, n)
+    }
+    fn stop_nemesis(&mut self) {
+        Sim::stop_nemesis(self)
+    }
+    fn workload_done(&self) -> bool {
+        Sim::workload_done(self)
+    }
+    fn converged(&self) -> bool {
+        Sim::converged(self)
+    }
+    fn history(&self) -> Option<&History> {
+        self.workload.as_ref().map(|w| &w.history)
+    }
+}
+
+/// A simulated cluster of any protocol.
+pub struct Cluster {
+    kind: ProtocolKind,
+    nodes: usize,
+    inner: Box<dyn Backend>,
+}
+
+impl Cluster {
+    /// Builds a cluster of `cfg.nodes` fresh nodes running `kind`.
+    pub fn new(kind: ProtocolKind, cfg: SimConfig) -> Cluster {
+        let nodes = cfg.nodes;
+        let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        let seed = cfg.seed;
+        let inner: Box<dyn Backend> = match kind {
+            ProtocolKind::Raft => {
+                let rc = cfg.raft.clone();
+                let factory: Factory<RaftReplica> = Box::new(move |id, recovered, now| {
+                    RaftReplica::new(id, &voters, rc.clone(), seed, recovered, now)
+                });
+                Box::new(Sim::new(cfg, factory))
+            }
+        };
+        Cluster { kind, nodes, inner }
+    }
+
+    /// The protocol.
+    pub fn kind(&self) -> ProtocolKind {
+        self.kind
+    }
+
+    /// Number of nodes.
+    pub fn size(&self) -> usize {
+        self.nodes
+    }
+
+    /// Every node id.
+    pub fn ids(&self) -> impl Iterator<Item = NodeId> {
+        1..=self.nodes as NodeId
+    }
+
+    /// Runs `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let t = self.inner.now() + d;
+        self.inner.run_until(t);
+    }
+
+    /// Runs until `pred` holds (checked every millisecond of virtual time) or `limit` passes;
+    /// returns whether it held.
+    pub fn run_until(&mut self, limit: Duration, mut pred: impl FnMut(&Cluster) -> bool) -> bool {
+        let end = self.now() + limit;
+        while self.now() < end {
+            if pred(self) {
+                return true;
+            }
+            self.run_for(Duration::from_millis(1));
+        }
+        pred(self)
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Time {
+        self.inner.now()
+    }
+
+    /// The live leader of the highest era, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.inner.leader()
+    }
+
+    /// A node's status, or None while it is crashed.
+    pub fn status(&self, id: NodeId) -> Option<Status> {
+        self.inner.status(id)
+    }
+
+    /// Proposes `command` at node `id` directly (a leader accepts, others refuse).
+    pub fn propose(
+        &mut self,
+        id: NodeId,
+        command: impl Into<Command>,
+    ) -> Result<Position, ProposeError> {
+        self.inner.propose(id, command.into())
+    }
+
+    /// Commands node `id` applied since it last started, in order.
+    pub fn applied(&self, id: NodeId) -> &[Command] {
+        self.inner.applied(id)
+    }
+
+    /// Node `id`'s key-value store.
+    pub fn kv(&self, id: NodeId) -> &KvStore {
+        self.inner.kv(id)
+    }
+
+    /// The entries on node `id`'s simulated disk (synced only).
+    pub fn durable_entries(&self, id: NodeId) -> &[Entry] {
+        self.inner.durable_entries(id)
+    }
+
+    /// True while node `id` is crashed.
+    pub fn is_crashed(&self, id: NodeId) -> bool {
+        self.inner.is_crashed(id)
+    }
+
+    /// Cuts every link to and from `id`.
+    pub fn disconnect(&mut self, id: NodeId) {
+        self.inner.disconnect(id)
+    }
+
+    /// Restores every link to and from `id`.
+    pub fn connect(&mut self, id: NodeId) {
+        self.inner.connect(id)
+    }
+
+    /// Cuts only the link from `from` to `to`.
+    pub fn block_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.inner.block_one_way(from, to)
+    }
+
+    /// Splits the cluster into groups that cannot talk to each other.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        self.inner.partition(groups)
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.inner.heal()
+    }
+
+    /// Sets message-level faults.
+    pub fn set_unreliable(&mut self, faults: NetFaults) {
+        self.inner.set_unreliable(faults)
+    }
+
+    /// Crashes node `id`, losing its memory and unsynced writes.
+    pub fn crash(&mut self, id: NodeId) {
+        self.inner.crash(id)
+    }
+
+    /// Restarts node `id` from its disk.
+    pub fn restart(&mut self, id: NodeId) {
+        self.inner.restart(id)
+    }
+
+    /// Messages, bytes, events, drops and fsyncs so far.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// A hash of the whole run so far: equal hashes mean identical runs.
+    pub fn trace_hash(&self) -> u64 {
+        self.inner.trace_hash()
+    }
+
+    /// Leadership metrics and invariant violations.
+    pub fn observer(&self) -> &Observer {
+        self.inner.observer()
+    }
+
+    /// Broken invariants seen so far (election safety, storage order, ...).
+    pub fn violations(&self) -> &[String] {
+        self.inner.observer().violations()
+    }
+
+    pub(crate) fn start_workload(&mut self, cfg: WorkloadConfig) {
+        self.inner.start_workload(cfg)
+    }
+
+    pub(crate) fn start_nemesis(&mut self, n: Nemesis) {
+        self.inner.start_nemesis(n)
+    }
+
+    pub(crate) fn stop_nemesis(&mut self) {
+        self.inner.stop_nemesis()
+    }
+
+    pub(crate) fn workload_done(&self) -> bool {
+        self.inner.workload_done()
+    }
+
+    pub(crate) fn converged(&self) -> bool {
+        self.inner.converged()
+    }
+
+    pub(crate) fn step_one(&mut self) -> bool {
+        self.inner.step_one()
+    }
+
+    /// The client history, when a workload ran.
+    pub fn history(&self) -> Option<&History> {
+        self.inner.history()
+    }
+}

@@ -1,0 +1,384 @@
+//! One simulated run from start to verdict, and seed sweeps over many runs.
+//!
+//! A run: clients drive the workload while the nemesis injects faults; then every fault is
+//! repaired, crashed nodes restart, and the cluster gets time to converge. The verdict checks
+//! linearizability of the client history, that no acknowledged write is missing from the
+//! final log, that no two replicas applied different sequences, and that no invariant broke.
+
+use crate::checker::{self, CheckResult};
+use crate::cluster::{Cluster, ProtocolKind};
+use crate::metrics::Latency;
+use crate::nemesis::{Faults, Nemesis};
+use crate::sim::SimConfig;
+use crate::workload::{KeyDistribution, WorkloadConfig};
+use consensus_core::kv::KvCommand;
+use consensus_core::{codec, NodeId};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long the cluster gets to converge after the workload and faults end.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Everything that defines one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunConfig {
+    /// The protocol.
+    pub protocol: ProtocolKind,
+    /// Cluster size.
+    pub nodes: usize,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Operations in total.
+    pub ops: usize,
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// Faults to inject.
+    pub faults: Faults,
+    /// Distinct keys.
+    pub keys: usize,
+    /// Fraction of reads.
+    pub read_ratio: f64,
+    /// Key popularity.
+    pub distribution: KeyDistribution,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        let w = WorkloadConfig::default();
+        RunConfig {
+            protocol: ProtocolKind::Raft,
+            nodes: 5,
+            clients: w.clients,
+            ops: w.ops,
+            seed: 1,
+            faults: Faults::Mixed,
+            keys: w.keys,
+            read_ratio: w.read_ratio,
+            distribution: w.distribution,
+        }
+    }
+}
+
+impl RunConfig {
+    /// The `consensus-lab run` command that reproduces this run.
+    pub fn command_line(&self) -> String {
+        let mut s = format!(
+            "consensus-lab run --protocol {} --nodes {} --clients {} --ops {} --seed {} --faults {}",
+            self.protocol.name(),
+            self.nodes,
+            self.clients,
+            self.ops,
+            self.seed,
+            serde_json::to_value(self.faults)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        );
+        let d = RunConfig::default();
+        if self.keys != d.keys {
+            s += &format!(" --keys {}", self.keys);
+        }
+        if self.read_ratio != d.read_ratio {
+            s += &format!(" --read-ratio {}", self.read_ratio);
+        }
+        if self.distribution != d.distribution {
+            s += " --distribution zipf";
+        }
+        s
+    }
+
+    fn workload(&self) -> WorkloadConfig {
+        WorkloadConfig {
+            clients: self.clients,
+            ops: self.ops,
+            keys: self.keys,
+            read_ratio: self.read_ratio,
+            distribution: self.distribution,
+            ..WorkloadConfig::default()
+        }
+    }
+}
+
+/// What one run measured and concluded.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// The run's definition.
+    pub config: RunConfig,
+    /// Operations acknowledged by the cluster.
+    pub ops_ok: usize,
+    /// Operations that certainly did not take effect.
+    pub ops_failed: usize,
+    /// Operations whose outcome the client never learned.
+    pub ops_unknown: usize,
+    /// The checker's verdict, as a yes/no.
+    pub linearizable: bool,
+    /// The checker's full verdict.
+    pub check: CheckResult,
+    /// Successful elections (distinct era/leader pairs).
+    pub elections: u64,
+    /// Times leadership moved to another node.
+    pub leader_changes: u64,
+    /// Virtual time with no live leader.
+    pub time_without_leader_ms: f64,
+    /// Mean length of a leaderless interval that ended in an election.
+    pub election_time_mean_ms: f64,
+    /// Longest such interval.
+    pub election_time_max_ms: f64,
+    /// Invoke-to-answer latency of acknowledged operations (virtual time).
+    pub commit_latency: Latency,
+    /// Acknowledged operations per virtual second of workload.
+    pub throughput_ops_per_sec: f64,
+    /// Virtual time the workload took.
+    pub virtual_ms: f64,
+    /// Client commands in the final log.
+    pub committed_ops: usize,
+    /// Messages between nodes.
+    pub messages: u64,
+    /// Encoded bytes of those messages.
+    pub bytes: u64,
+    /// Messages per committed command.
+    pub messages_per_op: f64,
+    /// Bytes per committed command.
+    pub bytes_per_op: f64,
+    /// Fsyncs on all nodes.
+    pub fsyncs: u64,
+    /// Acknowledged writes missing from the final log (must be 0).
+    pub lost_acked_writes: usize,
+    /// Nodes whose applied sequence is not a prefix of the longest one (must be empty).
+    pub diverged: Vec<NodeId>,
+    /// The first difference of the first diverged node, explained.
+    pub divergence: Option<String>,
+    /// Whether all nodes caught up after the faults ended.
+    pub converged: bool,
+    /// Broken invariants (must be empty).
+    pub violations: Vec<String>,
+    /// Simulator events processed.
+    pub sim_events: u64,
+    /// Wall-clock time of the run.
+    pub wall_ms: f64,
+    /// Hash of the event trace: equal for equal runs.
+    pub trace_hash: String,
+}
+
+impl RunReport {
+    /// True when every safety check passed and the cluster converged.
+    pub fn passed(&self) -> bool {
+        self.linearizable
+            && self.lost_acked_writes == 0
+            && self.diverged.is_empty()
+            && self.violations.is_empty()
+            && self.converged
+    }
+
+    /// A one-line reason for a failed run.
+    pub fn failure(&self) -> Option<String> {
+        let mut why = Vec::new();
+        match &self.check {
+            CheckResult::Linearizable => {}
+            CheckResult::Violation(v) => why.push(format!(
+                "not linearizable on key {} (stuck at: {})",
+                v.key, v.stuck
+            )),
+            CheckResult::Inconclusive { key, steps } => why.push(format!(
+                "linearizability undecided on key {key} after {steps} steps"
+            )),
+        }
+        if self.lost_acked_writes > 0 {
+            why.push(format!(
+                "{} acknowledged writes lost",
+                self.lost_acked_writes
+            ));
+        }
+        if !self.diverged.is_empty() {
+            why.push(format!(
+                "replicas diverged: {:?} ({})",
+                self.diverged,
+                self.divergence.as_deref().unwrap_or("")
+            ));
+        }
+        if !self.converged {
+            why.push("cluster did not converge after healing".into());
+        }
+        why.extend(self.violations.iter().cloned());
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+/// Runs one simulation; `progress` is told how many operations have been issued.
+pub fn run(cfg: &RunConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
+    run_in(cfg, SimConfig::default(), progress)
+}
+
+/// Runs one simulation on a simulator shaped by `sim` (its node count and seed come from `cfg`).
+pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
+    let wall = Instant::now();
+    let sim = SimConfig {
+        nodes: cfg.nodes,
+        seed: cfg.seed,
+        ..sim
+    };
+    let mut c = Cluster::new(cfg.protocol, sim);
+    c.start_workload(cfg.workload());
+    c.start_nemesis(Nemesis::new(cfg.faults, cfg.seed, cfg.nodes));
+    let mut steps = 0u64;
+    while !c.workload_done() && c.step_one() {
+        steps += 1;
+        if steps.is_multiple_of(65_536) {
+            if let (Some(p), Some(h)) = (progress, c.history()) {
+                p(h.ops.len() as u64);
+            }
+        }
+    }
+    let workload_end = c.now();
+    c.stop_nemesis();
+    let converged = c.run_until(SETTLE_LIMIT, |c| c.converged());
+    report(cfg, &c, workload_end, converged, wall)
+}
+
+fn report(
+    cfg: &RunConfig,
+    c: &Cluster,
+    workload_end: Duration,
+    converged: bool,
+    wall: Instant,
+) -> RunReport {
+    let empty = Default::default();
+    let history = c.history().unwrap_or(&empty);
+    let check = checker::check(history, checker::DEFAULT_BUDGET);
+    let (ops_ok, ops_failed, ops_unknown) = history.counts();
+
+    // The longest applied sequence is the reference; every other must be a prefix of it.
+    let reference = c
+        .ids()
+        .map(|id| c.applied(id))
+        .max_by_key(|a| a.len())
+        .unwrap_or(&[]);
+    let diverged: Vec<NodeId> = c
+        .ids()
+        .filter(|&id| {
+            let a = c.applied(id);
+            a.len() > reference.len() || a != &reference[..a.len()]
+        })
+        .collect();
+    let divergence = diverged.first().map(|&id| {
+        let a = c.applied(id);
+        let at = a
+            .iter()
+            .zip(reference)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(reference.len()));
+        let show =
+            |b: Option<&consensus_core::Command>| match b.map(|b| codec::decode::<KvCommand>(b)) {
+                Some(Ok(k)) => format!("client {} seq {}", k.client, k.seq),
+                Some(Err(_)) => "an undecodable command".to_string(),
+                None => "nothing".to_string(),
+            };
+        format!(
+            "node {id} applied {} at position {at} where the longest sequence has {}",
+            show(a.get(at)),
+            show(reference.get(at))
+        )
+    });
+    let in_log: BTreeSet<(u64, u64)> = reference
+        .iter()
+        .filter_map(|b| codec::decode::<KvCommand>(b).ok())
+        .map(|k| (k.client, k.seq))
+        .collect();
+    let lost_acked_writes = history
+        .ops
+        .iter()
+        .filter(|r| r.is_acknowledged_write() && !in_log.contains(&(r.client, r.seq)))
+        .count();
+
+    let obs = c.observer();
+    let et = obs.election_times();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let stats = c.stats();
+    let committed = reference.len();
+    let per_op = |x: u64| {
+        if committed == 0 {
+            0.0
+        } else {
+            x as f64 / committed as f64
+        }
+    };
+    RunReport {
+        config: cfg.clone(),
+        ops_ok,
+        ops_failed,
+        ops_unknown,
+        linearizable: check.is_linearizable(),
+        check,
+        elections: obs.elections(),
+        leader_changes: obs.leader_changes(),
+        time_without_leader_ms: ms(obs.leaderless_time(workload_end)),
+        election_time_mean_ms: if et.is_empty() {
+            0.0
+        } else {
+            ms(et.iter().sum::<Duration>()) / et.len() as f64
+        },
+        election_time_max_ms: et.iter().max().copied().map_or(0.0, ms),
+        commit_latency: Latency::of(history),
+        throughput_ops_per_sec: if workload_end.is_zero() {
+            0.0
+        } else {
+            ops_ok as f64 / workload_end.as_secs_f64()
+        },
+        virtual_ms: ms(workload_end),
+        committed_ops: committed,
+        messages: stats.messages,
+        bytes: stats.bytes,
+        messages_per_op: per_op(stats.messages),
+        bytes_per_op: per_op(stats.bytes),
+        fsyncs: stats.fsyncs,
+        lost_acked_writes,
+        diverged,
+        divergence,
+        converged,
+        violations: c.violations().to_vec(),
+        sim_events: stats.events,
+        wall_ms: wall.elapsed().as_secs_f64() * 1e3,
+        trace_hash: format!("{:016x}", c.trace_hash()),
+    }
+}
+
+/// Runs `base` once per seed in `seeds` on `jobs` threads; `on_done` sees every report as it
+/// finishes. Returns the failing reports, sorted by seed.
+pub fn sweep(
+    base: &RunConfig,
+    seeds: RangeInclusive<u64>,
+    jobs: usize,
+    on_done: &(dyn Fn(&RunReport) + Sync),
+) -> Vec<RunReport> {
+    let next = AtomicU64::new(*seeds.start());
+    let end = *seeds.end();
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed > end || seed < *seeds.start() {
+                    break;
+                }
+                let r = run(
+                    &RunConfig {
+                        seed,
+                        ..base.clone()
+                    },
+                    None,
+                );
+                on_done(&r);
+                if !r.passed() {
+                    failures.lock().expect("no panics hold this lock").push(r);
+                }
+            });
+        }
+    });
+    let mut f = failures.into_inner().expect("no panics hold this lock");
+    f.sort_by_key(|r| r.config.seed);
+    f
+}

@@ -1,0 +1,266 @@
+//! Closed-loop clients inside the simulator: each sends one operation at a time to the node it
+//! believes leads, follows redirects, retries on timeouts (same session sequence number, so a
+//! retry takes effect at most once) and gives up after the operation timeout.
+
+use super::{Event, Reply, Sim};
+use crate::history::{History, Outcome};
+use crate::workload::{OpGenerator, WorkloadConfig};
+use consensus_core::kv::{KvCommand, KvOutput};
+use consensus_core::{codec, Command, NodeId, ProposeError, Replica, Time};
+use std::time::Duration;
+
+/// Back-off before retrying when no node named a leader (an election is probably running).
+const NO_LEADER_BACKOFF: Duration = Duration::from_millis(20);
+/// Back-off before following a redirect or retrying an overwritten entry.
+const REDIRECT_BACKOFF: Duration = Duration::from_millis(1);
+
+struct PendingOp {
+    hist: usize,
+    seq: u64,
+    bytes: Command,
+    attempt: u32,
+    accepted: bool,
+    deadline: Time,
+}
+
+struct Client {
+    gen: OpGenerator,
+    id: u64,
+    next_seq: u64,
+    target: NodeId,
+    current: Option<PendingOp>,
+    finished: bool,
+}
+
+/// The clients of a run and the history they produce.
+pub(crate) struct Workload {
+    cfg: WorkloadConfig,
+    nodes: usize,
+    clients: Vec<Client>,
+    issued: usize,
+    finished: usize,
+    pub(crate) history: History,
+}
+
+impl Workload {
+    pub(crate) fn new(cfg: WorkloadConfig, seed: u64, nodes: usize) -> Self {
+        let clients = (0..cfg.clients)
+            .map(|c| Client {
+                gen: OpGenerator::new(seed, c as u64 + 1, &cfg),
+                id: c as u64 + 1,
+                next_seq: 1,
+                target: (c % nodes) as NodeId + 1,
+                current: None,
+                finished: false,
+            })
+            .collect();
+        Workload {
+            cfg,
+            nodes,
+            clients,
+            issued: 0,
+            finished: 0,
+            history: History::default(),
+        }
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.finished == self.clients.len()
+    }
+
+    fn next_node(&self, n: NodeId) -> NodeId {
+        n % self.nodes as NodeId + 1
+    }
+}
+
+impl<R: Replica> Sim<R> {
+    fn wl(&mut self) -> &mut Workload {
+        self.workload.as_mut().expect("a workload is installed")
+    }
+
+    /// Invokes the client's next operation, or marks the client finished.
+    pub(crate) fn client_next_op(&mut self, c: usize) {
+        let now = self.now;
+        let w = self.wl();
+        if w.issued >= w.cfg.ops {
+            if !w.clients[c].finished {
+                w.clients[c].finished = true;
+                w.finished += 1;
+            }
+            return;
+        }
+        w.issued += 1;
+        let op_timeout = w.cfg.op_timeout;
+        let cl = &mut w.clients[c];
+        let seq = cl.next_seq;
+        cl.next_seq += 1;
+        let op = cl.gen.next_op(seq);
+        let cmd = KvCommand {
+            client: cl.id,
+            seq,
+            op: op.clone(),
+        };
+        let client_id = cl.id;
+        let hist = w.history.invoke(client_id, seq, op, now);
+        w.clients[c].current = Some(PendingOp {
+            hist,
+            seq,
+            bytes: cmd.encode(),
+            attempt: 0,
+            accepted: false,
+            deadline: now + op_timeout,
+        });
+        self.client_send(c);
+    }
+
+    /// Sends a new attempt of the current operation to the client's target.
+    fn client_send(&mut self, c: usize) {
+        let now = self.now;
+        let w = self.wl();
+        let timeout = w.cfg.request_timeout;
+        let target = w.clients[c].target;
+        let Some(p) = w.clients[c].current.as_mut() else {
+            return;
+        };
+        if now >= p.deadline {
+            self.client_give_up(c);
+            return;
+        }
+        p.attempt += 1;
+        let (seq, attempt) = (p.seq, p.attempt);
+        let at = now + self.delay();
+        self.schedule(
+            at,
+            Event::ClientArrive {
+                client: c,
+                node: target,
+                seq,
+                attempt,
+            },
+        );
+        self.schedule(
+            now + timeout,
+            Event::ClientTimeout {
+                client: c,
+                seq,
+                attempt,
+            },
+        );
+    }
+
+    fn client_give_up(&mut self, c: usize) {
+        let now = self.now;
+        let w = self.wl();
+        if let Some(p) = w.clients[c].current.take() {
+            let outcome = if p.accepted {
+                Outcome::Unknown
+            } else {
+                Outcome::Fail
+            };
+            w.history.complete(p.hist, outcome, now);
+        }
+        self.client_next_op(c);
+    }
+
+    /// A client's request reaches a node.
+    pub(crate) fn client_arrive(&mut self, c: usize, node: NodeId, seq: u64, attempt: u32) {
+        let now = self.now;
+        let bytes = match self.wl().clients[c].current.as_ref() {
+            Some(p) if p.seq == seq && p.attempt == attempt => p.bytes.clone(),
+            _ => return,
+        };
+        let n = &mut self.nodes[node as usize - 1];
+        let Some(r) = n.replica.as_mut() else {
+            return; // lost: the client will time out
+        };
+        match r.propose(now, bytes) {
+            Ok(pos) => {
+                n.waiting.insert(pos, (c, seq, attempt));
+                if let Some(p) = self.wl().clients[c].current.as_mut() {
+                    p.accepted = true;
+                }
+                self.after_input(node);
+            }
+            Err(ProposeError::NotLeader { leader }) => {
+                let at = now + self.delay();
+                self.schedule(
+                    at,
+                    Event::ClientReply {
+                        client: c,
+                        seq,
+                        attempt,
+                        reply: Reply::NotLeader(leader),
+                    },
+                );
+            }
+        }
+    }
+
+    /// A node's answer reaches a client.
+    pub(crate) fn client_reply(&mut self, c: usize, seq: u64, attempt: u32, reply: Reply) {
+        let now = self.now;
+        let w = self.wl();
+        let Some(p) = w.clients[c].current.as_ref() else {
+            return;
+        };
+        if p.seq != seq {
+            return;
+        }
+        match reply {
+            Reply::Done(out) => {
+                // Any attempt's answer settles the operation: the session makes retries idempotent.
+                let p = w.clients[c].current.take().expect("checked above");
+                let outcome = match codec::decode::<KvOutput>(&out) {
+                    Ok(KvOutput::Stale) | Ok(KvOutput::Malformed(_)) | Err(_) => {
+                        self.observer.violation(format!(
+                            "client {} seq {seq}: unexpected output {out:?}",
+                            c + 1
+                        ));
+                        Outcome::Unknown
+                    }
+                    Ok(o) => Outcome::Ok(o),
+                };
+                self.wl().history.complete(p.hist, outcome, now);
+                self.client_next_op(c);
+            }
+            _ if p.attempt != attempt => {}
+            Reply::NotLeader(hint) => {
+                let cur = w.clients[c].target;
+                let (target, wait) = match hint {
+                    Some(l) if l != cur => (l, REDIRECT_BACKOFF),
+                    _ => (w.next_node(cur), NO_LEADER_BACKOFF),
+                };
+                w.clients[c].target = target;
+                self.schedule(now + wait, Event::ClientRetry { client: c, seq });
+            }
+            Reply::Retry => {
+                self.schedule(
+                    now + REDIRECT_BACKOFF,
+                    Event::ClientRetry { client: c, seq },
+                );
+            }
+        }
+    }
+
+    pub(crate) fn client_retry(&mut self, c: usize, seq: u64) {
+        if self.wl().clients[c]
+            .current
+            .as_ref()
+            .is_some_and(|p| p.seq == seq)
+        {
+            self.client_send(c);
+        }
+    }
+
+    /// An attempt went unanswered: try the next node.
+    pub(crate) fn client_timeout(&mut self, c: usize, seq: u64, attempt: u32) {
+        let w = self.wl();
+        match w.clients[c].current.as_ref() {
+            Some(p) if p.seq == seq && p.attempt == attempt => {}
+            _ => return,
+        }
+        let cur = w.clients[c].target;
+        w.clients[c].target = w.next_node(cur);
+        self.client_send(c);
+    }
+}

@@ -1,0 +1,803 @@
+//! A deterministic discrete-event simulator for any [`Replica`].
+//!
+//! One thread, a virtual clock, and an event queue ordered by (time, sequence number). All
+//! randomness comes from one ChaCha generator seeded from the run's seed, so the same seed
+//! yields the same run, byte for byte. The network delays, drops, duplicates, reorders and
+//! partitions messages; each node has a simulated disk with an fsync latency and group commit,
+//! and a crash loses whatever was not synced.
+
+mod clients;
+mod faults;
+#[cfg(test)]
+mod tests;
+
+use crate::metrics::Observer;
+use crate::nemesis::{Nemesis, NetFaults};
+use crate::workload::WorkloadConfig;
+use consensus_core::kv::KvStore;
+use consensus_core::poll::now_or_never;
+use consensus_core::{
+    codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Payload, Position,
+    ProposeError, Recovered, Replica, StateMachine, Status, Time,
+};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+pub(crate) use clients::Workload;
+
+/// Message delays of the simulated network.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NetConfig {
+    /// Shortest one-way delay.
+    pub min_delay: Duration,
+    /// Longest one-way delay (before faults add spikes).
+    pub max_delay: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            min_delay: Duration::from_micros(500),
+            max_delay: Duration::from_millis(2),
+        }
+    }
+}
+
+/// Everything that shapes a simulated cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Number of nodes, numbered `1..=nodes`.
+    pub nodes: usize,
+    /// The run's seed: every random choice derives from it.
+    pub seed: u64,
+    /// Network delays.
+    pub net: NetConfig,
+    /// Time one fsync takes on every node's disk.
+    pub fsync_latency: Duration,
+    /// Disks that acknowledge fsync but keep nothing across a crash: breaks every protocol's
+    /// persistence assumption; used to show that the checks catch what follows.
+    pub lying_disks: bool,
+    /// Raft's tunables.
+    pub raft: raft::Config,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 5,
+            seed: 1,
+            net: NetConfig::default(),
+            fsync_latency: Duration::from_millis(1),
+            lying_disks: false,
+            raft: raft::Config::default(),
+        }
+    }
+}
+
+/// Counters of what the simulated network and disks saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Events processed.
+    pub events: u64,
+    /// Messages nodes sent to each other.
+    pub messages: u64,
+    /// Encoded bytes of those messages.
+    pub bytes: u64,
+    /// Messages lost to crashes, partitions or drops.
+    pub dropped: u64,
+    /// Fsyncs performed.
+    pub fsyncs: u64,
+}
+
+/// What a client hears back from a node.
+#[derive(Clone, Debug)]
+pub(crate) enum Reply {
+    /// The command was applied; the state machine's encoded output.
+    Done(bytes::Bytes),
+    /// The node does not lead; it names who it thinks does.
+    NotLeader(Option<NodeId>),
+    /// The attempt's entry was overwritten; try again.
+    Retry,
+}
+
+pub(crate) enum Event<M> {
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        to_inc: u64,
+        msg: M,
+    },
+    Tick {
+        node: NodeId,
+        inc: u64,
+    },
+    Release {
+        node: NodeId,
+        inc: u64,
+        sync: bool,
+        messages: Vec<Envelope<M>>,
+        committed: Vec<Entry>,
+    },
+    ClientStart {
+        client: usize,
+    },
+    ClientArrive {
+        client: usize,
+        node: NodeId,
+        seq: u64,
+        attempt: u32,
+    },
+    ClientReply {
+        client: usize,
+        seq: u64,
+        attempt: u32,
+        reply: Reply,
+    },
+    ClientTimeout {
+        client: usize,
+        seq: u64,
+        attempt: u32,
+    },
+    ClientRetry {
+        client: usize,
+        seq: u64,
+    },
+    Nemesis,
+}
+
+struct Scheduled<M> {
+    time: Time,
+    seq: u64,
+    event: Event<M>,
+}
+
+impl<M> PartialEq for Scheduled<M> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<M> Eq for Scheduled<M> {}
+impl<M> PartialOrd for Scheduled<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> Ord for Scheduled<M> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+/// Who waits for an entry a node accepted: (client, seq, attempt).
+type Waiter = (usize, u64, u32);
+
+pub(crate) struct Node<R: Replica> {
+    replica: Option<R>,
+    store: MemLogStore<R::HardState>,
+    sm: KvStore,
+    applied: Vec<Command>,
+    inc: u64,
+    sync_start: Time,
+    sync_done: Time,
+    tick_at: Option<Time>,
+    /// Release events scheduled and not yet processed: while any is queued, later Readies
+    /// queue behind it, so a node's Readies take effect strictly in order.
+    releases_queued: usize,
+    waiting: BTreeMap<Position, Waiter>,
+}
+
+/// Builds a node's core from what it recovered, at a given time.
+pub type Factory<R> = Box<dyn Fn(NodeId, Recovered<<R as Replica>::HardState>, Time) -> R + Send>;
+
+/// The simulator for one protocol.
+pub struct Sim<R: Replica> {
+    cfg: SimConfig,
+    now: Time,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled<R::Message>>>,
+    rng: ChaCha8Rng,
+    nodes: Vec<Node<R>>,
+    factory: Factory<R>,
+    blocked: BTreeSet<(NodeId, NodeId)>,
+    net_faults: NetFaults,
+    stats: Stats,
+    trace: DefaultHasher,
+    buf: Vec<u8>,
+    pub(crate) observer: Observer,
+    pub(crate) workload: Option<Workload>,
+    nemesis: Option<faults::NemesisState>,
+}
+
+impl<R: Replica> Sim<R> {
+    /// A cluster of `cfg.nodes` fresh nodes built by `factory`.
+    pub fn new(cfg: SimConfig, factory: Factory<R>) -> Self {
+        assert!(cfg.nodes >= 1, "a cluster needs at least one node");
+        let mut sim = Sim {
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            now: Duration::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes: Vec::with_capacity(cfg.nodes),
+            factory,
+            blocked: BTreeSet::new(),
+            net_faults: NetFaults::NONE,
+            stats: Stats::default(),
+            trace: DefaultHasher::new(),
+            buf: Vec::with_capacity(1024),
+            observer: Observer::new(cfg.nodes),
+            workload: None,
+            nemesis: None,
+            cfg,
+        };
+        for id in 1..=sim.cfg.nodes as NodeId {
+            let replica = (sim.factory)(id, Recovered::default(), sim.now);
+            sim.nodes.push(Node {
+                replica: Some(replica),
+                store: MemLogStore::new(),
+                sm: KvStore::new(),
+                applied: Vec::new(),
+                inc: 0,
+                sync_start: Duration::ZERO,
+                sync_done: Duration::ZERO,
+                tick_at: None,
+                releases_queued: 0,
+                waiting: BTreeMap::new(),
+            });
+            sim.after_input(id);
+        }
+        sim
+    }
+
+    /// The configuration the cluster was built with.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Network and disk counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// A hash of every event processed and every message sent so far.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.finish()
+    }
+
+    fn node(&self, id: NodeId) -> &Node<R> {
+        &self.nodes[id as usize - 1]
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> &mut Node<R> {
+        &mut self.nodes[id as usize - 1]
+    }
+
+    fn valid(&self, id: NodeId) -> bool {
+        id >= 1 && id as usize <= self.nodes.len()
+    }
+
+    pub(crate) fn schedule(&mut self, at: Time, event: Event<R::Message>) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            time: at.max(self.now),
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    /// A one-way network delay drawn from the configured range.
+    pub(crate) fn delay(&mut self) -> Duration {
+        let min = self.cfg.net.min_delay.as_nanos() as u64;
+        let max = self.cfg.net.max_delay.as_nanos() as u64;
+        Duration::from_nanos(if max > min {
+            self.rng.random_range(min..=max)
+        } else {
+            min
+        })
+    }
+
+    /// Runs events until virtual time `until` (inclusive), then sets the clock there.
+    pub fn run_until(&mut self, until: Time) {
+        while let Some(Reverse(top)) = self.queue.peek() {
+            if top.time > until {
+                break;
+            }
+            let Reverse(s) = self.queue.pop().expect("peeked");
+            self.now = s.time;
+            self.stats.events += 1;
+            self.process(s.event);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs events for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    /// Processes the next event; false when the queue is empty.
+    pub(crate) fn step_one(&mut self) -> bool {
+        let Some(Reverse(s)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = s.time;
+        self.stats.events += 1;
+        self.process(s.event);
+        true
+    }
+
+    fn process(&mut self, event: Event<R::Message>) {
+        let t = self.now.as_nanos() as u64;
+        match event {
+            Event::Deliver {
+                from,
+                to,
+                to_inc,
+                msg,
+            } => {
+                (t, 1u8, from, to).hash(&mut self.trace);
+                let n = self.node(to);
+                if n.inc != to_inc || n.replica.is_none() || self.blocked.contains(&(from, to)) {
+                    self.stats.dropped += 1;
+                    return;
+                }
+                let now = self.now;
+                if let Some(r) = self.node_mut(to).replica.as_mut() {
+                    r.receive(now, from, msg);
+                }
+                self.after_input(to);
+            }
+            Event::Tick { node, inc } => {
+                (t, 2u8, node).hash(&mut self.trace);
+                let now = self.now;
+                let n = self.node_mut(node);
+                if n.inc != inc {
+                    return;
+                }
+                if n.tick_at == Some(now) {
+                    n.tick_at = None;
+                }
+                if let Some(r) = n.replica.as_mut() {
+                    r.tick(now);
+                }
+                self.after_input(node);
+            }
+            Event::Release {
+                node,
+                inc,
+                sync,
+                messages,
+                committed,
+            } => {
+                (t, 3u8, node).hash(&mut self.trace);
+                if self.node(node).inc == inc {
+                    self.node_mut(node).releases_queued -= 1;
+                    self.release(node, sync, messages, committed);
+                }
+            }
+            Event::ClientStart { client } => {
+                (t, 4u8, client).hash(&mut self.trace);
+                self.client_next_op(client);
+            }
+            Event::ClientArrive {
+                client,
+                node,
+                seq,
+                attempt,
+            } => {
+                (t, 5u8, client, node, seq, attempt).hash(&mut self.trace);
+                self.client_arrive(client, node, seq, attempt);
+            }
+            Event::ClientReply {
+                client,
+                seq,
+                attempt,
+                reply,
+            } => {
+                (t, 6u8, client, seq, attempt).hash(&mut self.trace);
+                self.client_reply(client, seq, attempt, reply);
+            }
+            Event::ClientTimeout {
+                client,
+                seq,
+                attempt,
+            } => {
+                (t, 7u8, client, seq, attempt).hash(&mut self.trace);
+                self.client_timeout(client, seq, attempt);
+            }
+            Event::ClientRetry { client, seq } => {
+                (t, 8u8, client, seq).hash(&mut self.trace);
+                self.client_retry(client, seq);
+            }
+            Event::Nemesis => {
+                (t, 9u8).hash(&mut self.trace);
+                self.nemesis_step();
+            }
+        }
+    }
+
+    /// Collects a node's Ready after an input and hands it to the disk and network.
+    fn after_input(&mut self, id: NodeId) {
+        let now = self.now;
+        let fsync = self.cfg.fsync_latency;
+        let n = &mut self.nodes[id as usize - 1];
+        let Some(r) = n.replica.as_mut() else {
+            return;
+        };
+        let status = r.status();
+        let ready = if r.has_ready() {
+            Some(r.take_ready())
+        } else {
+            None
+        };
+        let deadline = r.next_deadline().max(now);
+        if n.tick_at.is_none_or(|t| deadline < t) {
+            n.tick_at = Some(deadline);
+            let inc = n.inc;
+            self.schedule(deadline, Event::Tick { node: id, inc });
+        }
+        self.observer.observe(now, id, Some(&status));
+        let Some(ready) = ready else {
+            return;
+        };
+        let n = &mut self.nodes[id as usize - 1];
+        let sync = !ready.persist.is_empty();
+        let release_at = if sync {
+            if let Some(Err(e)) = now_or_never(n.store.write(&ready.persist)) {
+                self.observer
+                    .violation(format!("node {id}: storage write failed: {e}"));
+            }
+            if now < n.sync_start {
+                // A queued fsync has not started yet: join it (group commit).
+                n.sync_done
+            } else {
+                n.sync_start = now.max(n.sync_done);
+                n.sync_done = n.sync_start + fsync;
+                self.stats.fsyncs += 1;
+                n.sync_done
+            }
+        } else {
+            // Nothing to persist, but keep the order behind an fsync still in flight.
+            now.max(n.sync_done)
+        };
+        if release_at == now && n.releases_queued == 0 {
+            self.release(id, sync, ready.messages, ready.committed);
+        } else {
+            n.releases_queued += 1;
+            let inc = n.inc;
+            self.schedule(
+                release_at,
+                Event::Release {
+                    node: id,
+                    inc,
+                    sync,
+                    messages: ready.messages,
+                    committed: ready.committed,
+                },
+            );
+        }
+    }
+
+    /// The persist part of a Ready is durable: send its messages, then apply its commits.
+    fn release(
+        &mut self,
+        id: NodeId,
+        sync: bool,
+        messages: Vec<Envelope<R::Message>>,
+        committed: Vec<Entry>,
+    ) {
+        if sync {
+            match now_or_never(self.node_mut(id).store.sync()) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => self
+                    .observer
+                    .violation(format!("node {id}: storage sync failed: {e}")),
+                None => unreachable!("the in-memory store never waits"),
+            }
+        }
+        for env in messages {
+            self.send(id, env);
+        }
+        for entry in committed {
+            self.apply(id, entry);
+        }
+    }
+
+    fn send(&mut self, from: NodeId, env: Envelope<R::Message>) {
+        self.stats.messages += 1;
+        self.buf.clear();
+        match codec::encode_into(&env.msg, &mut self.buf) {
+            Ok(len) => self.stats.bytes += len as u64,
+            Err(e) => {
+                self.observer
+                    .violation(format!("node {from}: message failed to encode: {e}"));
+                return;
+            }
+        }
+        self.buf.hash(&mut self.trace);
+        let to = env.to;
+        if !self.valid(to) || self.blocked.contains(&(from, to)) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let f = self.net_faults;
+        if f.drop > 0.0 && self.rng.random_bool(f.drop) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let to_inc = self.node(to).inc;
+        if f.duplicate > 0.0 && self.rng.random_bool(f.duplicate) {
+            let at = self.now + self.faulty_delay();
+            let msg = env.msg.clone();
+            self.schedule(
+                at,
+                Event::Deliver {
+                    from,
+                    to,
+                    to_inc,
+                    msg,
+                },
+            );
+        }
+        let at = self.now + self.faulty_delay();
+        self.schedule(
+            at,
+            Event::Deliver {
+                from,
+                to,
+                to_inc,
+                msg: env.msg,
+            },
+        );
+    }
+
+    /// A network delay, plus a random spike for a message the faults reorder.
+    fn faulty_delay(&mut self) -> Duration {
+        let mut d = self.delay();
+        let f = self.net_faults;
+        if f.reorder > 0.0 && self.rng.random_bool(f.reorder) {
+            let spike = f.spike.as_nanos() as u64;
+            d += Duration::from_nanos(self.rng.random_range(0..=spike));
+        }
+        d
+    }
+
+    fn apply(&mut self, id: NodeId, entry: Entry) {
+        let Payload::Command(cmd) = entry.payload else {
+            return;
+        };
+        let n = self.node_mut(id);
+        let out = now_or_never(n.sm.apply(entry.pos, &cmd)).expect("the KV store never waits");
+        n.applied.push(cmd);
+        // Entries accepted at an earlier position that were never applied are gone for good.
+        let mut replies = Vec::new();
+        while let Some((&pos, _)) = n.waiting.first_key_value() {
+            if pos > entry.pos {
+                break;
+            }
+            let (pos, (client, seq, attempt)) = n.waiting.pop_first().expect("non-empty");
+            let reply = if pos == entry.pos {
+                Reply::Done(out.clone())
+            } else {
+                Reply::Retry
+            };
+            replies.push((client, seq, attempt, reply));
+        }
+        for (client, seq, attempt, reply) in replies {
+            let at = self.now + self.delay();
+            self.schedule(
+                at,
+                Event::ClientReply {
+                    client,
+                    seq,
+                    attempt,
+                    reply,
+                },
+            );
+        }
+    }
+
+    // ---- the test-facing cluster API ----
+
+    /// The status of every live node.
+    pub fn statuses(&self) -> Vec<Status> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.replica.as_ref().map(|r| r.status()))
+            .collect()
+    }
+
+    /// The status of one node (None while it is crashed).
+    pub fn status(&self, id: NodeId) -> Option<Status> {
+        self.node(id).replica.as_ref().map(|r| r.status())
+    }
+
+    /// The live leader of the highest era, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.statuses()
+            .into_iter()
+            .filter(|s| s.role == consensus_core::Role::Leader)
+            .max_by_key(|s| s.era)
+            .map(|s| s.id)
+    }
+
+    /// Proposes a command directly at a node.
+    pub fn propose(&mut self, id: NodeId, command: Command) -> Result<Position, ProposeError> {
+        let now = self.now;
+        let r = self
+            .node_mut(id)
+            .replica
+            .as_mut()
+            .ok_or(ProposeError::NotLeader { leader: None })?;
+        let res = r.propose(now, command);
+        self.after_input(id);
+        res
+    }
+
+    /// The commands node `id`'s state machine applied since it last started, in order.
+    pub fn applied(&self, id: NodeId) -> &[Command] {
+        &self.node(id).applied
+    }
+
+    /// The node's key-value store.
+    pub fn kv(&self, id: NodeId) -> &KvStore {
+        &self.node(id).sm
+    }
+
+    /// The node's durable state on its simulated disk.
+    pub fn durable(&self, id: NodeId) -> &Recovered<R::HardState> {
+        self.node(id).store.durable()
+    }
+
+    /// True while the node is crashed.
+    pub fn is_crashed(&self, id: NodeId) -> bool {
+        self.node(id).replica.is_none()
+    }
+
+    /// Cuts every link to and from `id`.
+    pub fn disconnect(&mut self, id: NodeId) {
+        for p in 1..=self.nodes.len() as NodeId {
+            if p != id {
+                self.blocked.insert((id, p));
+                self.blocked.insert((p, id));
+            }
+        }
+    }
+
+    /// Restores every link to and from `id`.
+    pub fn connect(&mut self, id: NodeId) {
+        self.blocked.retain(|&(a, b)| a != id && b != id);
+    }
+
+    /// Cuts the link from `from` to `to` only.
+    pub fn block_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.blocked.insert((from, to));
+    }
+
+    /// Splits the cluster: nodes in different groups cannot talk; nodes in no group are isolated.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        self.blocked.clear();
+        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
+        for a in 1..=self.nodes.len() as NodeId {
+            for b in 1..=self.nodes.len() as NodeId {
+                if a != b && (group_of(a).is_none() || group_of(a) != group_of(b)) {
+                    self.blocked.insert((a, b));
+                }
+            }
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.blocked.clear();
+    }
+
+    /// Sets message-level faults (drop, duplicate, reorder with delay spikes).
+    pub fn set_unreliable(&mut self, faults: NetFaults) {
+        self.net_faults = faults;
+    }
+
+    /// Crashes a node: its memory, unsynced writes and in-flight messages to it are lost.
+    pub fn crash(&mut self, id: NodeId) {
+        let now = self.now;
+        let lying = self.cfg.lying_disks;
+        let n = self.node_mut(id);
+        if n.replica.is_none() {
+            return;
+        }
+        n.replica = None;
+        n.store.crash();
+        if lying {
+            n.store = MemLogStore::new();
+        }
+        n.inc += 1;
+        n.tick_at = None;
+        n.releases_queued = 0;
+        n.sync_start = Duration::ZERO;
+        n.sync_done = Duration::ZERO;
+        n.waiting.clear();
+        self.observer.observe(now, id, None);
+    }
+
+    /// Restarts a crashed node from its durable state, with an empty state machine.
+    pub fn restart(&mut self, id: NodeId) {
+        if self.node(id).replica.is_some() {
+            return;
+        }
+        let recovered = match now_or_never(self.node_mut(id).store.recover()) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                self.observer
+                    .violation(format!("node {id}: recovery failed: {e}"));
+                return;
+            }
+            None => unreachable!("the in-memory store never waits"),
+        };
+        let replica = (self.factory)(id, recovered, self.now);
+        let n = self.node_mut(id);
+        n.replica = Some(replica);
+        n.sm = KvStore::new();
+        n.applied.clear();
+        self.after_input(id);
+    }
+
+    /// Installs a workload; clients start now.
+    pub(crate) fn start_workload(&mut self, cfg: WorkloadConfig) {
+        let clients = cfg.clients;
+        self.workload = Some(Workload::new(cfg, self.cfg.seed, self.cfg.nodes));
+        for c in 0..clients {
+            let at = self.now + Duration::from_micros(c as u64 * 37);
+            self.schedule(at, Event::ClientStart { client: c });
+        }
+    }
+
+    /// Starts injecting faults of the nemesis' kind.
+    pub(crate) fn start_nemesis(&mut self, nemesis: Nemesis) {
+        self.nemesis = Some(faults::NemesisState::new(nemesis));
+        let at = self.now + Duration::from_millis(500);
+        self.schedule(at, Event::Nemesis);
+    }
+
+    /// Stops the nemesis and repairs everything it broke.
+    pub(crate) fn stop_nemesis(&mut self) {
+        self.nemesis = None;
+        self.heal();
+        self.set_unreliable(NetFaults::NONE);
+        for id in 1..=self.nodes.len() as NodeId {
+            self.restart(id);
+        }
+    }
+
+    /// True once every client has finished.
+    pub(crate) fn workload_done(&self) -> bool {
+        self.workload.as_ref().is_none_or(|w| w.done())
+    }
+
+    /// True when all nodes are up, one leads, and every node applied everything it committed
+    /// up to the leader's last position.
+    pub(crate) fn converged(&self) -> bool {
+        let Some(leader) = self.leader() else {
+            return false;
+        };
+        let Some(ls) = self.status(leader) else {
+            return false;
+        };
+        self.nodes.iter().all(|n| match &n.replica {
+            Some(r) => {
+                let s = r.status();
+                s.commit == ls.last
+                    && s.last == ls.last
+                    && n.applied.len() == self.node(leader).applied.len()
+            }
+            None => false,
+        })
+    }
+}
