@@ -1,0 +1,140 @@
+//! The `consensus-lab` binary as a user meets it: flags, exit codes, output formats.
+
+use std::process::{Command, Output};
+
+fn lab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_consensus-lab"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn bad_flags_get_one_line_and_exit_2() {
+    for args in [
+        &["run", "--nodez", "3"][..],
+        &["run", "--nodes", "0"],
+        &["run", "--protocol", "paxos"],
+        &["run", "--read-ratio", "1.5"],
+        &["check", "--seeds", "9..3"],
+        &["check", "--seeds", "x..3"],
+        &["frobnicate"],
+    ] {
+        let o = lab(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{args:?}: {e}");
+        assert!(e.starts_with("error:"), "{args:?}: {e}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_explains_and_exits_0() {
+    let o = lab(&["run", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--protocol",
+        "--nodes",
+        "--clients",
+        "--ops",
+        "--seed",
+        "--faults",
+        "--json",
+    ] {
+        assert!(out.contains(flag), "help lacks {flag}");
+    }
+}
+
+#[test]
+fn run_json_holds_the_verdict_and_metrics() {
+    let o = lab(&[
+        "run",
+        "--ops",
+        "500",
+        "--nodes",
+        "3",
+        "--clients",
+        "4",
+        "--faults",
+        "crash",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("stdout is one JSON object");
+    for key in [
+        "linearizable",
+        "ops_ok",
+        "ops_failed",
+        "ops_unknown",
+        "lost_acked_writes",
+        "diverged",
+        "sim_events",
+        "wall_ms",
+        "elections",
+        "leader_changes",
+        "time_without_leader_ms",
+        "election_time_mean_ms",
+        "commit_latency",
+        "throughput_ops_per_sec",
+        "messages_per_op",
+        "bytes_per_op",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["linearizable"], true);
+    assert_eq!(v["lost_acked_writes"], 0);
+    assert_eq!(
+        v["ops_ok"].as_u64().unwrap()
+            + v["ops_failed"].as_u64().unwrap()
+            + v["ops_unknown"].as_u64().unwrap(),
+        500
+    );
+    assert!(v["commit_latency"]["p99_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn run_table_is_readable() {
+    let o = lab(&["run", "--ops", "300", "--faults", "none"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("linearizable              yes"), "{out}");
+    assert!(out.contains("latency p50 / p99"), "{out}");
+}
+
+#[test]
+fn check_sweeps_seeds_and_reports() {
+    let o = lab(&[
+        "check",
+        "--seeds",
+        "1..4",
+        "--ops",
+        "300",
+        "--faults",
+        "partition",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("4 seeds of raft"), "{out}");
+    assert!(out.contains("4 passed, 0 failed"), "{out}");
+    let o = lab(&["check", "--seeds", "7", "--ops", "300", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["runs"], 1);
+    assert_eq!(v["failed"], 0);
+}
+
+#[test]
+fn same_seed_same_output() {
+    let a = lab(&["run", "--ops", "400", "--seed", "5", "--json"]);
+    let b = lab(&["run", "--ops", "400", "--seed", "5", "--json"]);
+    let va: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let vb: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(va["trace_hash"], vb["trace_hash"]);
+    assert_eq!(va["commit_latency"], vb["commit_latency"]);
+}
