@@ -1,28 +1,10 @@
 //! Protocol benchmarks: the in-process propose-to-commit path and whole simulated runs.
 //! `cargo bench -p benches`; results and the machine are recorded in docs/benchmarks.md.
 
-use benches::Direct;
 use bytes::Bytes;
-use consensus_core::{NodeId, Recovered};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use harness::run::{self, RunConfig};
 use harness::{Faults, ProtocolKind};
-use raft::RaftReplica;
-use std::time::Duration;
-
-fn raft_direct(n: usize) -> Direct<RaftReplica> {
-    let voters: Vec<NodeId> = (1..=n as NodeId).collect();
-    Direct::new(n, |id| {
-        RaftReplica::new(
-            id,
-            &voters,
-            raft::Config::default(),
-            1,
-            Recovered::default(),
-            Duration::ZERO,
-        )
-    })
-}
 
 fn propose_to_commit(c: &mut Criterion) {
     let mut g = c.benchmark_group("propose_to_commit_3_nodes");
@@ -34,7 +16,7 @@ fn propose_to_commit(c: &mut Criterion) {
             BenchmarkId::new("raft", outstanding),
             &outstanding,
             |b, &k| {
-                let mut d = raft_direct(3);
+                let mut d = benches::raft(3);
                 b.iter(|| d.commit(batch, k, &payload));
             },
         );

@@ -1,7 +1,8 @@
 //! Drivers for benchmarks: a cluster of cores in one thread, messages handed over directly,
 //! persistence treated as instant. What is left is the protocol's own cost per commit.
 
-use consensus_core::{Command, Envelope, NodeId, Replica, Role, Time};
+use consensus_core::{Command, Envelope, NodeId, Recovered, Replica, Role, Time};
+use raft::RaftReplica;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -93,4 +94,19 @@ impl<R: Replica> Direct<R> {
             self.pump();
         }
     }
+}
+
+/// A Raft cluster of `n` nodes with default settings, already led.
+pub fn raft(n: usize) -> Direct<RaftReplica> {
+    let voters: Vec<NodeId> = (1..=n as NodeId).collect();
+    Direct::new(n, |id| {
+        RaftReplica::new(
+            id,
+            &voters,
+            raft::Config::default(),
+            1,
+            Recovered::default(),
+            Duration::ZERO,
+        )
+    })
 }

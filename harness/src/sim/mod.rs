@@ -533,28 +533,23 @@ impl<R: Replica> Sim<R> {
             self.stats.dropped += 1;
             return;
         }
-        let to_inc = self.node(to).inc;
         if f.duplicate > 0.0 && self.rng.random_bool(f.duplicate) {
-            let at = self.now + self.faulty_delay();
-            let msg = env.msg.clone();
-            self.schedule(
-                at,
-                Event::Deliver {
-                    from,
-                    to,
-                    to_inc,
-                    msg,
-                },
-            );
+            self.deliver_later(from, to, env.msg.clone());
         }
+        self.deliver_later(from, to, env.msg);
+    }
+
+    /// Schedules `msg` to reach `to` after a (possibly faulty) network delay.
+    fn deliver_later(&mut self, from: NodeId, to: NodeId, msg: R::Message) {
         let at = self.now + self.faulty_delay();
+        let to_inc = self.node(to).inc;
         self.schedule(
             at,
             Event::Deliver {
                 from,
                 to,
                 to_inc,
-                msg: env.msg,
+                msg,
             },
         );
     }

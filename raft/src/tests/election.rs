@@ -39,15 +39,7 @@ fn candidate_increments_term_votes_for_itself_and_persists_before_asking() {
     let msgs = sent(&r);
     assert_eq!(msgs.len(), 2);
     for (_, m) in msgs {
-        assert_eq!(
-            m,
-            Message::RequestVote {
-                term: 1,
-                last_log_index: 0,
-                last_log_term: 0,
-                pre_vote: false
-            }
-        );
+        assert_eq!(m, ask(1, false));
     }
 }
 
@@ -55,11 +47,7 @@ fn candidate_increments_term_votes_for_itself_and_persists_before_asking() {
 fn candidate_with_a_majority_of_votes_becomes_leader_and_appends_a_noop() {
     let mut n = node(1, 5, plain());
     time_out(&mut n);
-    let grant = Message::RequestVoteResponse {
-        term: 1,
-        vote_granted: true,
-        pre_vote: false,
-    };
+    let grant = vote(1, true, false);
     n.receive(ms(300), 2, grant.clone());
     assert_eq!(
         n.raft_role(),
@@ -94,11 +82,7 @@ fn four_node_cluster_needs_three_votes() {
     let mut n = node(1, 4, plain());
     assert_eq!(n.quorum(), 3);
     time_out(&mut n);
-    let grant = Message::RequestVoteResponse {
-        term: 1,
-        vote_granted: true,
-        pre_vote: false,
-    };
+    let grant = vote(1, true, false);
     n.receive(ms(300), 2, grant.clone());
     assert_eq!(n.raft_role(), RaftRole::Candidate);
     n.receive(ms(300), 3, grant);
@@ -116,17 +100,7 @@ fn at_most_one_vote_per_term() {
     };
     n.receive(ms(1), 2, req(1));
     let r = n.take_ready();
-    assert_eq!(
-        sent(&r),
-        vec![(
-            2,
-            Message::RequestVoteResponse {
-                term: 1,
-                vote_granted: true,
-                pre_vote: false
-            }
-        )]
-    );
+    assert_eq!(sent(&r), vec![(2, vote(1, true, false))]);
     assert_eq!(
         hard_states(&r),
         vec![HardState {
@@ -136,30 +110,10 @@ fn at_most_one_vote_per_term() {
     );
     n.receive(ms(2), 3, req(1));
     let r = n.take_ready();
-    assert_eq!(
-        sent(&r),
-        vec![(
-            3,
-            Message::RequestVoteResponse {
-                term: 1,
-                vote_granted: false,
-                pre_vote: false
-            }
-        )]
-    );
+    assert_eq!(sent(&r), vec![(3, vote(1, false, false))]);
     // The same candidate asking again (a retransmission) gets the vote again.
     n.receive(ms(3), 2, req(1));
-    assert_eq!(
-        sent(&n.take_ready()),
-        vec![(
-            2,
-            Message::RequestVoteResponse {
-                term: 1,
-                vote_granted: true,
-                pre_vote: false
-            }
-        )]
-    );
+    assert_eq!(sent(&n.take_ready()), vec![(2, vote(1, true, false))]);
 }
 
 #[test]
@@ -256,27 +210,8 @@ fn any_rpc_with_a_higher_term_makes_a_leader_step_down() {
 #[test]
 fn stale_term_requests_are_rejected_with_the_current_term() {
     let mut n = node_with(1, 3, plain(), 4, &[]);
-    n.receive(
-        ms(1),
-        2,
-        Message::AppendEntries {
-            term: 3,
-            prev_log_index: 0,
-            prev_log_term: 0,
-            entries: vec![],
-            leader_commit: 0,
-        },
-    );
-    n.receive(
-        ms(1),
-        3,
-        Message::RequestVote {
-            term: 3,
-            last_log_index: 0,
-            last_log_term: 0,
-            pre_vote: false,
-        },
-    );
+    n.receive(ms(1), 2, append(3, 0, 0, vec![], 0));
+    n.receive(ms(1), 3, ask(3, false));
     let msgs = sent(&n.take_ready());
     assert!(matches!(
         msgs[0],
@@ -320,40 +255,13 @@ fn pre_vote_round_does_not_change_the_term() {
     assert_eq!(n.hard_state().current_term, 0);
     assert!(hard_states(&r).is_empty(), "a pre-vote persists nothing");
     for (_, m) in sent(&r) {
-        assert_eq!(
-            m,
-            Message::RequestVote {
-                term: 1,
-                last_log_index: 0,
-                last_log_term: 0,
-                pre_vote: true
-            }
-        );
+        assert_eq!(m, ask(1, true));
     }
     // The voter does not change its term either.
     let mut v = node(2, 3, plain());
-    v.receive(
-        ms(300),
-        1,
-        Message::RequestVote {
-            term: 1,
-            last_log_index: 0,
-            last_log_term: 0,
-            pre_vote: true,
-        },
-    );
+    v.receive(ms(300), 1, ask(1, true));
     let r = v.take_ready();
-    assert_eq!(
-        sent(&r),
-        vec![(
-            1,
-            Message::RequestVoteResponse {
-                term: 1,
-                vote_granted: true,
-                pre_vote: true
-            }
-        )]
-    );
+    assert_eq!(sent(&r), vec![(1, vote(1, true, true))]);
     assert_eq!(v.hard_state().current_term, 0);
     assert!(hard_states(&r).is_empty());
 }
@@ -369,15 +277,7 @@ fn pre_candidate_with_a_majority_of_pre_votes_starts_a_real_election() {
         },
     );
     time_out(&mut n);
-    n.receive(
-        ms(300),
-        2,
-        Message::RequestVoteResponse {
-            term: 1,
-            vote_granted: true,
-            pre_vote: true,
-        },
-    );
+    n.receive(ms(300), 2, vote(1, true, true));
     assert_eq!(n.raft_role(), RaftRole::Candidate);
     assert_eq!(
         n.hard_state(),
@@ -391,28 +291,9 @@ fn pre_candidate_with_a_majority_of_pre_votes_starts_a_real_election() {
 #[test]
 fn pre_vote_denied_while_the_leader_is_heard() {
     let mut v = node(2, 3, plain());
-    v.receive(
-        ms(10),
-        1,
-        Message::AppendEntries {
-            term: 1,
-            prev_log_index: 0,
-            prev_log_term: 0,
-            entries: vec![],
-            leader_commit: 0,
-        },
-    );
+    v.receive(ms(10), 1, append(1, 0, 0, vec![], 0));
     v.take_ready();
-    v.receive(
-        ms(20),
-        3,
-        Message::RequestVote {
-            term: 2,
-            last_log_index: 0,
-            last_log_term: 0,
-            pre_vote: true,
-        },
-    );
+    v.receive(ms(20), 3, ask(2, true));
     assert!(matches!(
         sent(&v.take_ready())[0].1,
         Message::RequestVoteResponse {
@@ -422,16 +303,7 @@ fn pre_vote_denied_while_the_leader_is_heard() {
         }
     ));
     // Once the leader has been silent for an election timeout, the pre-vote is granted.
-    v.receive(
-        ms(10 + 150),
-        3,
-        Message::RequestVote {
-            term: 2,
-            last_log_index: 0,
-            last_log_term: 0,
-            pre_vote: true,
-        },
-    );
+    v.receive(ms(10 + 150), 3, ask(2, true));
     assert!(matches!(
         sent(&v.take_ready())[0].1,
         Message::RequestVoteResponse {
@@ -452,28 +324,9 @@ fn check_quorum_vote_requests_are_ignored_while_the_leader_is_heard() {
             ..plain()
         },
     );
-    v.receive(
-        ms(10),
-        1,
-        Message::AppendEntries {
-            term: 1,
-            prev_log_index: 0,
-            prev_log_term: 0,
-            entries: vec![],
-            leader_commit: 0,
-        },
-    );
+    v.receive(ms(10), 1, append(1, 0, 0, vec![], 0));
     v.take_ready();
-    v.receive(
-        ms(20),
-        3,
-        Message::RequestVote {
-            term: 7,
-            last_log_index: 0,
-            last_log_term: 0,
-            pre_vote: false,
-        },
-    );
+    v.receive(ms(20), 3, ask(7, false));
     assert!(sent(&v.take_ready()).is_empty());
     assert_eq!(v.hard_state().current_term, 1, "the lease keeps the term");
 }
@@ -489,17 +342,7 @@ fn check_quorum_leader_without_a_majority_steps_down() {
     );
     let start = l.now;
     // Only node 2 answers during the first check-quorum window: 2 of 5 is not a majority.
-    l.receive(
-        start + ms(10),
-        2,
-        Message::AppendEntriesResponse {
-            term: 1,
-            success: true,
-            match_index: 1,
-            conflict_index: 0,
-            conflict_term: None,
-        },
-    );
+    l.receive(start + ms(10), 2, ok(1, 1));
     l.tick(start + ms(150));
     assert_eq!(l.raft_role(), RaftRole::Follower);
     assert_eq!(l.hard_state().current_term, 1);
@@ -515,17 +358,7 @@ fn check_quorum_leader_with_a_majority_stays() {
         },
     );
     let start = l.now;
-    l.receive(
-        start + ms(10),
-        2,
-        Message::AppendEntriesResponse {
-            term: 1,
-            success: true,
-            match_index: 1,
-            conflict_index: 0,
-            conflict_term: None,
-        },
-    );
+    l.receive(start + ms(10), 2, ok(1, 1));
     l.tick(start + ms(150));
     assert_eq!(l.raft_role(), RaftRole::Leader);
 }
@@ -550,17 +383,7 @@ fn single_node_elects_itself_and_commits_alone() {
 fn candidate_steps_down_on_append_entries_from_the_new_leader() {
     let mut n = node(1, 3, plain());
     time_out(&mut n);
-    n.receive(
-        ms(400),
-        2,
-        Message::AppendEntries {
-            term: 1,
-            prev_log_index: 0,
-            prev_log_term: 0,
-            entries: vec![],
-            leader_commit: 0,
-        },
-    );
+    n.receive(ms(400), 2, append(1, 0, 0, vec![], 0));
     assert_eq!(n.raft_role(), RaftRole::Follower);
     assert_eq!(n.status().leader, Some(2));
 }

@@ -109,3 +109,50 @@ pub(crate) fn elected_leader(n: u64, config: Config) -> RaftReplica {
     l.take_ready();
     l
 }
+
+/// A successful AppendEntries answer.
+pub(crate) fn ok(term: u64, match_index: u64) -> Message {
+    Message::AppendEntriesResponse {
+        term,
+        success: true,
+        match_index,
+        conflict_index: 0,
+        conflict_term: None,
+    }
+}
+
+/// An AppendEntries request.
+pub(crate) fn append(
+    term: u64,
+    prev_log_index: u64,
+    prev_log_term: u64,
+    entries: Vec<Entry>,
+    leader_commit: u64,
+) -> Message {
+    Message::AppendEntries {
+        term,
+        prev_log_index,
+        prev_log_term,
+        entries,
+        leader_commit,
+    }
+}
+
+/// A (pre-)vote answer.
+pub(crate) fn vote(term: u64, vote_granted: bool, pre_vote: bool) -> Message {
+    Message::RequestVoteResponse {
+        term,
+        vote_granted,
+        pre_vote,
+    }
+}
+
+/// A (pre-)vote request from a candidate with an empty log.
+pub(crate) fn ask(term: u64, pre_vote: bool) -> Message {
+    Message::RequestVote {
+        term,
+        last_log_index: 0,
+        last_log_term: 0,
+        pre_vote,
+    }
+}

@@ -2,37 +2,11 @@ use super::*;
 use crate::{ProgressState, RaftRole};
 use consensus_core::ProposeError;
 
-fn append(
-    term: u64,
-    prev_log_index: u64,
-    prev_log_term: u64,
-    entries: Vec<Entry>,
-    leader_commit: u64,
-) -> Message {
-    Message::AppendEntries {
-        term,
-        prev_log_index,
-        prev_log_term,
-        entries,
-        leader_commit,
-    }
-}
-
 fn at(term: u64, index: u64) -> Entry {
     Entry::command(
         Position::new(term, index),
         Bytes::from(format!("new{index}")),
     )
-}
-
-fn ok(term: u64, match_index: u64) -> Message {
-    Message::AppendEntriesResponse {
-        term,
-        success: true,
-        match_index,
-        conflict_index: 0,
-        conflict_term: None,
-    }
 }
 
 #[test]
@@ -158,15 +132,7 @@ fn leader_never_commits_an_old_term_entry_by_counting_replicas() {
     let mut l = node_with(1, 5, plain(), 3, &[1, 2]);
     time_out(&mut l);
     for v in [2, 3] {
-        l.receive(
-            ms(400),
-            v,
-            Message::RequestVoteResponse {
-                term: 4,
-                vote_granted: true,
-                pre_vote: false,
-            },
-        );
+        l.receive(ms(400), v, vote(4, true, false));
     }
     assert_eq!(l.raft_role(), RaftRole::Leader);
     assert_eq!(
@@ -189,15 +155,7 @@ fn leader_never_commits_an_old_term_entry_by_counting_replicas() {
 fn leader_backs_off_next_index_with_the_conflict_hint() {
     let mut l = node_with(1, 3, plain(), 4, &[1, 1, 4, 4]);
     time_out(&mut l);
-    l.receive(
-        ms(400),
-        2,
-        Message::RequestVoteResponse {
-            term: 5,
-            vote_granted: true,
-            pre_vote: false,
-        },
-    );
+    l.receive(ms(400), 2, vote(5, true, false));
     l.take_ready();
     assert_eq!(l.progress(3).unwrap().next_index, 5);
     // Follower 3 has term 3 at index 4 (from an old leader); its first term-3 entry is 3.
@@ -224,15 +182,7 @@ fn leader_backs_off_next_index_with_the_conflict_hint() {
 fn leader_hint_uses_its_own_last_entry_of_the_conflicting_term() {
     let mut l = node_with(1, 3, plain(), 4, &[1, 2, 2, 4]);
     time_out(&mut l);
-    l.receive(
-        ms(400),
-        2,
-        Message::RequestVoteResponse {
-            term: 5,
-            vote_granted: true,
-            pre_vote: false,
-        },
-    );
+    l.receive(ms(400), 2, vote(5, true, false));
     l.take_ready();
     l.receive(
         ms(401),
