@@ -77,8 +77,8 @@ struct RunArgs {
 struct CheckArgs {
     #[command(flatten)]
     shape: Shape,
-    /// Operations per run.
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// Operations per run (10,000 is about 6 s of virtual time: several faults per seed).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     ops: u64,
     /// Seeds to run: `A..B` (inclusive), `A..=B`, or one seed.
     #[arg(long, default_value = "1..200", value_parser = parse_seeds)]
