@@ -15,4 +15,4 @@ pub use replica::{Envelope, PersistOp, ProposeError, Ready, Replica, Role, Statu
 pub use state_machine::StateMachine;
 pub use storage::{LogStore, MemLogStore, Recovered, StorageError};
 pub use transport::{MemNetwork, MemTransport, Transport, TransportError};
-pub use types::{Command, Entry, NodeId, Payload, Position, Time};
+pub use types::{Command, Entry, NodeId, Payload, Position, Snapshot, Time};

@@ -1,6 +1,6 @@
 //! The sans-IO contract between a consensus protocol and the world that drives it.
 
-use crate::types::{Command, Entry, NodeId, Position, Time};
+use crate::types::{Command, Entry, NodeId, Position, Snapshot, Time};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
@@ -23,20 +23,29 @@ pub enum PersistOp<H> {
     Append(Vec<Entry>),
     /// Drop every durable entry whose position is greater than the given one.
     TruncateAfter(Position),
+    /// Store this snapshot and drop every durable entry at or before its last position.
+    Snapshot(Snapshot),
 }
 
 /// What a core asks its driver to do, in this order: persist, then send, then apply.
 ///
-/// The driver makes `persist` durable (fsync) before it sends any of `messages` or applies any
-/// of `committed`; it never reorders two `Ready`s of the same core.
+/// The driver makes `persist` durable (fsync) before it sends any of `messages` or applies
+/// anything; it never reorders two `Ready`s of the same core. Applying means, in order: restore
+/// the state machine from `restore` if set, apply `committed`, then, if `snapshot_at` is set,
+/// take a snapshot of the state machine and hand it back with [`Replica::compact`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ready<M, H> {
     /// Durable changes, in the order they happened.
     pub persist: Vec<PersistOp<H>>,
     /// Messages to send once `persist` is durable.
     pub messages: Vec<Envelope<M>>,
+    /// A snapshot that replaces the state machine before `committed` is applied.
+    pub restore: Option<Snapshot>,
     /// Newly committed entries, in log order, to apply once `persist` is durable.
     pub committed: Vec<Entry>,
+    /// Once `committed` is applied, the state machine stands at this position: snapshot it
+    /// and pass the snapshot to [`Replica::compact`].
+    pub snapshot_at: Option<Position>,
 }
 
 impl<M, H> Default for Ready<M, H> {
@@ -44,7 +53,9 @@ impl<M, H> Default for Ready<M, H> {
         Ready {
             persist: Vec::new(),
             messages: Vec::new(),
+            restore: None,
             committed: Vec::new(),
+            snapshot_at: None,
         }
     }
 }
@@ -52,7 +63,11 @@ impl<M, H> Default for Ready<M, H> {
 impl<M, H> Ready<M, H> {
     /// True when there is nothing to persist, send or apply.
     pub fn is_empty(&self) -> bool {
-        self.persist.is_empty() && self.messages.is_empty() && self.committed.is_empty()
+        self.persist.is_empty()
+            && self.messages.is_empty()
+            && self.restore.is_none()
+            && self.committed.is_empty()
+            && self.snapshot_at.is_none()
     }
 }
 
@@ -130,6 +145,9 @@ pub trait Replica {
     fn has_ready(&self) -> bool;
     /// Takes everything the driver must persist, send and apply, in that order.
     fn take_ready(&mut self) -> Ready<Self::Message, Self::HardState>;
+    /// Hands over the snapshot a [`Ready::snapshot_at`] asked for: the core may drop the log
+    /// up to `snapshot.last` and serve the snapshot to peers that fall behind.
+    fn compact(&mut self, now: Time, snapshot: Snapshot);
     /// Reports role, era, leader and log positions.
     fn status(&self) -> Status;
 }

@@ -11,4 +11,9 @@ pub trait StateMachine: Send {
     ///
     /// Must never panic on malformed input: return an error output instead.
     async fn apply(&mut self, pos: Position, command: &Command) -> Bytes;
+    /// Encodes the whole state, as of the last command applied.
+    async fn snapshot(&mut self) -> Bytes;
+    /// Replaces the whole state with a snapshot's; a malformed snapshot is an error and leaves
+    /// the state unchanged.
+    async fn restore(&mut self, data: &[u8]) -> Result<(), crate::codec::CodecError>;
 }

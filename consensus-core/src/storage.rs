@@ -1,7 +1,7 @@
 //! Durable storage for a core: the log and the hard state, behind one async trait.
 
 use crate::replica::PersistOp;
-use crate::types::{Entry, Position};
+use crate::types::{Entry, Position, Snapshot};
 use async_trait::async_trait;
 
 /// What a node finds on its disk when it starts.
@@ -9,6 +9,8 @@ use async_trait::async_trait;
 pub struct Recovered<H> {
     /// The last durable hard state (the default when none was ever written).
     pub hard_state: H,
+    /// The latest durable snapshot, if any; `entries` follow it.
+    pub snapshot: Option<Snapshot>,
     /// The durable log, in position order.
     pub entries: Vec<Entry>,
 }
@@ -98,6 +100,11 @@ impl<H: Clone> MemLogStore<H> {
                 let keep = durable.entries.partition_point(|e| e.pos <= *pos);
                 durable.entries.truncate(keep);
             }
+            PersistOp::Snapshot(snap) => {
+                let drop = durable.entries.partition_point(|e| e.pos <= snap.last);
+                durable.entries.drain(..drop);
+                durable.snapshot = Some(snap.clone());
+            }
         }
         Ok(())
     }
@@ -170,6 +177,35 @@ mod tests {
         assert_eq!(
             run(s.recover()).unwrap().entries,
             vec![e(1, 1), e(1, 2), e(3, 3)]
+        );
+    }
+
+    #[test]
+    fn snapshot_replaces_the_prefix_it_covers_and_survives_a_crash() {
+        let mut s: MemLogStore<u64> = MemLogStore::new();
+        run(s.write(&[PersistOp::Append(vec![e(1, 1), e(1, 2), e(2, 3), e(2, 4)])])).unwrap();
+        let snap = Snapshot {
+            last: Position::new(2, 3),
+            data: Bytes::from_static(b"state"),
+        };
+        run(s.write(&[PersistOp::Snapshot(snap.clone())])).unwrap();
+        run(s.sync()).unwrap();
+        s.crash();
+        let r = run(s.recover()).unwrap();
+        assert_eq!(r.snapshot, Some(snap));
+        assert_eq!(r.entries, vec![e(2, 4)]);
+        // Appends continue after the snapshot even when the log behind it is empty.
+        run(s.write(&[
+            PersistOp::TruncateAfter(Position::new(2, 3)),
+            PersistOp::Append(vec![e(3, 4)]),
+        ]))
+        .unwrap();
+        run(s.sync()).unwrap();
+        assert_eq!(run(s.recover()).unwrap().entries, vec![e(3, 4)]);
+        run(s.write(&[PersistOp::Append(vec![e(1, 1)])])).unwrap();
+        assert!(
+            run(s.sync()).is_err(),
+            "nothing may be appended before the snapshot"
         );
     }
 

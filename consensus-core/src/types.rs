@@ -95,6 +95,21 @@ impl Entry {
     }
 }
 
+/// The state machine as of a log position, standing in for every entry up to it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Position of the last entry the snapshot includes.
+    pub last: Position,
+    /// The state machine's encoded state.
+    pub data: Bytes,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Snapshot(last {}, {} bytes)", self.last, self.data.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use consensus_core::kv::KvStore;
 use consensus_core::{Command, Entry, NodeId, Position, ProposeError, Replica, Status, Time};
 use raft::RaftReplica;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Which protocol a cluster runs.
@@ -41,6 +42,9 @@ trait Backend {
     fn status(&self, id: NodeId) -> Option<Status>;
     fn propose(&mut self, id: NodeId, cmd: Command) -> Result<Position, ProposeError>;
     fn applied(&self, id: NodeId) -> &[Command];
+    fn applied_base(&self, id: NodeId) -> u64;
+    fn committed_sequence(&self) -> &[Command];
+    fn diverged(&self) -> &BTreeMap<NodeId, String>;
     fn kv(&self, id: NodeId) -> &KvStore;
     fn durable_entries(&self, id: NodeId) -> &[Entry];
     fn is_crashed(&self, id: NodeId) -> bool;
@@ -84,6 +88,15 @@ impl<R: Replica> Backend for Sim<R> {
     }
     fn applied(&self, id: NodeId) -> &[Command] {
         Sim::applied(self, id)
+    }
+    fn applied_base(&self, id: NodeId) -> u64 {
+        Sim::applied_base(self, id)
+    }
+    fn committed_sequence(&self) -> &[Command] {
+        Sim::committed_sequence(self)
+    }
+    fn diverged(&self) -> &BTreeMap<NodeId, String> {
+        Sim::diverged(self)
     }
     fn kv(&self, id: NodeId) -> &KvStore {
         Sim::kv(self, id)
@@ -230,9 +243,27 @@ impl Cluster {
         self.inner.propose(id, command.into())
     }
 
-    /// Commands node `id` applied since it last started, in order.
+    /// Commands node `id` applied since it last started or restored a snapshot, in order.
     pub fn applied(&self, id: NodeId) -> &[Command] {
         self.inner.applied(id)
+    }
+
+    /// How many commands node `id`'s state machine held before [`Cluster::applied`] began
+    /// (nonzero after it restored a snapshot).
+    pub fn applied_base(&self, id: NodeId) -> u64 {
+        self.inner.applied_base(id)
+    }
+
+    /// The cluster's applied command sequence, as first seen on any node; every node's
+    /// applied commands are checked against it as they happen.
+    pub fn committed_sequence(&self) -> &[Command] {
+        self.inner.committed_sequence()
+    }
+
+    /// Nodes that applied a command differing from [`Cluster::committed_sequence`], each with
+    /// the first such case explained.
+    pub fn diverged(&self) -> &BTreeMap<NodeId, String> {
+        self.inner.diverged()
     }
 
     /// Node `id`'s key-value store.

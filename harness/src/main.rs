@@ -56,6 +56,9 @@ struct Shape {
     /// How keys are picked.
     #[arg(long, value_enum, default_value_t = KeyDistribution::Uniform)]
     distribution: KeyDistribution,
+    /// Snapshot and compact the log after this many applied entries (0: never).
+    #[arg(long, default_value_t = raft::Config::default().snapshot_threshold)]
+    snapshot_threshold: u64,
 }
 
 #[derive(Args)]
@@ -135,6 +138,7 @@ impl Shape {
             keys: self.keys as usize,
             read_ratio: self.read_ratio,
             distribution: self.distribution,
+            snapshot_threshold: self.snapshot_threshold,
         }
     }
 }

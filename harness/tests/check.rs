@@ -33,6 +33,34 @@ fn mixed_faults_sweep_finds_no_violation() {
 }
 
 #[test]
+fn frequent_snapshots_under_faults_stay_safe() {
+    // Compaction every 200 entries: InstallSnapshot, restarts from snapshot + log, and
+    // conflicting logs replaced by snapshots all happen while the nemesis works.
+    for &kind in PROTOCOLS {
+        let base = RunConfig {
+            protocol: kind,
+            nodes: 3,
+            ops: 5000,
+            faults: Faults::Mixed,
+            snapshot_threshold: 200,
+            ..RunConfig::default()
+        };
+        let failures = run::sweep(&base, 1..=16, 2, &|_| {});
+        let why: Vec<String> = failures
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.config.command_line(),
+                    r.failure().unwrap_or_default()
+                )
+            })
+            .collect();
+        assert!(failures.is_empty(), "{kind:?}: {why:#?}");
+    }
+}
+
+#[test]
 fn every_fault_kind_runs_clean_and_makes_progress() {
     for &kind in PROTOCOLS {
         for faults in [Faults::None, Faults::Crash, Faults::Partition, Faults::Loss] {

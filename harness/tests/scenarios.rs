@@ -59,14 +59,108 @@ fn has(c: &Cluster, id: NodeId, cmd: &str) -> bool {
 }
 
 fn assert_all_agree(c: &Cluster) {
-    let longest = c
-        .ids()
-        .map(|id| c.applied(id))
-        .max_by_key(|a| a.len())
-        .unwrap();
+    // Every command every node applied was checked against the cluster's sequence.
+    assert!(
+        c.diverged().is_empty(),
+        "{:?}: {:?}",
+        c.kind(),
+        c.diverged()
+    );
+    let seq = c.committed_sequence();
     for id in c.ids() {
+        let base = c.applied_base(id) as usize;
         let a = c.applied(id);
-        assert_eq!(a, &longest[..a.len()], "{:?}: node {id} diverged", c.kind());
+        assert_eq!(a, &seq[base..base + a.len()], "{:?}: node {id}", c.kind());
+    }
+}
+
+/// A key-value put, so state machines hold real state.
+fn kv_put(i: u64) -> Bytes {
+    consensus_core::kv::KvCommand {
+        client: 1,
+        seq: i + 1,
+        op: consensus_core::kv::KvOp::Put {
+            key: format!("k{}", i % 10),
+            value: format!("v{i}"),
+        },
+    }
+    .encode()
+}
+
+fn total_applied(c: &Cluster, id: NodeId) -> u64 {
+    c.applied_base(id) + c.applied(id).len() as u64
+}
+
+fn snapshotting(kind: ProtocolKind, nodes: usize, seed: u64, every: u64) -> Cluster {
+    let mut cfg = SimConfig {
+        nodes,
+        seed,
+        ..SimConfig::default()
+    };
+    cfg.raft.snapshot_threshold = every;
+    Cluster::new(kind, cfg)
+}
+
+/// Commits `n` key-value puts through whoever leads.
+fn commit_puts(c: &mut Cluster, n: u64) {
+    let mut i = 0;
+    while i < n {
+        let l = wait_for_leader(c);
+        if c.propose(l, kv_put(i)).is_ok() {
+            i += 1;
+        }
+        if i % 50 == 0 {
+            c.run_for(Duration::from_millis(20));
+        }
+    }
+    let l = wait_for_leader(c);
+    assert!(c.run_until(secs(5.0), |c| total_applied(c, l) >= n));
+}
+
+#[test]
+fn lagging_follower_catches_up_from_a_snapshot() {
+    for &kind in PROTOCOLS {
+        let mut c = snapshotting(kind, 3, 5, 100);
+        let l = wait_for_leader(&mut c);
+        let lagger = c.ids().find(|&i| i != l).unwrap();
+        c.crash(lagger);
+        commit_puts(&mut c, 1000);
+        c.restart(lagger);
+        let target = total_applied(&c, l);
+        assert!(
+            c.run_until(secs(10.0), |c| total_applied(c, lagger) >= target),
+            "{kind:?}: lagging follower did not catch up"
+        );
+        assert!(
+            c.applied_base(lagger) > 0,
+            "{kind:?}: it should have been sent a snapshot"
+        );
+        assert_eq!(c.kv(lagger), c.kv(l));
+        assert_all_agree(&c);
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+    }
+}
+
+#[test]
+fn a_node_restarts_from_its_snapshot_and_log() {
+    for &kind in PROTOCOLS {
+        let mut c = snapshotting(kind, 3, 8, 100);
+        commit_puts(&mut c, 550);
+        let l = c.leader().unwrap();
+        let f = c.ids().find(|&i| i != l).unwrap();
+        assert!(c.run_until(secs(5.0), |c| total_applied(c, f) >= 550));
+        // The disk holds a snapshot and only the entries after it.
+        assert!(
+            c.durable_entries(f).len() < 200,
+            "{} entries on disk",
+            c.durable_entries(f).len()
+        );
+        c.crash(f);
+        c.restart(f);
+        assert!(c.run_until(secs(5.0), |c| total_applied(c, f) >= 550));
+        assert!(c.applied_base(f) >= 500, "restored from its own snapshot");
+        assert_eq!(c.kv(f), c.kv(l));
+        assert_all_agree(&c);
     }
 }
 
@@ -241,6 +335,7 @@ fn follower_down_for_a_thousand_commits_catches_up() {
             "{kind:?}: lagging follower did not catch up"
         );
         assert_eq!(c.applied(lagger), c.applied(l));
+        assert_all_agree(&c);
         assert!(c.violations().is_empty(), "{:?}", c.violations());
     }
 }

@@ -2,7 +2,7 @@
 //! pre-vote (9.6) and check-quorum / leader lease (6.2, 4.2.3).
 
 use crate::{HardState, Message, Progress, RaftReplica, RaftRole};
-use consensus_core::{NodeId, Payload};
+use consensus_core::{NodeId, Payload, Position};
 use rand::RngExt;
 
 impl RaftReplica {
@@ -24,7 +24,9 @@ impl RaftReplica {
                     vote_granted: true,
                     ..
                 } => {}
-                Message::AppendEntries { .. } => self.become_follower(term, Some(from)),
+                Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
+                    self.become_follower(term, Some(from))
+                }
                 _ => self.become_follower(term, None),
             }
         } else if term < current {
@@ -38,6 +40,13 @@ impl RaftReplica {
                         match_index: 0,
                         conflict_index: 0,
                         conflict_term: None,
+                    },
+                ),
+                Message::InstallSnapshot { .. } => self.send(
+                    from,
+                    Message::InstallSnapshotResponse {
+                        term: current,
+                        match_index: 0,
                     },
                 ),
                 Message::RequestVote { pre_vote, .. } => self.send(
@@ -90,6 +99,19 @@ impl RaftReplica {
                 conflict_index,
                 conflict_term,
             ),
+            Message::InstallSnapshot {
+                last_included_index,
+                last_included_term,
+                data,
+                ..
+            } => self.handle_install_snapshot(
+                from,
+                Position::new(last_included_term, last_included_index),
+                data,
+            ),
+            Message::InstallSnapshotResponse { match_index, .. } => {
+                self.handle_install_snapshot_response(from, match_index)
+            }
         }
     }
 

@@ -3,17 +3,18 @@
 //! [`RaftReplica`] implements [`consensus_core::Replica`]: the driver feeds it time, messages
 //! and proposals, and collects what to persist, send and apply from `take_ready`. Modules follow
 //! the paper: [`election`] (5.2, 5.4.1, plus pre-vote and check-quorum from the dissertation),
-//! [`replication`] (5.3, 5.4.2), [`log`], [`progress`] and [`message`].
+//! [`replication`] (5.3, 5.4.2), [`snapshot`] (7), [`log`], [`progress`] and [`message`].
 
 pub mod election;
 pub mod log;
 pub mod message;
 pub mod progress;
 pub mod replication;
+pub mod snapshot;
 
 use consensus_core::{
     Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Ready, Recovered, Replica,
-    Role, Status, Time,
+    Role, Snapshot, Status, Time,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -43,6 +44,9 @@ pub struct Config {
     pub max_entries_per_message: usize,
     /// Most pipelined AppendEntries outstanding to one follower.
     pub max_inflight: usize,
+    /// Applied entries beyond the last snapshot that make the node ask for a new one
+    /// (section 7); 0 never compacts.
+    pub snapshot_threshold: u64,
 }
 
 impl Default for Config {
@@ -55,6 +59,7 @@ impl Default for Config {
             check_quorum: true,
             max_entries_per_message: 256,
             max_inflight: 64,
+            snapshot_threshold: 10_000,
         }
     }
 }
@@ -118,6 +123,12 @@ pub struct RaftReplica {
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) broadcast_pending: bool,
     pub(crate) hard_state_dirty: bool,
+    /// The latest snapshot, served to followers whose next entry is compacted.
+    pub(crate) snapshot: Option<Snapshot>,
+    /// A snapshot the state machine must be restored from before anything else is applied.
+    pub(crate) pending_restore: Option<Snapshot>,
+    /// A snapshot was asked for and has not come back through `compact` yet.
+    pub(crate) snapshot_requested: bool,
     pub(crate) ready: Ready<Message, HardState>,
 }
 
@@ -139,6 +150,10 @@ impl RaftReplica {
         let mut voters = voters.to_vec();
         voters.sort_unstable();
         voters.dedup();
+        let snapshot_last = recovered
+            .snapshot
+            .as_ref()
+            .map_or(Position::ZERO, |s| s.last);
         let mut node = RaftReplica {
             id,
             voters,
@@ -146,9 +161,10 @@ impl RaftReplica {
             rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             role: RaftRole::Follower,
             hard: recovered.hard_state,
-            log: RaftLog::from_entries(recovered.entries),
-            commit_index: 0,
-            applied_index: 0,
+            log: RaftLog::from_parts(snapshot_last, recovered.entries),
+            // A snapshot holds only committed entries, and the state machine restarts from it.
+            commit_index: snapshot_last.seq,
+            applied_index: snapshot_last.seq,
             leader_id: None,
             now,
             election_deadline: now,
@@ -159,6 +175,9 @@ impl RaftReplica {
             progress: BTreeMap::new(),
             broadcast_pending: false,
             hard_state_dirty: false,
+            pending_restore: recovered.snapshot.clone(),
+            snapshot: recovered.snapshot,
+            snapshot_requested: false,
             ready: Ready::default(),
         };
         node.reset_election_timer();
@@ -210,6 +229,16 @@ impl RaftReplica {
         } else {
             self.ready.persist.push(PersistOp::Append(entries));
         }
+    }
+
+    /// The latest snapshot this node holds.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    fn snapshot_due(&self) -> bool {
+        let t = self.config.snapshot_threshold;
+        t > 0 && !self.snapshot_requested && self.applied_index >= self.log.snapshot_index() + t
     }
 
     pub(crate) fn set_hard_state(&mut self, hard: HardState) {
@@ -281,6 +310,8 @@ impl Replica for RaftReplica {
             || self.broadcast_pending
             || !self.ready.is_empty()
             || self.commit_index > self.applied_index
+            || self.pending_restore.is_some()
+            || self.snapshot_due()
     }
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
@@ -293,6 +324,7 @@ impl Replica for RaftReplica {
             self.hard_state_dirty = false;
             ready.persist.insert(0, PersistOp::HardState(self.hard));
         }
+        ready.restore = self.pending_restore.take();
         if self.commit_index > self.applied_index {
             ready.committed = self
                 .log
@@ -300,7 +332,28 @@ impl Replica for RaftReplica {
                 .to_vec();
             self.applied_index = self.commit_index;
         }
+        if self.snapshot_due() {
+            ready.snapshot_at = self.log.position_at(self.applied_index);
+            self.snapshot_requested = true;
+        }
         ready
+    }
+
+    fn compact(&mut self, now: Time, snapshot: Snapshot) {
+        self.now = self.now.max(now);
+        self.snapshot_requested = false;
+        let at = snapshot.last;
+        if at.seq <= self.log.snapshot_index()
+            || at.seq > self.applied_index
+            || self.log.term_at(at.seq) != Some(at.era)
+        {
+            return; // stale, or not a snapshot of this log
+        }
+        self.log.compact(at);
+        self.ready
+            .persist
+            .push(PersistOp::Snapshot(snapshot.clone()));
+        self.snapshot = Some(snapshot);
     }
 
     fn status(&self) -> Status {

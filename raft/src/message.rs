@@ -1,6 +1,7 @@
 //! Raft's RPCs, with the paper's field names (Figure 2, plus the pre-vote of section 9.6 of the
 //! dissertation and the conflict hint of section 5.3).
 
+use bytes::Bytes;
 use consensus_core::Entry;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,25 @@ pub enum Message {
         /// On failure, the term of the follower's conflicting entry, if it has one there.
         conflict_term: Option<u64>,
     },
+    /// Invoked by the leader to send a follower the snapshot that replaced the entries it
+    /// needs (section 7, Figure 13; sent whole, not in chunks).
+    InstallSnapshot {
+        /// Leader's term.
+        term: u64,
+        /// The snapshot replaces all entries up through and including this index.
+        last_included_index: u64,
+        /// Term of `last_included_index`.
+        last_included_term: u64,
+        /// The state machine's encoded state.
+        data: Bytes,
+    },
+    /// The answer to [`Message::InstallSnapshot`].
+    InstallSnapshotResponse {
+        /// Follower's current term.
+        term: u64,
+        /// The index up to which the follower's log now matches the leader's.
+        match_index: u64,
+    },
 }
 
 impl Message {
@@ -65,7 +85,9 @@ impl Message {
             Message::RequestVote { term, .. }
             | Message::RequestVoteResponse { term, .. }
             | Message::AppendEntries { term, .. }
-            | Message::AppendEntriesResponse { term, .. } => *term,
+            | Message::AppendEntriesResponse { term, .. }
+            | Message::InstallSnapshot { term, .. }
+            | Message::InstallSnapshotResponse { term, .. } => *term,
         }
     }
 
@@ -78,6 +100,8 @@ impl Message {
             Message::RequestVoteResponse { .. } => "RequestVoteResponse",
             Message::AppendEntries { .. } => "AppendEntries",
             Message::AppendEntriesResponse { .. } => "AppendEntriesResponse",
+            Message::InstallSnapshot { .. } => "InstallSnapshot",
+            Message::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
         }
     }
 }

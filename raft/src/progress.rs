@@ -7,6 +7,8 @@ pub enum ProgressState {
     Probe,
     /// The logs match up to matchIndex: AppendEntries are pipelined.
     Replicate,
+    /// The entries the follower needs are compacted: an InstallSnapshot is out.
+    Snapshot,
 }
 
 /// The leader's volatile state for one follower (Figure 2, "volatile state on leaders").
@@ -63,7 +65,7 @@ impl Progress {
         while self.inflight.front().is_some_and(|&i| i <= match_index) {
             self.inflight.pop_front();
         }
-        if self.state == ProgressState::Probe {
+        if self.state != ProgressState::Replicate {
             self.state = ProgressState::Replicate;
             self.probe_sent = false;
             self.inflight.clear();

@@ -42,8 +42,9 @@ impl RaftReplica {
             pr.match_at_last_heartbeat = pr.match_index;
             // A probe whose answer came back was not lost: the answer already sent the next
             // one, and a second probe would only double the traffic for good.
-            let probe_in_flight =
-                pr.state == ProgressState::Probe && pr.probe_sent && pr.answered_since_heartbeat;
+            let probe_in_flight = pr.state != ProgressState::Replicate
+                && pr.probe_sent
+                && pr.answered_since_heartbeat;
             pr.answered_since_heartbeat = false;
             if probe_in_flight {
                 continue;
@@ -73,6 +74,12 @@ impl RaftReplica {
         let Some(pr) = self.progress.get(&peer) else {
             return;
         };
+        // The follower needs entries the log no longer holds: only a snapshot can help.
+        let next_prev = pr.next_index.min(last + 1) - 1;
+        if pr.state == ProgressState::Snapshot || self.log.term_at(next_prev).is_none() {
+            self.send_snapshot(peer, heartbeat);
+            return;
+        }
         match pr.state {
             ProgressState::Probe => {
                 if pr.probe_sent && !heartbeat {
@@ -86,6 +93,7 @@ impl RaftReplica {
                 pr.probe_sent = true;
                 self.send(peer, msg);
             }
+            ProgressState::Snapshot => unreachable!("handled above"),
             ProgressState::Replicate => {
                 let mut sent = false;
                 loop {
@@ -103,13 +111,33 @@ impl RaftReplica {
                     sent = true;
                 }
                 if heartbeat && !sent {
-                    // matchIndex is known to match, so this heartbeat can never be rejected.
+                    // matchIndex is known to match, so this heartbeat can never be rejected,
+                    // unless the entry there is compacted: then the snapshot goes instead.
                     let m = self.progress[&peer].match_index;
+                    if self.log.term_at(m).is_none() {
+                        self.send_snapshot(peer, true);
+                        return;
+                    }
                     let msg = self.append_message(m + 1, m, m);
                     self.send(peer, msg);
                 }
             }
         }
+    }
+
+    /// Follows `from` as the leader of the current term; false if this node leads it itself.
+    pub(crate) fn accept_leader(&mut self, from: NodeId) -> bool {
+        if self.role == RaftRole::Leader {
+            // Two leaders in one term cannot happen; refuse rather than corrupt the log.
+            return false;
+        }
+        if self.role != RaftRole::Follower || self.leader_id != Some(from) {
+            self.become_follower(self.hard.current_term, Some(from));
+        } else {
+            self.last_leader_contact = Some(self.now);
+            self.reset_election_timer();
+        }
+        true
     }
 
     /// The receiver's side of AppendEntries (Figure 2, steps 2-5).
@@ -121,16 +149,31 @@ impl RaftReplica {
         entries: Vec<Entry>,
         leader_commit: u64,
     ) {
-        if self.role == RaftRole::Leader {
-            // Two leaders in one term cannot happen; refuse rather than corrupt the log.
+        if !self.accept_leader(from) {
             return;
         }
         let term = self.hard.current_term;
-        if self.role != RaftRole::Follower || self.leader_id != Some(from) {
-            self.become_follower(term, Some(from));
-        } else {
-            self.last_leader_contact = Some(self.now);
-            self.reset_election_timer();
+        let (mut prev_log_index, mut prev_log_term, mut entries) =
+            (prev_log_index, prev_log_term, entries);
+        if self.log.is_compacted(prev_log_index) {
+            // Entries up to our snapshot are committed, so they match the leader's: skip them.
+            let skip = ((self.log.snapshot_index() - prev_log_index) as usize).min(entries.len());
+            if skip > 0 {
+                prev_log_term = entries[skip - 1].pos.era;
+                prev_log_index += skip as u64;
+                entries.drain(..skip);
+            }
+            if self.log.is_compacted(prev_log_index) {
+                let msg = Message::AppendEntriesResponse {
+                    term,
+                    success: true,
+                    match_index: prev_log_index,
+                    conflict_index: 0,
+                    conflict_term: None,
+                };
+                self.send(from, msg);
+                return;
+            }
         }
         let reject = |conflict_index, conflict_term| Message::AppendEntriesResponse {
             term,
@@ -228,6 +271,7 @@ impl RaftReplica {
         let stale = match pr.state {
             ProgressState::Replicate => match_index <= pr.match_index,
             ProgressState::Probe => match_index + 1 != pr.next_index,
+            ProgressState::Snapshot => true,
         };
         if stale {
             return;

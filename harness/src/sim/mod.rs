@@ -18,7 +18,7 @@ use consensus_core::kv::KvStore;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
     codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Payload, Position,
-    ProposeError, Recovered, Replica, StateMachine, Status, Time,
+    ProposeError, Recovered, Replica, Snapshot, StateMachine, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -119,8 +119,7 @@ pub(crate) enum Event<M> {
         node: NodeId,
         inc: u64,
         sync: bool,
-        messages: Vec<Envelope<M>>,
-        committed: Vec<Entry>,
+        apply: Apply<M>,
     },
     ClientStart {
         client: usize,
@@ -147,6 +146,14 @@ pub(crate) enum Event<M> {
         seq: u64,
     },
     Nemesis,
+}
+
+/// The part of a Ready that waits for its fsync: messages to send, then what to apply.
+pub(crate) struct Apply<M> {
+    messages: Vec<Envelope<M>>,
+    restore: Option<Snapshot>,
+    committed: Vec<Entry>,
+    snapshot_at: Option<Position>,
 }
 
 struct Scheduled<M> {
@@ -179,6 +186,8 @@ pub(crate) struct Node<R: Replica> {
     replica: Option<R>,
     store: MemLogStore<R::HardState>,
     sm: KvStore,
+    /// Commands the state machine held before `applied` began (from a restored snapshot).
+    applied_base: u64,
     applied: Vec<Command>,
     inc: u64,
     sync_start: Time,
@@ -208,6 +217,10 @@ pub struct Sim<R: Replica> {
     trace: DefaultHasher,
     buf: Vec<u8>,
     pub(crate) observer: Observer,
+    /// The cluster's applied command sequence, as first seen on any node.
+    oracle: Vec<Command>,
+    /// Nodes that applied something other than the oracle at some point, with the first case.
+    diverged: BTreeMap<NodeId, String>,
     pub(crate) workload: Option<Workload>,
     nemesis: Option<faults::NemesisState>,
 }
@@ -229,6 +242,8 @@ impl<R: Replica> Sim<R> {
             trace: DefaultHasher::new(),
             buf: Vec::with_capacity(1024),
             observer: Observer::new(cfg.nodes),
+            oracle: Vec::new(),
+            diverged: BTreeMap::new(),
             workload: None,
             nemesis: None,
             cfg,
@@ -239,6 +254,7 @@ impl<R: Replica> Sim<R> {
                 replica: Some(replica),
                 store: MemLogStore::new(),
                 sm: KvStore::new(),
+                applied_base: 0,
                 applied: Vec::new(),
                 inc: 0,
                 sync_start: Duration::ZERO,
@@ -374,13 +390,12 @@ impl<R: Replica> Sim<R> {
                 node,
                 inc,
                 sync,
-                messages,
-                committed,
+                apply,
             } => {
                 (t, 3u8, node).hash(&mut self.trace);
                 if self.node(node).inc == inc {
                     self.node_mut(node).releases_queued -= 1;
-                    self.release(node, sync, messages, committed);
+                    self.release(node, sync, apply);
                 }
             }
             Event::ClientStart { client } => {
@@ -450,6 +465,12 @@ impl<R: Replica> Sim<R> {
         };
         let n = &mut self.nodes[id as usize - 1];
         let sync = !ready.persist.is_empty();
+        let apply = Apply {
+            messages: ready.messages,
+            restore: ready.restore,
+            committed: ready.committed,
+            snapshot_at: ready.snapshot_at,
+        };
         let release_at = if sync {
             if let Some(Err(e)) = now_or_never(n.store.write(&ready.persist)) {
                 self.observer
@@ -469,7 +490,7 @@ impl<R: Replica> Sim<R> {
             now.max(n.sync_done)
         };
         if release_at == now && n.releases_queued == 0 {
-            self.release(id, sync, ready.messages, ready.committed);
+            self.release(id, sync, apply);
         } else {
             n.releases_queued += 1;
             let inc = n.inc;
@@ -479,21 +500,15 @@ impl<R: Replica> Sim<R> {
                     node: id,
                     inc,
                     sync,
-                    messages: ready.messages,
-                    committed: ready.committed,
+                    apply,
                 },
             );
         }
     }
 
-    /// The persist part of a Ready is durable: send its messages, then apply its commits.
-    fn release(
-        &mut self,
-        id: NodeId,
-        sync: bool,
-        messages: Vec<Envelope<R::Message>>,
-        committed: Vec<Entry>,
-    ) {
+    /// The persist part of a Ready is durable: send its messages, then apply (restore a
+    /// snapshot, apply commits, take a snapshot if asked).
+    fn release(&mut self, id: NodeId, sync: bool, apply: Apply<R::Message>) {
         if sync {
             match now_or_never(self.node_mut(id).store.sync()) {
                 Some(Ok(())) => {}
@@ -503,11 +518,33 @@ impl<R: Replica> Sim<R> {
                 None => unreachable!("the in-memory store never waits"),
             }
         }
-        for env in messages {
+        for env in apply.messages {
             self.send(id, env);
         }
-        for entry in committed {
+        if let Some(snap) = apply.restore {
+            let n = self.node_mut(id);
+            match now_or_never(n.sm.restore(&snap.data)).expect("the KV store never waits") {
+                Ok(()) => {
+                    n.applied_base = n.sm.applied_count();
+                    n.applied.clear();
+                }
+                Err(e) => self.observer.violation(format!(
+                    "node {id}: snapshot at {} does not restore: {e}",
+                    snap.last
+                )),
+            }
+        }
+        for entry in apply.committed {
             self.apply(id, entry);
+        }
+        if let Some(last) = apply.snapshot_at {
+            let now = self.now;
+            let n = self.node_mut(id);
+            let data = now_or_never(n.sm.snapshot()).expect("the KV store never waits");
+            if let Some(r) = n.replica.as_mut() {
+                r.compact(now, Snapshot { last, data });
+            }
+            self.after_input(id);
         }
     }
 
@@ -569,8 +606,27 @@ impl<R: Replica> Sim<R> {
         let Payload::Command(cmd) = entry.payload else {
             return;
         };
-        let n = self.node_mut(id);
+        let n = &mut self.nodes[id as usize - 1];
         let out = now_or_never(n.sm.apply(entry.pos, &cmd)).expect("the KV store never waits");
+        // Check the command against the cluster's sequence as first seen on any node.
+        let index = (n.applied_base + n.applied.len() as u64) as usize;
+        match self.oracle.get(index) {
+            Some(c) if *c == cmd => {}
+            Some(_) => {
+                self.diverged.entry(id).or_insert_with(|| {
+                    format!(
+                        "node {id} applied a different command as command #{index} (at {})",
+                        entry.pos
+                    )
+                });
+            }
+            None if index == self.oracle.len() => self.oracle.push(cmd.clone()),
+            None => self.observer.violation(format!(
+                "node {id} applied command #{index} before anyone applied #{}",
+                self.oracle.len()
+            )),
+        }
+        let n = &mut self.nodes[id as usize - 1];
         n.applied.push(cmd);
         // Entries accepted at an earlier position that were never applied are gone for good.
         let mut replies = Vec::new();
@@ -637,9 +693,25 @@ impl<R: Replica> Sim<R> {
         res
     }
 
-    /// The commands node `id`'s state machine applied since it last started, in order.
+    /// The commands node `id` applied since it last started or restored a snapshot, in order.
     pub fn applied(&self, id: NodeId) -> &[Command] {
         &self.node(id).applied
+    }
+
+    /// How many commands node `id`'s state machine held before [`Sim::applied`] began.
+    pub fn applied_base(&self, id: NodeId) -> u64 {
+        self.node(id).applied_base
+    }
+
+    /// The cluster's applied command sequence, as first seen on any node.
+    pub fn committed_sequence(&self) -> &[Command] {
+        &self.oracle
+    }
+
+    /// Nodes that ever applied a command different from the cluster's sequence, with the
+    /// first such case explained.
+    pub fn diverged(&self) -> &BTreeMap<NodeId, String> {
+        &self.diverged
     }
 
     /// The node's key-value store.
@@ -740,6 +812,7 @@ impl<R: Replica> Sim<R> {
         let n = self.node_mut(id);
         n.replica = Some(replica);
         n.sm = KvStore::new();
+        n.applied_base = 0;
         n.applied.clear();
         self.after_input(id);
     }
@@ -785,12 +858,12 @@ impl<R: Replica> Sim<R> {
         let Some(ls) = self.status(leader) else {
             return false;
         };
+        let total = |n: &Node<R>| n.applied_base + n.applied.len() as u64;
+        let leader_total = total(self.node(leader));
         self.nodes.iter().all(|n| match &n.replica {
             Some(r) => {
                 let s = r.status();
-                s.commit == ls.last
-                    && s.last == ls.last
-                    && n.applied.len() == self.node(leader).applied.len()
+                s.commit == ls.last && s.last == ls.last && total(n) == leader_total
             }
             None => false,
         })

@@ -57,6 +57,7 @@ impl Replica for Scripted {
         });
         r
     }
+    fn compact(&mut self, _now: Time, _snapshot: consensus_core::Snapshot) {}
     fn status(&self) -> Status {
         Status {
             id: self.id,

@@ -2,6 +2,7 @@
 
 mod election;
 mod replication;
+mod snapshot;
 
 use crate::{Config, HardState, Message, RaftReplica};
 use bytes::Bytes;
@@ -47,6 +48,7 @@ pub(crate) fn node_with(
             current_term: term,
             voted_for: None,
         },
+        snapshot: None,
         entries: entries(log_terms),
     };
     RaftReplica::new(id, &voters, config, 7, recovered, Duration::ZERO)
