@@ -14,5 +14,5 @@ pub mod workload;
 pub use cluster::{Cluster, ProtocolKind};
 pub use nemesis::Faults;
 pub use run::{RunConfig, RunReport};
-pub use sim::{NetConfig, SimConfig};
+pub use sim::{NetConfig, Semantics, SimConfig};
 pub use workload::{KeyDistribution, WorkloadConfig};

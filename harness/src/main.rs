@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use harness::run::{self, RunConfig, RunReport};
-use harness::{Faults, KeyDistribution, ProtocolKind};
+use harness::{Faults, KeyDistribution, ProtocolKind, Semantics};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::ops::RangeInclusive;
@@ -56,6 +56,10 @@ struct Shape {
     /// How keys are picked.
     #[arg(long, value_enum, default_value_t = KeyDistribution::Uniform)]
     distribution: KeyDistribution,
+    /// Links between nodes: datagrams (loss drops, duplicates, reorders) or streams (TCP-like:
+    /// in order, exactly once, loss costs a retransmission timeout).
+    #[arg(long, value_enum, default_value_t = Semantics::Datagram)]
+    network: Semantics,
     /// Snapshot and compact the log after this many applied entries (0: never).
     #[arg(long, default_value_t = raft::Config::default().snapshot_threshold)]
     snapshot_threshold: u64,
@@ -139,6 +143,7 @@ impl Shape {
             read_ratio: self.read_ratio,
             distribution: self.distribution,
             snapshot_threshold: self.snapshot_threshold,
+            network: self.network,
         }
     }
 }

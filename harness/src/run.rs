@@ -9,7 +9,7 @@ use crate::checker::{self, CheckResult};
 use crate::cluster::{Cluster, ProtocolKind};
 use crate::metrics::Latency;
 use crate::nemesis::{Faults, Nemesis};
-use crate::sim::SimConfig;
+use crate::sim::{Semantics, SimConfig};
 use crate::workload::{KeyDistribution, WorkloadConfig};
 use consensus_core::kv::KvCommand;
 use consensus_core::{codec, NodeId};
@@ -46,6 +46,8 @@ pub struct RunConfig {
     pub distribution: KeyDistribution,
     /// Applied entries beyond the last snapshot that trigger a new one (0: never compact).
     pub snapshot_threshold: u64,
+    /// Datagram or stream (TCP-like) links.
+    pub network: Semantics,
 }
 
 impl Default for RunConfig {
@@ -62,6 +64,7 @@ impl Default for RunConfig {
             read_ratio: w.read_ratio,
             distribution: w.distribution,
             snapshot_threshold: raft::Config::default().snapshot_threshold,
+            network: Semantics::Datagram,
         }
     }
 }
@@ -90,6 +93,9 @@ impl RunConfig {
         }
         if self.distribution != d.distribution {
             s += " --distribution zipf";
+        }
+        if self.network != d.network {
+            s += " --network stream";
         }
         if self.snapshot_threshold != d.snapshot_threshold {
             s += &format!(" --snapshot-threshold {}", self.snapshot_threshold);
@@ -228,6 +234,7 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
         ..sim
     };
     sim.raft.snapshot_threshold = cfg.snapshot_threshold;
+    sim.net.semantics = cfg.network;
     let mut c = Cluster::new(cfg.protocol, sim);
     c.start_workload(cfg.workload());
     c.start_nemesis(Nemesis::new(cfg.faults, cfg.seed, cfg.nodes));

@@ -4,7 +4,7 @@
 //! suite runs a smaller one so CI stays fast.
 
 use harness::run::{self, RunConfig};
-use harness::{Faults, ProtocolKind, SimConfig};
+use harness::{Faults, ProtocolKind, Semantics, SimConfig};
 
 const PROTOCOLS: &[ProtocolKind] = &[ProtocolKind::Raft];
 
@@ -43,6 +43,31 @@ fn frequent_snapshots_under_faults_stay_safe() {
             ops: 5000,
             faults: Faults::Mixed,
             snapshot_threshold: 200,
+            ..RunConfig::default()
+        };
+        let failures = run::sweep(&base, 1..=16, 2, &|_| {});
+        let why: Vec<String> = failures
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.config.command_line(),
+                    r.failure().unwrap_or_default()
+                )
+            })
+            .collect();
+        assert!(failures.is_empty(), "{kind:?}: {why:#?}");
+    }
+}
+
+#[test]
+fn stream_links_sweep_finds_no_violation() {
+    for &kind in PROTOCOLS {
+        let base = RunConfig {
+            protocol: kind,
+            ops: 4000,
+            faults: Faults::Mixed,
+            network: Semantics::Stream,
             ..RunConfig::default()
         };
         let failures = run::sweep(&base, 1..=16, 2, &|_| {});

@@ -36,6 +36,8 @@ pub struct NetConfig {
     pub min_delay: Duration,
     /// Longest one-way delay (before faults add spikes).
     pub max_delay: Duration,
+    /// Whether links behave like datagrams or like TCP connections.
+    pub semantics: Semantics,
 }
 
 impl Default for NetConfig {
@@ -43,9 +45,25 @@ impl Default for NetConfig {
         NetConfig {
             min_delay: Duration::from_micros(500),
             max_delay: Duration::from_millis(2),
+            semantics: Semantics::Datagram,
         }
     }
 }
+
+/// How the simulated network treats the messages on one link (one direction between two nodes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Semantics {
+    /// Each message on its own, like UDP: loss faults drop it, duplicate it, reorder it.
+    Datagram,
+    /// Like a TCP connection: messages arrive in order and exactly once; a loss fault costs a
+    /// retransmission timeout instead of the message; only a partition or a crash loses what
+    /// is in flight (the connection breaks).
+    Stream,
+}
+
+/// Delay a stream pays for each lost transmission (TCP's minimum retransmission timeout).
+pub const RETRANSMISSION_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Everything that shapes a simulated cluster.
 #[derive(Clone, Debug, PartialEq)]
@@ -213,6 +231,8 @@ pub struct Sim<R: Replica> {
     factory: Factory<R>,
     blocked: BTreeSet<(NodeId, NodeId)>,
     net_faults: NetFaults,
+    /// Stream semantics: when the last message on each link arrives, so the next comes after.
+    link_clock: BTreeMap<(NodeId, NodeId), Time>,
     stats: Stats,
     trace: DefaultHasher,
     buf: Vec<u8>,
@@ -238,6 +258,7 @@ impl<R: Replica> Sim<R> {
             factory,
             blocked: BTreeSet::new(),
             net_faults: NetFaults::NONE,
+            link_clock: BTreeMap::new(),
             stats: Stats::default(),
             trace: DefaultHasher::new(),
             buf: Vec::with_capacity(1024),
@@ -566,6 +587,30 @@ impl<R: Replica> Sim<R> {
             return;
         }
         let f = self.net_faults;
+        if self.cfg.net.semantics == Semantics::Stream {
+            // Lost transmissions are retransmitted after a timeout; order and uniqueness hold.
+            let mut at = self.now + self.faulty_delay();
+            let mut tries = 0;
+            while f.drop > 0.0 && tries < 8 && self.rng.random_bool(f.drop) {
+                at += RETRANSMISSION_TIMEOUT;
+                tries += 1;
+            }
+            let link = self.link_clock.entry((from, to)).or_default();
+            let at = at.max(*link);
+            *link = at;
+            let to_inc = self.node(to).inc;
+            let msg = env.msg;
+            self.schedule(
+                at,
+                Event::Deliver {
+                    from,
+                    to,
+                    to_inc,
+                    msg,
+                },
+            );
+            return;
+        }
         if f.drop > 0.0 && self.rng.random_bool(f.drop) {
             self.stats.dropped += 1;
             return;

@@ -72,12 +72,17 @@ impl Replica for Scripted {
 }
 
 fn scripted_sim() -> Sim<Scripted> {
+    scripted_sim_with(NetConfig {
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+        semantics: Semantics::Datagram,
+    })
+}
+
+fn scripted_sim_with(net: NetConfig) -> Sim<Scripted> {
     let cfg = SimConfig {
         nodes: 2,
-        net: NetConfig {
-            min_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(1),
-        },
+        net,
         fsync_latency: Duration::from_millis(1),
         ..SimConfig::default()
     };
@@ -141,4 +146,58 @@ fn writes_during_an_fsync_share_the_next_one() {
     assert_eq!(sim.stats().fsyncs, 2);
     assert_eq!(sim.durable(1).entries.len(), 5);
     assert_eq!(received(&sim, 2).len(), 5);
+}
+
+/// Sends 200 numbered messages from node 1 to node 2 under heavy loss faults.
+fn numbered_under_faults(semantics: Semantics) -> Vec<String> {
+    let mut sim = scripted_sim_with(NetConfig {
+        min_delay: Duration::from_micros(500),
+        max_delay: Duration::from_millis(5),
+        semantics,
+    });
+    sim.set_unreliable(NetFaults {
+        drop: 0.3,
+        duplicate: 0.3,
+        reorder: 0.5,
+        spike: Duration::from_millis(50),
+    });
+    for i in 0..200 {
+        sim.propose(1, Command::from(format!("m{i}"))).unwrap();
+        sim.run_for(Duration::from_micros(100));
+    }
+    sim.run_for(Duration::from_secs(30));
+    received(&sim, 2)
+}
+
+#[test]
+fn stream_links_deliver_every_message_once_and_in_order() {
+    let expected: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    assert_eq!(numbered_under_faults(Semantics::Stream), expected);
+}
+
+#[test]
+fn datagram_links_lose_duplicate_and_reorder_under_the_same_faults() {
+    let got = numbered_under_faults(Semantics::Datagram);
+    let expected: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    assert_ne!(got, expected);
+    let distinct: std::collections::BTreeSet<&String> = got.iter().collect();
+    assert!(distinct.len() < 200, "some were lost");
+    assert!(got.len() > distinct.len(), "some came twice");
+}
+
+#[test]
+fn a_partition_breaks_a_stream_and_loses_what_was_in_flight() {
+    let mut sim = scripted_sim_with(NetConfig {
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(5),
+        semantics: Semantics::Stream,
+    });
+    sim.propose(1, Command::from_static(b"before")).unwrap();
+    sim.run_for(Duration::from_millis(1));
+    sim.disconnect(2);
+    sim.run_for(Duration::from_millis(10));
+    sim.heal();
+    sim.propose(1, Command::from_static(b"after")).unwrap();
+    sim.run_for(Duration::from_millis(10));
+    assert_eq!(received(&sim, 2), vec!["after"]);
 }
