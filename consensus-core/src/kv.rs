@@ -178,7 +178,11 @@ impl StateMachine for KvStore {
     }
 
     async fn restore(&mut self, data: &[u8]) -> Result<(), codec::CodecError> {
-        *self = codec::decode(data)?;
+        *self = if data.is_empty() {
+            KvStore::new()
+        } else {
+            codec::decode(data)?
+        };
         Ok(())
     }
 }
@@ -287,6 +291,14 @@ mod tests {
             KvOutput::Written
         );
         assert_eq!(b.get("k2"), Some("v"));
+    }
+
+    #[test]
+    fn an_empty_snapshot_restores_the_empty_store() {
+        let mut s = KvStore::new();
+        s.apply_command(&cmd(1, 1, put("a", "1")));
+        now_or_never(s.restore(b"")).unwrap().unwrap();
+        assert_eq!(s, KvStore::new());
     }
 
     #[test]

@@ -148,6 +148,9 @@ pub trait Replica {
     /// Hands over the snapshot a [`Ready::snapshot_at`] asked for: the core may drop the log
     /// up to `snapshot.last` and serve the snapshot to peers that fall behind.
     fn compact(&mut self, now: Time, snapshot: Snapshot);
+    /// Tells the core that every entry it asked to append, up to `through`, is durable (called
+    /// once the fsync covering a `Ready`'s appends completes, before its messages go out).
+    fn persisted(&mut self, now: Time, through: Position);
     /// Reports role, era, leader and log positions.
     fn status(&self) -> Status;
 }

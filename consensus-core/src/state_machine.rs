@@ -13,7 +13,7 @@ pub trait StateMachine: Send {
     async fn apply(&mut self, pos: Position, command: &Command) -> Bytes;
     /// Encodes the whole state, as of the last command applied.
     async fn snapshot(&mut self) -> Bytes;
-    /// Replaces the whole state with a snapshot's; a malformed snapshot is an error and leaves
-    /// the state unchanged.
+    /// Replaces the whole state with a snapshot's; empty `data` is the initial, empty state. A
+    /// malformed snapshot is an error and leaves the state unchanged.
     async fn restore(&mut self, data: &[u8]) -> Result<(), crate::codec::CodecError>;
 }

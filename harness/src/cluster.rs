@@ -7,7 +7,7 @@
 use crate::history::History;
 use crate::metrics::Observer;
 use crate::nemesis::{Nemesis, NetFaults};
-use crate::sim::{Factory, Sim, SimConfig, Stats};
+use crate::sim::{Factory, Semantics, Sim, SimConfig, Stats};
 use crate::workload::WorkloadConfig;
 use consensus_core::kv::KvStore;
 use consensus_core::{Command, Entry, NodeId, Position, ProposeError, Replica, Status, Time};
@@ -15,6 +15,7 @@ use raft::RaftReplica;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use zab::ZabReplica;
 
 /// Which protocol a cluster runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
@@ -22,6 +23,8 @@ use std::time::Duration;
 pub enum ProtocolKind {
     /// Raft (Ongaro & Ousterhout), with pre-vote and check-quorum.
     Raft,
+    /// ZAB as Apache ZooKeeper runs it.
+    Zab,
 }
 
 impl ProtocolKind {
@@ -29,6 +32,7 @@ impl ProtocolKind {
     pub fn name(self) -> &'static str {
         match self {
             ProtocolKind::Raft => "raft",
+            ProtocolKind::Zab => "zab",
         }
     }
 }
@@ -168,7 +172,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Builds a cluster of `cfg.nodes` fresh nodes running `kind`.
+    /// Builds a cluster of `cfg.nodes` fresh nodes running `kind`. ZAB always gets stream
+    /// links, whatever `cfg.net.semantics` says: it assumes FIFO connections.
     pub fn new(kind: ProtocolKind, cfg: SimConfig) -> Cluster {
         let nodes = cfg.nodes;
         let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
@@ -178,6 +183,16 @@ impl Cluster {
                 let rc = cfg.raft.clone();
                 let factory: Factory<RaftReplica> = Box::new(move |id, recovered, now| {
                     RaftReplica::new(id, &voters, rc.clone(), seed, recovered, now)
+                });
+                Box::new(Sim::new(cfg, factory))
+            }
+            ProtocolKind::Zab => {
+                // ZooKeeper runs ZAB over TCP: a FIFO channel per follower.
+                let mut cfg = cfg;
+                cfg.net.semantics = Semantics::Stream;
+                let zc = cfg.zab.clone();
+                let factory: Factory<ZabReplica> = Box::new(move |id, recovered, now| {
+                    ZabReplica::new(id, &voters, zc.clone(), seed, recovered, now)
                 });
                 Box::new(Sim::new(cfg, factory))
             }

@@ -58,7 +58,7 @@ struct Shape {
     distribution: KeyDistribution,
     /// Links between nodes: datagrams (loss drops, duplicates, reorders) or streams (TCP-like:
     /// in order, exactly once, loss costs a retransmission timeout).
-    #[arg(long, value_enum, default_value_t = Semantics::Datagram)]
+    #[arg(long, value_enum, default_value_t = Semantics::Stream)]
     network: Semantics,
     /// Snapshot and compact the log after this many applied entries (0: never).
     #[arg(long, default_value_t = raft::Config::default().snapshot_threshold)]
@@ -248,7 +248,17 @@ fn print_table(r: &RunReport) {
     println!("  trace hash                {}", r.trace_hash);
 }
 
+impl Shape {
+    fn validate(&self) -> Result<()> {
+        if self.protocol == ProtocolKind::Zab && self.network == Semantics::Datagram {
+            bail!("ZAB needs FIFO links (ZooKeeper runs it over TCP): use --network stream");
+        }
+        Ok(())
+    }
+}
+
 fn cmd_run(a: RunArgs) -> Result<ExitCode> {
+    a.shape.validate()?;
     let cfg = a.shape.config(a.ops, a.seed);
     let pb = bar(
         a.ops,
@@ -274,6 +284,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
 }
 
 fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
+    a.shape.validate()?;
     let base = a.shape.config(a.ops, 0);
     let count = a.seeds.end() - a.seeds.start() + 1;
     let jobs = a.jobs.unwrap_or_else(|| {

@@ -64,7 +64,7 @@ impl Default for RunConfig {
             read_ratio: w.read_ratio,
             distribution: w.distribution,
             snapshot_threshold: raft::Config::default().snapshot_threshold,
-            network: Semantics::Datagram,
+            network: Semantics::Stream,
         }
     }
 }
@@ -95,7 +95,7 @@ impl RunConfig {
             s += " --distribution zipf";
         }
         if self.network != d.network {
-            s += " --network stream";
+            s += " --network datagram";
         }
         if self.snapshot_threshold != d.snapshot_threshold {
             s += &format!(" --snapshot-threshold {}", self.snapshot_threshold);
@@ -234,6 +234,7 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
         ..sim
     };
     sim.raft.snapshot_threshold = cfg.snapshot_threshold;
+    sim.zab.snapshot_threshold = cfg.snapshot_threshold;
     sim.net.semantics = cfg.network;
     let mut c = Cluster::new(cfg.protocol, sim);
     c.start_workload(cfg.workload());

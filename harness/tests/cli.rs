@@ -23,6 +23,7 @@ fn bad_flags_get_one_line_and_exit_2() {
         &["check", "--seeds", "9..3"],
         &["check", "--seeds", "x..3"],
         &["frobnicate"],
+        &["run", "--protocol", "zab", "--network", "datagram"],
     ] {
         let o = lab(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -31,6 +32,24 @@ fn bad_flags_get_one_line_and_exit_2() {
         assert!(e.starts_with("error:"), "{args:?}: {e}");
         assert!(o.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn zab_runs_from_the_command_line() {
+    let o = lab(&[
+        "run",
+        "--protocol",
+        "zab",
+        "--ops",
+        "400",
+        "--faults",
+        "crash",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["config"]["protocol"], "zab");
+    assert_eq!(v["linearizable"], true);
 }
 
 #[test]

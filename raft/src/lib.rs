@@ -339,6 +339,12 @@ impl Replica for RaftReplica {
         ready
     }
 
+    fn persisted(&mut self, now: Time, _through: Position) {
+        // Raft counts the leader's own log at append time: what it commits is applied only
+        // after the Ready that persisted it, so there is nothing to wait for here.
+        self.now = self.now.max(now);
+    }
+
     fn compact(&mut self, now: Time, snapshot: Snapshot) {
         self.now = self.now.max(now);
         self.snapshot_requested = false;

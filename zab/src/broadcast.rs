@@ -45,6 +45,16 @@ impl Outstanding {
         self.proposals.insert(zxid, BTreeSet::new());
     }
 
+    /// Acknowledges, for `from`, every outstanding proposal up to `through`.
+    pub fn ack_through(&mut self, from: NodeId, through: Zxid) -> Vec<Zxid> {
+        let upto: Vec<Zxid> = self.proposals.range(..=through).map(|(&z, _)| z).collect();
+        let mut committed = Vec::new();
+        for z in upto {
+            committed.extend(self.ack(from, z));
+        }
+        committed
+    }
+
     /// Records that `from` logged `zxid` durably (the leader itself included, after its own
     /// fsync), and returns the zxids that are now committed, in order.
     ///
@@ -124,5 +134,122 @@ mod tests {
         o.ack(2, z(1));
         assert!(o.ack(3, z(1)).is_empty(), "already committed");
         assert_eq!(o.last_committed(), z(1));
+    }
+}
+
+mod exchange {
+    //! PROPOSAL / ACK / COMMIT on both sides of a learner connection.
+
+    use crate::message::Packet;
+    use crate::replica::{ZabReplica, ZabRole};
+    use crate::zxid::Zxid;
+    use consensus_core::{Entry, NodeId, Payload, Position, ProposeError};
+
+    impl ZabReplica {
+        /// `Leader.propose`: the next zxid of the epoch, logged, then sent to every learner.
+        pub(crate) fn leader_propose(
+            &mut self,
+            payload: Payload,
+        ) -> Result<Position, ProposeError> {
+            let limit = self.config.counter_limit;
+            let l = match &mut self.role {
+                ZabRole::Leading(l) if l.established => l,
+                ZabRole::Following(f) => {
+                    return Err(ProposeError::NotLeader {
+                        leader: Some(f.leader),
+                    })
+                }
+                _ => return Err(ProposeError::NotLeader { leader: None }),
+            };
+            let Some(zxid) = l.last_proposed.next_in_epoch(limit) else {
+                // ZOOKEEPER-1277: the counter is exhausted; step down so a new epoch starts.
+                self.go_looking();
+                return Err(ProposeError::NotLeader { leader: None });
+            };
+            l.last_proposed = zxid;
+            l.outstanding.propose(zxid);
+            let entry = Entry {
+                pos: zxid.position(),
+                payload,
+            };
+            self.log_entries(vec![entry.clone()]);
+            for p in self.forwarding_learners() {
+                self.send_to_learner(
+                    p,
+                    Packet::Proposal {
+                        zxid,
+                        data: entry.payload.clone(),
+                    },
+                );
+            }
+            Ok(zxid.position())
+        }
+
+        /// The leader's own ACK, once its driver reports the fsync.
+        pub(crate) fn leader_self_ack(&mut self, through: Zxid) {
+            let id = self.id;
+            let ZabRole::Leading(l) = &mut self.role else {
+                return;
+            };
+            if !l.established {
+                return;
+            }
+            let committed = l.outstanding.ack_through(id, through);
+            self.commit(committed);
+        }
+
+        /// A learner's ACK of a proposal.
+        pub(crate) fn on_proposal_ack(&mut self, from: NodeId, zxid: Zxid) {
+            let ZabRole::Leading(l) = &mut self.role else {
+                return;
+            };
+            if !l.established {
+                return;
+            }
+            let committed = l.outstanding.ack(from, zxid);
+            self.commit(committed);
+        }
+
+        fn commit(&mut self, zxids: Vec<Zxid>) {
+            let Some(&last) = zxids.last() else {
+                return;
+            };
+            self.last_committed = self.last_committed.max(last);
+            let peers = self.forwarding_learners();
+            for z in zxids {
+                for &p in &peers {
+                    self.send_to_learner(p, Packet::Commit { zxid: z });
+                }
+            }
+        }
+
+        /// `Follower.processPacket` PROPOSAL: log it, then ACK (after the fsync).
+        pub(crate) fn follower_proposal(&mut self, zxid: Zxid, data: Payload) {
+            if zxid.position() <= self.log.last_position() {
+                return;
+            }
+            self.log_entries(vec![Entry {
+                pos: zxid.position(),
+                payload: data,
+            }]);
+            if let ZabRole::Following(f) = &mut self.role {
+                f.pending.push_back(zxid);
+            }
+            self.send_to_leader(Packet::Ack { zxid });
+        }
+
+        /// `Follower.processPacket` COMMIT: it must match the oldest pending proposal; a
+        /// mismatch means this follower cannot stay in the ensemble.
+        pub(crate) fn follower_commit(&mut self, zxid: Zxid) {
+            let ZabRole::Following(f) = &mut self.role else {
+                return;
+            };
+            if f.pending.front() == Some(&zxid) {
+                f.pending.pop_front();
+                self.last_committed = self.last_committed.max(zxid);
+            } else {
+                self.go_looking();
+            }
+        }
     }
 }

@@ -300,6 +300,14 @@ impl FastLeaderElection {
         std::mem::take(&mut self.outbox)
     }
 
+    /// Reports `new_epoch` as the epoch of this server's settled vote once it actually leads
+    /// or follows in it (`QuorumPeer.updateElectionVote`, ZOOKEEPER-1732): otherwise servers
+    /// that settled in different rounds report different epochs and a newcomer never sees a
+    /// quorum agree.
+    pub fn update_election_vote(&mut self, new_epoch: u64) {
+        self.proposed.peer_epoch = new_epoch;
+    }
+
     /// Records the state this server settled in (or is told it is in by its core).
     pub fn settle(&mut self, state: ServerState) {
         self.state = state;

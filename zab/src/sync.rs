@@ -236,3 +236,303 @@ mod tests {
         assert_eq!(choose(&h, z(2, 4)), SyncPlan::Diff { after: z(2, 4) });
     }
 }
+
+mod exchange {
+    //! The packets of synchronization, on both sides of a learner connection.
+
+    use super::{choose, History, SyncPlan};
+    use crate::broadcast::Outstanding;
+    use crate::message::Packet;
+    use crate::replica::{FollowerPhase, HandlerState, HardState, ZabReplica, ZabRole};
+    use crate::zxid::Zxid;
+    use consensus_core::{Entry, NodeId, PersistOp, Position, Snapshot};
+
+    impl ZabReplica {
+        /// Once a quorum (the leader included) acknowledged the epoch: persist currentEpoch,
+        /// then synchronize every learner that is waiting.
+        pub(crate) fn maybe_settle_epoch(&mut self) {
+            let quorum = self.quorum();
+            let ZabRole::Leading(l) = &mut self.role else {
+                return;
+            };
+            let Some(e) = l.epoch else {
+                return;
+            };
+            if l.epoch_settled || l.epoch_acks.len() < quorum {
+                return;
+            }
+            l.epoch_settled = true;
+            l.last_proposed = Zxid::epoch_marker(e as u32);
+            let waiting: Vec<NodeId> = l
+                .handlers
+                .iter()
+                .filter(|(_, h)| matches!(h.state, HandlerState::AckedEpoch { .. }))
+                .map(|(&id, _)| id)
+                .collect();
+            // currentEpoch is durable before the first synchronization packet leaves.
+            let hard = HardState {
+                current_epoch: e,
+                ..self.hard
+            };
+            self.set_hard(hard);
+            for p in waiting {
+                self.sync_learner(p);
+            }
+            self.maybe_establish();
+        }
+
+        /// Sends one learner what it lacks (DIFF / TRUNC / SNAP and the proposals with their
+        /// commits), the proposals still outstanding, then NEWLEADER, on its FIFO connection.
+        pub(crate) fn sync_learner(&mut self, peer: NodeId) {
+            let ZabRole::Leading(l) = &self.role else {
+                return;
+            };
+            let Some(h) = l.handlers.get(&peer) else {
+                return;
+            };
+            let HandlerState::AckedEpoch { last_zxid } = h.state else {
+                return;
+            };
+            let epoch = l.epoch.expect("an epoch is fixed before syncing");
+            // Before it is established, the leader's whole history is what it will commit.
+            let commit_point = if l.established {
+                self.last_committed
+            } else {
+                self.log.last_zxid()
+            };
+            let committed: Vec<(Zxid, usize)> = self
+                .log
+                .range(Zxid::default(), commit_point)
+                .iter()
+                .filter_map(|e| Some((Zxid::from_position(e.pos)?, payload_size(e))))
+                .collect();
+            let plan = choose(
+                &History {
+                    committed: &committed,
+                    log_start: self.log.snapshot_zxid(),
+                    snapshot_bytes: self.snapshot.as_ref().map(|s| s.data.len()),
+                    window: self.config.commit_log_count,
+                    snapshot_size_factor: self.config.snapshot_size_factor,
+                    last_processed: commit_point,
+                },
+                last_zxid,
+            );
+            let mut packets = Vec::new();
+            let from = match plan {
+                SyncPlan::Diff { after } => {
+                    packets.push(Packet::Diff { zxid: commit_point });
+                    after
+                }
+                SyncPlan::Trunc { to } | SyncPlan::TruncDiff { to } => {
+                    packets.push(Packet::Trunc { zxid: to });
+                    to
+                }
+                SyncPlan::Snap => {
+                    let snapshot = self.snapshot.clone().unwrap_or(Snapshot {
+                        last: Position::ZERO,
+                        data: Default::default(),
+                    });
+                    let at = Zxid::from_position(snapshot.last).unwrap_or_default();
+                    packets.push(Packet::Snap { snapshot });
+                    at
+                }
+            };
+            for e in self.log.range(from, commit_point) {
+                let zxid = Zxid::from_position(e.pos).expect("logged zxids fit");
+                packets.push(Packet::Proposal {
+                    zxid,
+                    data: e.payload.clone(),
+                });
+                packets.push(Packet::Commit { zxid });
+            }
+            for e in self.log.range(commit_point, self.log.last_zxid()) {
+                let zxid = Zxid::from_position(e.pos).expect("logged zxids fit");
+                packets.push(Packet::Proposal {
+                    zxid,
+                    data: e.payload.clone(),
+                });
+            }
+            packets.push(Packet::NewLeader {
+                zxid: Zxid::epoch_marker(epoch as u32),
+            });
+            if let ZabRole::Leading(l) = &mut self.role {
+                if let Some(h) = l.handlers.get_mut(&peer) {
+                    h.state = HandlerState::Syncing;
+                }
+            }
+            for p in packets {
+                self.send_to_learner(peer, p);
+            }
+        }
+
+        /// The leader's side of the ACK of NEWLEADER.
+        pub(crate) fn on_newleader_ack(&mut self, from: NodeId, zxid: Zxid) {
+            let ZabRole::Leading(l) = &mut self.role else {
+                return;
+            };
+            if l.epoch != Some(zxid.epoch() as u64) {
+                return;
+            }
+            let Some(h) = l.handlers.get_mut(&from) else {
+                return;
+            };
+            if h.state != HandlerState::Syncing {
+                return;
+            }
+            h.state = HandlerState::Synced;
+            l.newleader_acks.insert(from);
+            if l.established {
+                self.send_to_learner(from, Packet::UpToDate);
+            } else {
+                self.maybe_establish();
+            }
+        }
+
+        /// A quorum acknowledged NEWLEADER: the leader's history is committed and it serves.
+        pub(crate) fn maybe_establish(&mut self) {
+            let quorum = self.quorum();
+            let voters = self.voters.len();
+            let ZabRole::Leading(l) = &mut self.role else {
+                return;
+            };
+            if l.established || !l.epoch_settled || l.newleader_acks.len() < quorum {
+                return;
+            }
+            let e = l.epoch.expect("settled epochs are fixed");
+            l.established = true;
+            l.outstanding = Outstanding::new(voters, Zxid::epoch_marker(e as u32));
+            let synced: Vec<NodeId> = l
+                .handlers
+                .iter()
+                .filter(|(_, h)| h.state == HandlerState::Synced)
+                .map(|(&id, _)| id)
+                .collect();
+            // ZooKeeper applies the new leader's log when it starts leading; here applied
+            // commands are final, so they are applied once a quorum holds them.
+            self.last_committed = self.last_committed.max(self.log.last_zxid());
+            self.fle.update_election_vote(e);
+            for p in synced {
+                self.send_to_learner(p, Packet::UpToDate);
+            }
+        }
+
+        /// The follower's side of synchronization.
+        pub(crate) fn sync_packet(&mut self, packet: Packet) {
+            match packet {
+                Packet::Diff { .. } => {}
+                Packet::Trunc { zxid } => {
+                    self.log.truncate_after(zxid);
+                    self.ready
+                        .persist
+                        .push(PersistOp::TruncateAfter(zxid.position()));
+                }
+                Packet::Snap { snapshot } => {
+                    let at = Zxid::from_position(snapshot.last).unwrap_or_default();
+                    self.log.reset_to(at);
+                    self.ready
+                        .persist
+                        .push(PersistOp::TruncateAfter(Position::ZERO));
+                    self.ready
+                        .persist
+                        .push(PersistOp::Snapshot(snapshot.clone()));
+                    self.last_committed = at;
+                    self.last_applied = at;
+                    self.applied_since_snapshot = 0;
+                    self.pending_restore = Some(snapshot.clone());
+                    self.snapshot = Some(snapshot);
+                }
+                Packet::Proposal { zxid, data } => {
+                    if let ZabRole::Following(f) = &mut self.role {
+                        f.not_committed.push_back(Entry {
+                            pos: zxid.position(),
+                            payload: data,
+                        });
+                    }
+                }
+                Packet::Commit { zxid } => {
+                    let ZabRole::Following(f) = &mut self.role else {
+                        return;
+                    };
+                    if f.not_committed.front().map(|e| e.pos) == Some(zxid.position()) {
+                        let e = f.not_committed.pop_front().expect("checked");
+                        f.committed_in_sync.push(e);
+                    } else {
+                        self.go_looking();
+                    }
+                }
+                Packet::NewLeader { zxid } => self.on_new_leader(zxid),
+                Packet::UpToDate => self.on_up_to_date(),
+                _ => self.go_looking(),
+            }
+        }
+
+        /// NEWLEADER, in ZooKeeper's order: the SNAP/TRUNC result is already logged; log the
+        /// transactions committed during sync, then currentEpoch, then ACK (all durable first).
+        fn on_new_leader(&mut self, zxid: Zxid) {
+            let ZabRole::Following(f) = &mut self.role else {
+                return;
+            };
+            let new_epoch = f.new_epoch;
+            let committed = std::mem::take(&mut f.committed_in_sync);
+            self.log_entries(committed);
+            // What the log holds now is a prefix of the leader's committed history.
+            self.last_committed = self.last_committed.max(self.log.last_zxid());
+            let hard = HardState {
+                current_epoch: new_epoch,
+                ..self.hard
+            };
+            self.set_hard(hard);
+            self.send_to_leader(crate::message::Packet::Ack { zxid });
+        }
+
+        /// UPTODATE: log what was committed since NEWLEADER, then the outstanding proposals,
+        /// acknowledging each; broadcast begins.
+        fn on_up_to_date(&mut self) {
+            let ZabRole::Following(f) = &mut self.role else {
+                return;
+            };
+            f.phase = FollowerPhase::Broadcast;
+            let new_epoch = f.new_epoch;
+            let committed = std::mem::take(&mut f.committed_in_sync);
+            let pending: Vec<Entry> = f.not_committed.drain(..).collect();
+            self.fle.update_election_vote(new_epoch);
+            if let Some(last) = committed.last() {
+                let z = Zxid::from_position(last.pos).expect("logged zxids fit");
+                self.log_entries(committed);
+                self.last_committed = self.last_committed.max(z);
+            }
+            for e in pending {
+                let zxid = Zxid::from_position(e.pos).expect("logged zxids fit");
+                self.log_entries(vec![e]);
+                if let ZabRole::Following(f) = &mut self.role {
+                    f.pending.push_back(zxid);
+                }
+                self.send_to_leader(Packet::Ack { zxid });
+            }
+        }
+
+        /// Appends entries newer than the log's last to the log and to the disk.
+        pub(crate) fn log_entries(&mut self, entries: Vec<Entry>) {
+            let last = self.log.last_position();
+            let fresh: Vec<Entry> = entries.into_iter().filter(|e| e.pos > last).collect();
+            if fresh.is_empty() {
+                return;
+            }
+            for e in &fresh {
+                self.log.push(e.clone());
+            }
+            if let Some(PersistOp::Append(pending)) = self.ready.persist.last_mut() {
+                pending.extend(fresh);
+            } else {
+                self.ready.persist.push(PersistOp::Append(fresh));
+            }
+        }
+    }
+
+    fn payload_size(e: &Entry) -> usize {
+        match &e.payload {
+            consensus_core::Payload::Command(c) => c.len() + 16,
+            consensus_core::Payload::Noop => 16,
+        }
+    }
+}

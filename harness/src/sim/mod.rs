@@ -81,6 +81,8 @@ pub struct SimConfig {
     pub lying_disks: bool,
     /// Raft's tunables.
     pub raft: raft::Config,
+    /// ZAB's tunables.
+    pub zab: zab::Config,
 }
 
 impl Default for SimConfig {
@@ -92,6 +94,7 @@ impl Default for SimConfig {
             fsync_latency: Duration::from_millis(1),
             lying_disks: false,
             raft: raft::Config::default(),
+            zab: zab::Config::default(),
         }
     }
 }
@@ -168,6 +171,8 @@ pub(crate) enum Event<M> {
 
 /// The part of a Ready that waits for its fsync: messages to send, then what to apply.
 pub(crate) struct Apply<M> {
+    /// The last position this Ready appended, reported to the core once it is durable.
+    appended: Option<Position>,
     messages: Vec<Envelope<M>>,
     restore: Option<Snapshot>,
     committed: Vec<Entry>,
@@ -486,7 +491,12 @@ impl<R: Replica> Sim<R> {
         };
         let n = &mut self.nodes[id as usize - 1];
         let sync = !ready.persist.is_empty();
+        let appended = ready.persist.iter().rev().find_map(|op| match op {
+            consensus_core::PersistOp::Append(es) => es.last().map(|e| e.pos),
+            _ => None,
+        });
         let apply = Apply {
+            appended,
             messages: ready.messages,
             restore: ready.restore,
             committed: ready.committed,
@@ -539,6 +549,12 @@ impl<R: Replica> Sim<R> {
                 None => unreachable!("the in-memory store never waits"),
             }
         }
+        if let Some(through) = apply.appended {
+            let now = self.now;
+            if let Some(r) = self.node_mut(id).replica.as_mut() {
+                r.persisted(now, through);
+            }
+        }
         for env in apply.messages {
             self.send(id, env);
         }
@@ -557,6 +573,10 @@ impl<R: Replica> Sim<R> {
         }
         for entry in apply.committed {
             self.apply(id, entry);
+        }
+        if apply.appended.is_some() && apply.snapshot_at.is_none() {
+            // What `persisted` produced (e.g. a leader's commits) goes out now.
+            self.after_input(id);
         }
         if let Some(last) = apply.snapshot_at {
             let now = self.now;

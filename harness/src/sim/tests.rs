@@ -58,6 +58,7 @@ impl Replica for Scripted {
         r
     }
     fn compact(&mut self, _now: Time, _snapshot: consensus_core::Snapshot) {}
+    fn persisted(&mut self, _now: Time, _through: Position) {}
     fn status(&self) -> Status {
         Status {
             id: self.id,

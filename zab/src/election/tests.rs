@@ -226,6 +226,23 @@ fn a_latecomer_never_follows_a_leader_that_has_not_said_it_leads() {
     assert_eq!(d.map(|d| d.vote.leader), Some(1));
 }
 
+#[test]
+fn a_settled_vote_reports_the_epoch_the_server_joined() {
+    // ZOOKEEPER-1732: node 2 settled following 3 in an older round (peer epoch 7); 3 was then
+    // re-elected and leads epoch 9. Once 2 follows in epoch 9 its answers must say so, or a
+    // latecomer sees 2 and 3 disagree and never joins.
+    let mut f = fle(2, 3);
+    f.look_for_leader(ms(0), vote(2, 7, 1, 7));
+    f.receive(ms(1), 3, looking(vote(3, 7, 9, 7), 1));
+    f.tick(ms(201)).expect("follows 3");
+    f.update_election_vote(9);
+    f.take_messages();
+    f.receive(ms(300), 1, looking(vote(1, 0, 0, 0), 1));
+    let out = f.take_messages();
+    assert_eq!(out[0].1.peer_epoch, 9);
+    assert_eq!(out[0].1.leader, 3);
+}
+
 /// Delivers notifications between in-memory elections until all have decided.
 fn run_election(mut nodes: Vec<FastLeaderElection>, own: &[Vote]) -> Vec<Decision> {
     let mut now = ms(0);
