@@ -21,3 +21,6 @@ pub use message::{Message, Packet};
 pub use replica::{Config, HardState, ZabReplica};
 pub use sync::{History, SyncPlan};
 pub use zxid::Zxid;
+
+#[cfg(test)]
+mod tests;

@@ -327,7 +327,7 @@ impl ZabReplica {
         }
     }
 
-    fn become_leader(&mut self) {
+    pub(crate) fn become_leader(&mut self) {
         let now = self.now;
         let mut l = Leading {
             epoch: None,
@@ -347,7 +347,7 @@ impl ZabReplica {
         self.maybe_fix_epoch();
     }
 
-    fn become_follower(&mut self, leader: NodeId) {
+    pub(crate) fn become_follower(&mut self, leader: NodeId) {
         let conn = Conn::new(self.rng.random());
         self.role = ZabRole::Following(Box::new(Following {
             leader,

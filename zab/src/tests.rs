@@ -1,0 +1,701 @@
+//! Unit tests of the ZAB core: each drives servers by hand and checks one rule.
+
+use crate::message::{Message, Packet};
+use crate::replica::{Config, HardState, ZabReplica, ZabRole};
+use crate::zxid::Zxid;
+use bytes::Bytes;
+use consensus_core::{Entry, NodeId, PersistOp, ProposeError, Ready, Recovered, Replica};
+use std::time::Duration;
+
+fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+
+fn server(id: NodeId, n: u64, hard: HardState, log: &[Zxid]) -> ZabReplica {
+    let voters: Vec<NodeId> = (1..=n).collect();
+    let entries = log
+        .iter()
+        .map(|z| Entry::command(z.position(), Bytes::from(format!("t{z:?}"))))
+        .collect();
+    let recovered = Recovered {
+        hard_state: hard,
+        snapshot: None,
+        entries,
+    };
+    let mut s = ZabReplica::new(id, &voters, Config::default(), 1, recovered, Duration::ZERO);
+    s.take_ready();
+    s
+}
+
+fn epochs(accepted_epoch: u64, current_epoch: u64) -> HardState {
+    HardState {
+        accepted_epoch,
+        current_epoch,
+    }
+}
+
+/// The quorum packets in a Ready, with their receivers.
+fn packets(r: &Ready<Message, HardState>) -> Vec<(NodeId, Packet)> {
+    r.messages
+        .iter()
+        .filter_map(|e| match &e.msg {
+            Message::Quorum { packet, .. } => Some((e.to, packet.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Index of the first persist op matching `f`.
+fn op_index(
+    r: &Ready<Message, HardState>,
+    f: impl Fn(&PersistOp<HardState>) -> bool,
+) -> Option<usize> {
+    r.persist.iter().position(f)
+}
+
+/// A follower's connection id, to address packets to it as its leader would.
+fn conn_of(s: &ZabReplica) -> u64 {
+    match &s.role {
+        ZabRole::Following(f) => f.conn.id,
+        _ => panic!("not following"),
+    }
+}
+
+/// Delivers a packet from the leader to a follower, numbering it on the connection.
+struct Feed {
+    conn: u64,
+    seq: u64,
+    leader: NodeId,
+}
+
+impl Feed {
+    fn to(s: &ZabReplica, leader: NodeId) -> Feed {
+        Feed {
+            conn: conn_of(s),
+            seq: 0,
+            leader,
+        }
+    }
+    fn send(&mut self, s: &mut ZabReplica, at: u64, packet: Packet) -> Ready<Message, HardState> {
+        let msg = Message::Quorum {
+            conn: self.conn,
+            seq: self.seq,
+            packet,
+        };
+        self.seq += 1;
+        s.receive(ms(at), self.leader, msg);
+        s.take_ready()
+    }
+}
+
+/// A follower of leader 3 that has just connected (FOLLOWERINFO sent).
+fn connected_follower(hard: HardState, log: &[Zxid]) -> (ZabReplica, Feed) {
+    let mut f = server(2, 3, hard, log);
+    f.become_follower(3);
+    let r = f.take_ready();
+    assert_eq!(
+        packets(&r),
+        vec![(
+            3,
+            Packet::FollowerInfo {
+                accepted_epoch: hard.accepted_epoch
+            }
+        )]
+    );
+    let feed = Feed::to(&f, 3);
+    (f, feed)
+}
+
+fn z(e: u32, c: u32) -> Zxid {
+    Zxid::new(e, c)
+}
+
+// ---- discovery ----
+
+#[test]
+fn the_new_epoch_is_one_more_than_the_highest_accepted_epoch_of_a_quorum() {
+    let mut l = server(3, 5, epochs(4, 4), &[]);
+    l.become_leader();
+    l.receive(
+        ms(1),
+        1,
+        Message::Quorum {
+            conn: 11,
+            seq: 0,
+            packet: Packet::FollowerInfo { accepted_epoch: 6 },
+        },
+    );
+    assert!(packets(&l.take_ready()).is_empty(), "2 of 5: no quorum yet");
+    l.receive(
+        ms(2),
+        2,
+        Message::Quorum {
+            conn: 12,
+            seq: 0,
+            packet: Packet::FollowerInfo { accepted_epoch: 5 },
+        },
+    );
+    let r = l.take_ready();
+    let infos: Vec<_> = packets(&r);
+    assert_eq!(
+        infos,
+        vec![
+            (1, Packet::LeaderInfo { new_epoch: 7 }),
+            (2, Packet::LeaderInfo { new_epoch: 7 })
+        ]
+    );
+    // acceptedEpoch is in the same Ready, so it is durable before LEADERINFO leaves.
+    assert_eq!(
+        op_index(&r, |op| *op == PersistOp::HardState(epochs(7, 4))),
+        Some(0)
+    );
+    // A learner that connects later is offered the same epoch at once.
+    l.receive(
+        ms(3),
+        4,
+        Message::Quorum {
+            conn: 14,
+            seq: 0,
+            packet: Packet::FollowerInfo { accepted_epoch: 9 },
+        },
+    );
+    assert_eq!(
+        packets(&l.take_ready()),
+        vec![(4, Packet::LeaderInfo { new_epoch: 7 })]
+    );
+}
+
+#[test]
+fn a_follower_persists_the_new_accepted_epoch_before_acknowledging_it() {
+    let (mut f, mut feed) = connected_follower(epochs(3, 3), &[z(3, 1), z(3, 2)]);
+    let r = feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 4 });
+    assert_eq!(r.persist, vec![PersistOp::HardState(epochs(4, 3))]);
+    assert_eq!(
+        packets(&r),
+        vec![(
+            3,
+            Packet::AckEpoch {
+                current_epoch: Some(3),
+                last_zxid: z(3, 2)
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_follower_that_already_accepted_the_epoch_answers_minus_one() {
+    let (mut f, mut feed) = connected_follower(epochs(4, 3), &[z(3, 2)]);
+    let r = feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 4 });
+    assert!(r.persist.is_empty());
+    assert_eq!(
+        packets(&r),
+        vec![(
+            3,
+            Packet::AckEpoch {
+                current_epoch: None,
+                last_zxid: z(3, 2)
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_follower_refuses_an_epoch_older_than_it_accepted() {
+    let (mut f, mut feed) = connected_follower(epochs(6, 5), &[]);
+    feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 5 });
+    assert!(matches!(f.role, ZabRole::Looking));
+}
+
+#[test]
+fn a_leader_gives_up_when_a_follower_is_ahead_of_it() {
+    let mut l = server(3, 3, epochs(2, 2), &[z(2, 5)]);
+    l.become_leader();
+    l.receive(
+        ms(1),
+        1,
+        Message::Quorum {
+            conn: 9,
+            seq: 0,
+            packet: Packet::FollowerInfo { accepted_epoch: 2 },
+        },
+    );
+    l.take_ready();
+    // Same currentEpoch, later zxid: ZooKeeper never copies history from a follower.
+    l.receive(
+        ms(2),
+        1,
+        Message::Quorum {
+            conn: 9,
+            seq: 1,
+            packet: Packet::AckEpoch {
+                current_epoch: Some(2),
+                last_zxid: z(2, 9),
+            },
+        },
+    );
+    assert!(matches!(l.role, ZabRole::Looking));
+}
+
+// ---- synchronization ----
+
+/// Leader 3 with history up to (2, 5); follower 1 connected and acked epoch 3 with `last`.
+fn leader_syncing(last: Zxid) -> Ready<Message, HardState> {
+    let mut l = server(
+        3,
+        3,
+        epochs(2, 2),
+        &[z(2, 1), z(2, 2), z(2, 3), z(2, 4), z(2, 5)],
+    );
+    l.become_leader();
+    l.receive(
+        ms(1),
+        1,
+        Message::Quorum {
+            conn: 9,
+            seq: 0,
+            packet: Packet::FollowerInfo { accepted_epoch: 2 },
+        },
+    );
+    l.take_ready();
+    l.receive(
+        ms(2),
+        1,
+        Message::Quorum {
+            conn: 9,
+            seq: 1,
+            packet: Packet::AckEpoch {
+                current_epoch: Some(2),
+                last_zxid: last,
+            },
+        },
+    );
+    l.take_ready()
+}
+
+#[test]
+fn the_leader_persists_current_epoch_before_the_first_sync_packet() {
+    let r = leader_syncing(z(2, 3));
+    assert_eq!(r.persist, vec![PersistOp::HardState(epochs(3, 3))]);
+    let p = packets(&r);
+    assert_eq!(p[0].1, Packet::Diff { zxid: z(2, 5) });
+}
+
+#[test]
+fn a_diff_sends_the_missing_proposals_each_with_its_commit_then_newleader() {
+    let p: Vec<Packet> = packets(&leader_syncing(z(2, 3)))
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let names: Vec<&str> = p.iter().map(Packet::name).collect();
+    assert_eq!(
+        names,
+        vec![
+            "DIFF",
+            "PROPOSAL",
+            "COMMIT",
+            "PROPOSAL",
+            "COMMIT",
+            "NEWLEADER"
+        ]
+    );
+    assert_eq!(
+        p[5],
+        Packet::NewLeader {
+            zxid: Zxid::epoch_marker(3)
+        }
+    );
+}
+
+#[test]
+fn a_follower_past_the_leader_is_truncated() {
+    // Follower 1 re-registers having already accepted epoch 3 (ACKEPOCH -1, not counted),
+    // holding proposals past the leader's history; follower 2 makes the quorum.
+    let mut l = server(
+        3,
+        3,
+        epochs(2, 2),
+        &[z(2, 1), z(2, 2), z(2, 3), z(2, 4), z(2, 5)],
+    );
+    l.become_leader();
+    for (id, conn) in [(1, 9), (2, 10)] {
+        l.receive(
+            ms(1),
+            id,
+            Message::Quorum {
+                conn,
+                seq: 0,
+                packet: Packet::FollowerInfo { accepted_epoch: 2 },
+            },
+        );
+    }
+    l.take_ready();
+    l.receive(
+        ms(2),
+        1,
+        Message::Quorum {
+            conn: 9,
+            seq: 1,
+            packet: Packet::AckEpoch {
+                current_epoch: None,
+                last_zxid: z(2, 8),
+            },
+        },
+    );
+    assert!(
+        packets(&l.take_ready()).is_empty(),
+        "a -1 does not count towards the quorum"
+    );
+    l.receive(
+        ms(3),
+        2,
+        Message::Quorum {
+            conn: 10,
+            seq: 1,
+            packet: Packet::AckEpoch {
+                current_epoch: Some(2),
+                last_zxid: z(2, 5),
+            },
+        },
+    );
+    let to_1: Vec<Packet> = packets(&l.take_ready())
+        .into_iter()
+        .filter(|(to, _)| *to == 1)
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(
+        to_1,
+        vec![
+            Packet::Trunc { zxid: z(2, 5) },
+            Packet::NewLeader {
+                zxid: Zxid::epoch_marker(3)
+            }
+        ]
+    );
+}
+
+#[test]
+fn a_follower_with_a_proposal_from_an_older_epoch_is_sent_a_snapshot() {
+    // ZOOKEEPER-1154: the follower led epoch 1 and logged (1, 9) alone.
+    let p = packets(&leader_syncing(z(1, 9)));
+    assert!(matches!(p[0].1, Packet::Snap { .. }));
+    // The empty snapshot at zxid 0, then the whole history with commits.
+    assert_eq!(p.len(), 1 + 2 * 5 + 1);
+}
+
+#[test]
+fn newleader_logs_the_synced_transactions_then_current_epoch_then_acks() {
+    let (mut f, mut feed) = connected_follower(epochs(2, 2), &[z(2, 1)]);
+    feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 3 });
+    feed.send(&mut f, 2, Packet::Diff { zxid: z(2, 3) });
+    for c in 2..=3 {
+        let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
+        feed.send(
+            &mut f,
+            3,
+            Packet::Proposal {
+                zxid: z(2, c),
+                data,
+            },
+        );
+        feed.send(&mut f, 3, Packet::Commit { zxid: z(2, c) });
+    }
+    let r = feed.send(
+        &mut f,
+        4,
+        Packet::NewLeader {
+            zxid: Zxid::epoch_marker(3),
+        },
+    );
+    let append = op_index(
+        &r,
+        |op| matches!(op, PersistOp::Append(es) if es.len() == 2),
+    )
+    .expect("txns logged");
+    let epoch = op_index(&r, |op| *op == PersistOp::HardState(epochs(3, 3)))
+        .expect("currentEpoch persisted");
+    assert!(
+        append < epoch,
+        "transactions before currentEpoch (ZOOKEEPER-4643)"
+    );
+    assert_eq!(
+        packets(&r),
+        vec![(
+            3,
+            Packet::Ack {
+                zxid: Zxid::epoch_marker(3)
+            }
+        )]
+    );
+    assert_eq!(f.last_committed(), z(2, 3));
+}
+
+#[test]
+fn proposals_outstanding_at_sync_are_logged_and_acked_only_after_uptodate() {
+    let (mut f, mut feed) = connected_follower(epochs(2, 2), &[]);
+    feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 3 });
+    feed.send(
+        &mut f,
+        2,
+        Packet::Diff {
+            zxid: Zxid::default(),
+        },
+    );
+    let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
+    feed.send(
+        &mut f,
+        3,
+        Packet::Proposal {
+            zxid: z(3, 1),
+            data,
+        },
+    );
+    let r = feed.send(
+        &mut f,
+        4,
+        Packet::NewLeader {
+            zxid: Zxid::epoch_marker(3),
+        },
+    );
+    assert!(!r
+        .persist
+        .iter()
+        .any(|op| matches!(op, PersistOp::Append(_))));
+    let r = feed.send(&mut f, 5, Packet::UpToDate);
+    assert!(r
+        .persist
+        .iter()
+        .any(|op| matches!(op, PersistOp::Append(es) if es[0].pos == z(3, 1).position())));
+    assert_eq!(packets(&r), vec![(3, Packet::Ack { zxid: z(3, 1) })]);
+}
+
+// ---- broadcast ----
+
+/// Follower 2 in broadcast under leader 3 in epoch 3.
+fn broadcasting_follower() -> (ZabReplica, Feed) {
+    let (mut f, mut feed) = connected_follower(epochs(2, 2), &[]);
+    feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 3 });
+    feed.send(
+        &mut f,
+        2,
+        Packet::Diff {
+            zxid: Zxid::default(),
+        },
+    );
+    feed.send(
+        &mut f,
+        3,
+        Packet::NewLeader {
+            zxid: Zxid::epoch_marker(3),
+        },
+    );
+    feed.send(&mut f, 4, Packet::UpToDate);
+    (f, feed)
+}
+
+#[test]
+fn a_follower_logs_a_proposal_before_acknowledging_it() {
+    let (mut f, mut feed) = broadcasting_follower();
+    let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
+    let r = feed.send(
+        &mut f,
+        5,
+        Packet::Proposal {
+            zxid: z(3, 1),
+            data,
+        },
+    );
+    assert!(matches!(&r.persist[..], [PersistOp::Append(es)] if es[0].pos == z(3, 1).position()));
+    assert_eq!(packets(&r), vec![(3, Packet::Ack { zxid: z(3, 1) })]);
+    let r = feed.send(&mut f, 6, Packet::Commit { zxid: z(3, 1) });
+    assert_eq!(r.committed.len(), 1);
+}
+
+#[test]
+fn a_commit_that_does_not_match_the_oldest_pending_proposal_leaves_the_ensemble() {
+    let (mut f, mut feed) = broadcasting_follower();
+    for c in 1..=2 {
+        let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
+        feed.send(
+            &mut f,
+            5,
+            Packet::Proposal {
+                zxid: z(3, c),
+                data,
+            },
+        );
+    }
+    feed.send(&mut f, 6, Packet::Commit { zxid: z(3, 2) });
+    assert!(matches!(f.role, ZabRole::Looking));
+    assert_eq!(f.last_committed(), Zxid::default());
+}
+
+#[test]
+fn a_gap_in_the_leaders_packets_breaks_the_connection_and_duplicates_are_ignored() {
+    let (mut f, mut feed) = broadcasting_follower();
+    // A duplicate of an earlier packet changes nothing.
+    let conn = feed.conn;
+    f.receive(
+        ms(5),
+        3,
+        Message::Quorum {
+            conn,
+            seq: 0,
+            packet: Packet::Ping,
+        },
+    );
+    assert!(f.take_ready().messages.is_empty());
+    assert!(matches!(f.role, ZabRole::Following(_)));
+    // A packet from further ahead means some were lost: the connection is gone.
+    feed.seq += 1;
+    feed.send(&mut f, 6, Packet::Ping);
+    assert!(matches!(f.role, ZabRole::Looking));
+}
+
+/// Runs three servers to an established leader, delivering instantly and reporting every
+/// append as durable right away.
+struct Pump {
+    nodes: Vec<ZabReplica>,
+    now: Duration,
+}
+
+impl Pump {
+    fn new(n: u64, config: Config) -> Pump {
+        let voters: Vec<NodeId> = (1..=n).collect();
+        let nodes = voters
+            .iter()
+            .map(|&id| {
+                ZabReplica::new(
+                    id,
+                    &voters,
+                    config.clone(),
+                    1,
+                    Recovered::default(),
+                    Duration::ZERO,
+                )
+            })
+            .collect();
+        Pump {
+            nodes,
+            now: Duration::ZERO,
+        }
+    }
+
+    fn deliver(&mut self) {
+        for _ in 0..10_000 {
+            let mut queue = Vec::new();
+            for n in &mut self.nodes {
+                if !n.has_ready() {
+                    continue;
+                }
+                let r = n.take_ready();
+                let appended = r.persist.iter().rev().find_map(|op| match op {
+                    PersistOp::Append(es) => es.last().map(|e| e.pos),
+                    _ => None,
+                });
+                if let Some(p) = appended {
+                    n.persisted(self.now, p);
+                }
+                let from = n.id();
+                queue.extend(r.messages.into_iter().map(|e| (from, e)));
+            }
+            if queue.is_empty() {
+                return;
+            }
+            for (from, e) in queue {
+                self.nodes[e.to as usize - 1].receive(self.now, from, e.msg);
+            }
+        }
+    }
+
+    fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += ms(1);
+            for n in &mut self.nodes {
+                n.tick(self.now);
+            }
+            self.deliver();
+        }
+    }
+
+    fn leader(&self) -> Option<usize> {
+        self.nodes.iter().position(|n| n.is_established_leader())
+    }
+}
+
+#[test]
+fn an_ensemble_elects_synchronizes_and_commits() {
+    let mut p = Pump::new(3, Config::default());
+    p.run(ms(1000));
+    let l = p.leader().expect("a leader");
+    assert_eq!(l, 2, "equal histories: the highest id");
+    let pos = p.nodes[l].propose(p.now, Bytes::from_static(b"a")).unwrap();
+    assert_eq!(
+        pos,
+        Zxid::new(1, 1).position(),
+        "first proposal of epoch 1 has counter 1"
+    );
+    p.deliver();
+    for n in &p.nodes {
+        assert_eq!(n.last_committed(), Zxid::new(1, 1));
+    }
+}
+
+#[test]
+fn the_leader_counts_its_own_ack_only_after_its_fsync() {
+    let mut p = Pump::new(3, Config::default());
+    p.run(ms(1000));
+    let l = p.leader().unwrap();
+    p.nodes[l].propose(p.now, Bytes::from_static(b"a")).unwrap();
+    let _ = p.nodes[l].take_ready(); // the proposal's Ready, not yet durable
+                                     // One follower acks: 1 of 3 without the leader's own ack.
+    let id = 1 + ((l + 1) % 3) as NodeId;
+    let conn = match &p.nodes[l].role {
+        ZabRole::Leading(le) => le.handlers[&id].conn.clone(),
+        _ => unreachable!(),
+    };
+    let msg = Message::Quorum {
+        conn: conn.id,
+        seq: conn.recv_seq,
+        packet: Packet::Ack {
+            zxid: Zxid::new(1, 1),
+        },
+    };
+    p.nodes[l].receive(p.now, id, msg);
+    assert_eq!(p.nodes[l].last_committed(), Zxid::default());
+    // The leader's fsync completes: now 2 of 3.
+    p.nodes[l].persisted(p.now, Zxid::new(1, 1).position());
+    assert_eq!(p.nodes[l].last_committed(), Zxid::new(1, 1));
+}
+
+#[test]
+fn the_counter_limit_forces_a_new_epoch() {
+    let config = Config {
+        counter_limit: 4,
+        ..Config::default()
+    };
+    let mut p = Pump::new(3, config);
+    p.run(ms(1000));
+    let l = p.leader().unwrap();
+    for i in 1..=3 {
+        p.nodes[l]
+            .propose(p.now, Bytes::from(format!("c{i}")))
+            .unwrap();
+    }
+    p.deliver();
+    // Counter 4 would reach the limit: the leader gives up instead of proposing it.
+    let e = p.nodes[l].propose(p.now, Bytes::from_static(b"c4"));
+    assert_eq!(e, Err(ProposeError::NotLeader { leader: None }));
+    p.run(ms(3000));
+    let l2 = p.leader().expect("re-elected");
+    let pos = p.nodes[l2]
+        .propose(p.now, Bytes::from_static(b"c4"))
+        .unwrap();
+    assert_eq!(
+        pos,
+        Zxid::new(2, 1).position(),
+        "a new epoch, counter restarted"
+    );
+    p.deliver();
+    assert_eq!(p.nodes[l2].last_committed(), Zxid::new(2, 1));
+}
