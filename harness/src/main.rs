@@ -14,7 +14,7 @@ use std::process::ExitCode;
 #[command(
     name = "consensus-lab",
     version,
-    about = "Raft (and soon ZAB) side by side in a deterministic simulator",
+    about = "Raft and ZAB side by side in a deterministic simulator",
     long_about = "Runs consensus protocols in a deterministic simulator: a virtual clock, a faulty \
 network, disks that lose unsynced writes. Clients issue put/get/cas operations; a nemesis \
 crashes nodes and cuts links; afterwards the client history is checked for linearizability \
@@ -31,13 +31,33 @@ enum Command {
     Run(RunArgs),
     /// A seed sweep: many runs, every failing seed printed with the command that reproduces it.
     Check(CheckArgs),
+    /// Raft and ZAB on the identical workload and fault schedule, side by side.
+    Compare(CompareArgs),
+}
+
+/// Which protocols a sweep covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Protocols {
+    /// Raft only.
+    Raft,
+    /// ZAB only.
+    Zab,
+    /// Raft, then ZAB.
+    Both,
+}
+
+impl Protocols {
+    fn kinds(self) -> Vec<ProtocolKind> {
+        match self {
+            Protocols::Raft => vec![ProtocolKind::Raft],
+            Protocols::Zab => vec![ProtocolKind::Zab],
+            Protocols::Both => vec![ProtocolKind::Raft, ProtocolKind::Zab],
+        }
+    }
 }
 
 #[derive(Args, Clone)]
 struct Shape {
-    /// Protocol to run.
-    #[arg(long, value_enum, default_value_t = ProtocolKind::Raft)]
-    protocol: ProtocolKind,
     /// Cluster size (nodes are numbered 1..=N).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=99))]
     nodes: u16,
@@ -67,6 +87,9 @@ struct Shape {
 
 #[derive(Args)]
 struct RunArgs {
+    /// Protocol to run.
+    #[arg(long, value_enum, default_value_t = ProtocolKind::Raft)]
+    protocol: ProtocolKind,
     #[command(flatten)]
     shape: Shape,
     /// Operations to issue, over all clients.
@@ -82,6 +105,9 @@ struct RunArgs {
 
 #[derive(Args)]
 struct CheckArgs {
+    /// Protocol(s) to sweep.
+    #[arg(long, value_enum, default_value_t = Protocols::Raft)]
+    protocol: Protocols,
     #[command(flatten)]
     shape: Shape,
     /// Operations per run (10,000 is about 6 s of virtual time: several faults per seed).
@@ -94,6 +120,21 @@ struct CheckArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    shape: Shape,
+    /// Operations to issue, over all clients.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    ops: u64,
+    /// Seed: workload, fault schedule and network draws all derive from it.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print `{"raft": {...}, "zab": {...}}` instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -131,9 +172,9 @@ fn parse_seeds(s: &str) -> Result<RangeInclusive<u64>, String> {
 }
 
 impl Shape {
-    fn config(&self, ops: u64, seed: u64) -> RunConfig {
+    fn config(&self, protocol: ProtocolKind, ops: u64, seed: u64) -> RunConfig {
         RunConfig {
-            protocol: self.protocol,
+            protocol,
             nodes: self.nodes as usize,
             clients: self.clients as usize,
             ops: ops as usize,
@@ -249,8 +290,8 @@ fn print_table(r: &RunReport) {
 }
 
 impl Shape {
-    fn validate(&self) -> Result<()> {
-        if self.protocol == ProtocolKind::Zab && self.network == Semantics::Datagram {
+    fn validate(&self, protocols: &[ProtocolKind]) -> Result<()> {
+        if protocols.contains(&ProtocolKind::Zab) && self.network == Semantics::Datagram {
             bail!("ZAB needs FIFO links (ZooKeeper runs it over TCP): use --network stream");
         }
         Ok(())
@@ -258,8 +299,8 @@ impl Shape {
 }
 
 fn cmd_run(a: RunArgs) -> Result<ExitCode> {
-    a.shape.validate()?;
-    let cfg = a.shape.config(a.ops, a.seed);
+    a.shape.validate(&[a.protocol])?;
+    let cfg = a.shape.config(a.protocol, a.ops, a.seed);
     let pb = bar(
         a.ops,
         !a.json,
@@ -284,8 +325,8 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode> {
 }
 
 fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
-    a.shape.validate()?;
-    let base = a.shape.config(a.ops, 0);
+    let kinds = a.protocol.kinds();
+    a.shape.validate(&kinds)?;
     let count = a.seeds.end() - a.seeds.start() + 1;
     let jobs = a.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -296,9 +337,9 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
         bail!("--jobs must be at least 1");
     }
     let pb = bar(
-        count,
+        count * kinds.len() as u64,
         !a.json,
-        "{spinner} checking [{bar:40}] {pos}/{len} seeds, {msg} ({elapsed}, eta {eta})",
+        "{spinner} checking [{bar:40}] {pos}/{len} runs, {msg} ({elapsed}, eta {eta})",
     );
     pb.set_message("0 failing");
     let failing = std::sync::atomic::AtomicU64::new(0);
@@ -308,7 +349,8 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
             pb.set_message(format!("{f} failing"));
             if !a.json {
                 pb.println(format!(
-                    "seed {} FAILED: {}\n  reproduce: {}",
+                    "{} seed {} FAILED: {}\n  reproduce: {}",
+                    r.config.protocol.name(),
                     r.config.seed,
                     r.failure().unwrap_or_default(),
                     r.config.command_line()
@@ -318,17 +360,35 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
         pb.inc(1);
     };
     let started = std::time::Instant::now();
-    let failures = run::sweep(&base, a.seeds.clone(), jobs, &on_done);
+    let mut lines = Vec::new();
+    let mut failures = Vec::new();
+    for &kind in &kinds {
+        let t = std::time::Instant::now();
+        let base = a.shape.config(kind, a.ops, 0);
+        let f = run::sweep(&base, a.seeds.clone(), jobs, &on_done);
+        lines.push(format!(
+            "{} seeds of {} under {:?} faults ({} ops each): {} passed, {} failed in {:.1} s",
+            count,
+            kind.name(),
+            a.shape.faults,
+            a.ops,
+            count - f.len() as u64,
+            f.len(),
+            t.elapsed().as_secs_f64()
+        ));
+        failures.extend(f);
+    }
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         let out = serde_json::json!({
-            "protocol": a.shape.protocol,
+            "protocols": kinds,
             "faults": a.shape.faults,
             "seeds": format!("{}..={}", a.seeds.start(), a.seeds.end()),
-            "runs": count,
+            "runs": count * kinds.len() as u64,
             "failed": failures.len(),
             "failures": failures.iter().map(|r| serde_json::json!({
+                "protocol": r.config.protocol,
                 "seed": r.config.seed,
                 "why": r.failure(),
                 "reproduce": r.config.command_line(),
@@ -337,21 +397,134 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
-            "{} seeds of {} under {:?} faults ({} ops each): {} passed, {} failed in {:.1} s",
-            count,
-            a.shape.protocol.name(),
-            a.shape.faults,
-            a.ops,
-            count - failures.len() as u64,
-            failures.len(),
-            secs
-        );
+        for l in lines {
+            println!("{l}");
+        }
         for r in &failures {
-            println!("  seed {}: {}", r.config.seed, r.config.command_line());
+            println!(
+                "  {} seed {}: {}",
+                r.config.protocol.name(),
+                r.config.seed,
+                r.config.command_line()
+            );
         }
     }
     Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The rows of the side-by-side table: a label and how to show one report's value.
+type Row = (&'static str, fn(&RunReport) -> String);
+
+fn compare_rows() -> Vec<Row> {
+    fn ms(x: f64) -> String {
+        format!("{x:.1} ms")
+    }
+    vec![
+        ("linearizable", |r| yes_no(r.linearizable).into()),
+        ("acknowledged writes lost", |r| {
+            r.lost_acked_writes.to_string()
+        }),
+        ("diverged replicas", |r| {
+            if r.diverged.is_empty() {
+                "none".into()
+            } else {
+                format!("{:?}", r.diverged)
+            }
+        }),
+        ("converged after faults", |r| yes_no(r.converged).into()),
+        ("ops ok / failed / unknown", |r| {
+            format!("{} / {} / {}", r.ops_ok, r.ops_failed, r.ops_unknown)
+        }),
+        ("throughput (virtual)", |r| {
+            format!("{:.0} ops/s", r.throughput_ops_per_sec)
+        }),
+        ("latency p50", |r| ms(r.commit_latency.p50_ms)),
+        ("latency p99", |r| ms(r.commit_latency.p99_ms)),
+        ("latency max", |r| ms(r.commit_latency.max_ms)),
+        ("elections", |r| r.elections.to_string()),
+        ("leader changes", |r| r.leader_changes.to_string()),
+        ("time without leader", |r| ms(r.time_without_leader_ms)),
+        ("election time mean", |r| ms(r.election_time_mean_ms)),
+        ("election time max", |r| ms(r.election_time_max_ms)),
+        ("committed commands", |r| r.committed_ops.to_string()),
+        ("messages per op", |r| format!("{:.2}", r.messages_per_op)),
+        ("bytes per op", |r| format!("{:.1}", r.bytes_per_op)),
+        ("fsyncs", |r| r.fsyncs.to_string()),
+        ("simulated events", |r| r.sim_events.to_string()),
+        ("wall time", |r| format!("{:.0} ms", r.wall_ms)),
+    ]
+}
+
+fn cmd_compare(a: CompareArgs) -> Result<ExitCode> {
+    let kinds = [ProtocolKind::Raft, ProtocolKind::Zab];
+    a.shape.validate(&kinds)?;
+    let configs: Vec<RunConfig> = kinds
+        .iter()
+        .map(|&k| a.shape.config(k, a.ops, a.seed))
+        .collect();
+    let pb = bar(
+        a.ops * 2,
+        !a.json,
+        "{spinner} simulating both [{bar:40}] {pos}/{len} ops issued ({elapsed})",
+    );
+    let issued: Vec<std::sync::atomic::AtomicU64> = (0..2)
+        .map(|_| std::sync::atomic::AtomicU64::new(0))
+        .collect();
+    // One protocol per core: the runs are independent and each is deterministic.
+    let reports: Vec<RunReport> = std::thread::scope(|s| {
+        let handles: Vec<_> = configs
+            .iter()
+            .enumerate()
+            .map(|(i, cfg)| {
+                let (pb, issued) = (&pb, &issued);
+                s.spawn(move || {
+                    let tick = move |n: u64| {
+                        issued[i].store(n, std::sync::atomic::Ordering::Relaxed);
+                        let total: u64 = issued
+                            .iter()
+                            .map(|x| x.load(std::sync::atomic::Ordering::Relaxed))
+                            .sum();
+                        pb.set_position(total);
+                    };
+                    run::run(cfg, Some(&tick))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a simulation thread panicked"))
+            .collect()
+    });
+    pb.finish_and_clear();
+    if a.json {
+        let out = serde_json::json!({ "raft": reports[0], "zab": reports[1] });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let c = &configs[0];
+        println!(
+            "consensus-lab compare: {} nodes, {} clients, {} ops, seed {}, faults {:?}, {:?} links",
+            c.nodes, c.clients, c.ops, c.seed, c.faults, c.network
+        );
+        println!();
+        println!("{:<28}{:>22}{:>22}", "", "raft", "zab");
+        for (label, show) in compare_rows() {
+            println!(
+                "{label:<28}{:>22}{:>22}",
+                show(&reports[0]),
+                show(&reports[1])
+            );
+        }
+        for r in &reports {
+            if let Some(why) = r.failure() {
+                println!("{} FAILED: {why}", r.config.protocol.name());
+            }
+        }
+    }
+    Ok(if reports.iter().all(RunReport::passed) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -386,6 +559,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd_run(a),
         Command::Check(a) => cmd_check(a),
+        Command::Compare(a) => cmd_compare(a),
     };
     match result {
         Ok(code) => code,

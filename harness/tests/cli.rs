@@ -24,6 +24,8 @@ fn bad_flags_get_one_line_and_exit_2() {
         &["check", "--seeds", "x..3"],
         &["frobnicate"],
         &["run", "--protocol", "zab", "--network", "datagram"],
+        &["compare", "--network", "datagram"],
+        &["check", "--protocol", "all"],
     ] {
         let o = lab(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -32,6 +34,56 @@ fn bad_flags_get_one_line_and_exit_2() {
         assert!(e.starts_with("error:"), "{args:?}: {e}");
         assert!(o.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn compare_runs_both_protocols_on_the_same_seed() {
+    let o = lab(&[
+        "compare", "--ops", "600", "--nodes", "3", "--faults", "crash", "--seed", "4", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for p in ["raft", "zab"] {
+        assert_eq!(v[p]["config"]["protocol"], p);
+        assert_eq!(v[p]["config"]["seed"], 4);
+        assert_eq!(v[p]["linearizable"], true);
+        assert_eq!(
+            v[p]["ops_ok"].as_u64().unwrap()
+                + v[p]["ops_failed"].as_u64().unwrap()
+                + v[p]["ops_unknown"].as_u64().unwrap(),
+            600
+        );
+    }
+    // ZAB's PROPOSAL / ACK / COMMIT cost more messages per op than Raft's AppendEntries round.
+    assert!(
+        v["zab"]["messages_per_op"].as_f64().unwrap()
+            > v["raft"]["messages_per_op"].as_f64().unwrap()
+    );
+    let o = lab(&["compare", "--ops", "300"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("raft") && out.contains("zab") && out.contains("messages per op"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_sweeps_both_protocols() {
+    let o = lab(&[
+        "check",
+        "--protocol",
+        "both",
+        "--seeds",
+        "1..3",
+        "--ops",
+        "300",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("3 seeds of raft") && out.contains("3 seeds of zab"),
+        "{out}"
+    );
 }
 
 #[test]
