@@ -6,12 +6,14 @@ pub mod codec;
 pub mod kv;
 pub mod poll;
 pub mod replica;
+pub mod snapshots;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;
 pub mod types;
 
 pub use replica::{Envelope, PersistOp, ProposeError, Ready, Replica, Role, Status};
+pub use snapshots::Snapshots;
 pub use state_machine::StateMachine;
 pub use storage::{LogStore, MemLogStore, Recovered, StorageError};
 pub use transport::{MemNetwork, MemTransport, Transport, TransportError};

@@ -8,6 +8,22 @@ use harness::{Faults, ProtocolKind, Semantics, SimConfig};
 
 const PROTOCOLS: &[ProtocolKind] = &[ProtocolKind::Raft, ProtocolKind::Zab];
 
+/// Sweeps `seeds` of `base` and fails with every failing seed's reproduction command.
+fn assert_sweep_clean(base: &RunConfig, seeds: std::ops::RangeInclusive<u64>) {
+    let failures = run::sweep(base, seeds, 2, &|_| {});
+    let why: Vec<String> = failures
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r.config.command_line(),
+                r.failure().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(failures.is_empty(), "{why:#?}");
+}
+
 #[test]
 fn mixed_faults_sweep_finds_no_violation() {
     for &kind in PROTOCOLS {
@@ -17,12 +33,7 @@ fn mixed_faults_sweep_finds_no_violation() {
             faults: Faults::Mixed,
             ..RunConfig::default()
         };
-        let failures = run::sweep(&base, 1..=40, 2, &|_| {});
-        assert!(
-            failures.is_empty(),
-            "{kind:?}: {failures:#?}",
-            failures = failures.iter().map(|r| r.failure()).collect::<Vec<_>>()
-        );
+        assert_sweep_clean(&base, 1..=40);
         // Raft also runs over datagram links: loss, duplication and reordering.
         if kind != ProtocolKind::Raft {
             continue;
@@ -31,18 +42,7 @@ fn mixed_faults_sweep_finds_no_violation() {
             network: Semantics::Datagram,
             ..base
         };
-        let failures = run::sweep(&datagrams, 1..=40, 2, &|_| {});
-        let why: Vec<String> = failures
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}: {}",
-                    r.config.command_line(),
-                    r.failure().unwrap_or_default()
-                )
-            })
-            .collect();
-        assert!(failures.is_empty(), "{kind:?}: {why:#?}");
+        assert_sweep_clean(&datagrams, 1..=40);
     }
 }
 
@@ -59,18 +59,7 @@ fn frequent_snapshots_under_faults_stay_safe() {
             snapshot_threshold: 200,
             ..RunConfig::default()
         };
-        let failures = run::sweep(&base, 1..=16, 2, &|_| {});
-        let why: Vec<String> = failures
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}: {}",
-                    r.config.command_line(),
-                    r.failure().unwrap_or_default()
-                )
-            })
-            .collect();
-        assert!(failures.is_empty(), "{kind:?}: {why:#?}");
+        assert_sweep_clean(&base, 1..=16);
     }
 }
 

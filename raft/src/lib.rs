@@ -14,7 +14,7 @@ pub mod snapshot;
 
 use consensus_core::{
     Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Ready, Recovered, Replica,
-    Role, Snapshot, Status, Time,
+    Role, Snapshot, Snapshots, Status, Time,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -123,12 +123,8 @@ pub struct RaftReplica {
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) broadcast_pending: bool,
     pub(crate) hard_state_dirty: bool,
-    /// The latest snapshot, served to followers whose next entry is compacted.
-    pub(crate) snapshot: Option<Snapshot>,
-    /// A snapshot the state machine must be restored from before anything else is applied.
-    pub(crate) pending_restore: Option<Snapshot>,
-    /// A snapshot was asked for and has not come back through `compact` yet.
-    pub(crate) snapshot_requested: bool,
+    /// The latest snapshot, one to restore, and when to ask for the next.
+    pub(crate) snapshots: Snapshots,
     pub(crate) ready: Ready<Message, HardState>,
 }
 
@@ -154,6 +150,7 @@ impl RaftReplica {
             .snapshot
             .as_ref()
             .map_or(Position::ZERO, |s| s.last);
+        let config_threshold = config.snapshot_threshold;
         let mut node = RaftReplica {
             id,
             voters,
@@ -175,9 +172,7 @@ impl RaftReplica {
             progress: BTreeMap::new(),
             broadcast_pending: false,
             hard_state_dirty: false,
-            pending_restore: recovered.snapshot.clone(),
-            snapshot: recovered.snapshot,
-            snapshot_requested: false,
+            snapshots: Snapshots::new(config_threshold, recovered.snapshot),
             ready: Ready::default(),
         };
         node.reset_election_timer();
@@ -233,12 +228,11 @@ impl RaftReplica {
 
     /// The latest snapshot this node holds.
     pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.snapshot.as_ref()
+        self.snapshots.latest()
     }
 
-    fn snapshot_due(&self) -> bool {
-        let t = self.config.snapshot_threshold;
-        t > 0 && !self.snapshot_requested && self.applied_index >= self.log.snapshot_index() + t
+    fn applied_beyond_snapshot(&self) -> u64 {
+        self.applied_index - self.log.snapshot_index()
     }
 
     pub(crate) fn set_hard_state(&mut self, hard: HardState) {
@@ -310,8 +304,8 @@ impl Replica for RaftReplica {
             || self.broadcast_pending
             || !self.ready.is_empty()
             || self.commit_index > self.applied_index
-            || self.pending_restore.is_some()
-            || self.snapshot_due()
+            || self.snapshots.has_restore()
+            || self.snapshots.due(self.applied_beyond_snapshot())
     }
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
@@ -324,7 +318,7 @@ impl Replica for RaftReplica {
             self.hard_state_dirty = false;
             ready.persist.insert(0, PersistOp::HardState(self.hard));
         }
-        ready.restore = self.pending_restore.take();
+        ready.restore = self.snapshots.take_restore();
         if self.commit_index > self.applied_index {
             ready.committed = self
                 .log
@@ -332,9 +326,8 @@ impl Replica for RaftReplica {
                 .to_vec();
             self.applied_index = self.commit_index;
         }
-        if self.snapshot_due() {
-            ready.snapshot_at = self.log.position_at(self.applied_index);
-            self.snapshot_requested = true;
+        if let Some(at) = self.log.position_at(self.applied_index) {
+            ready.snapshot_at = self.snapshots.ask(self.applied_beyond_snapshot(), at);
         }
         ready
     }
@@ -347,7 +340,7 @@ impl Replica for RaftReplica {
 
     fn compact(&mut self, now: Time, snapshot: Snapshot) {
         self.now = self.now.max(now);
-        self.snapshot_requested = false;
+        self.snapshots.answered();
         let at = snapshot.last;
         if at.seq <= self.log.snapshot_index()
             || at.seq > self.applied_index
@@ -359,7 +352,7 @@ impl Replica for RaftReplica {
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));
-        self.snapshot = Some(snapshot);
+        self.snapshots.taken(snapshot);
     }
 
     fn status(&self) -> Status {

@@ -8,7 +8,7 @@ impl RaftReplica {
     /// Sends the latest snapshot to a follower whose next entry is compacted; one at a time,
     /// re-sent by the heartbeat only when it went unanswered.
     pub(crate) fn send_snapshot(&mut self, peer: NodeId, heartbeat: bool) {
-        let Some(snap) = self.snapshot.clone() else {
+        let Some(snap) = self.snapshots.latest().cloned() else {
             return;
         };
         let Some(pr) = self.progress.get_mut(&peer) else {
@@ -48,9 +48,7 @@ impl RaftReplica {
             self.ready.persist.push(PersistOp::Snapshot(snap.clone()));
             self.commit_index = last.seq;
             self.applied_index = last.seq;
-            self.pending_restore = Some(snap.clone());
-            self.snapshot = Some(snap);
-            self.snapshot_requested = false;
+            self.snapshots.installed(snap);
         }
         // Either way the log now matches the leader's up to `last`: it is committed.
         self.send(

@@ -7,7 +7,7 @@ use crate::message::{Message, Packet};
 use crate::zxid::Zxid;
 use consensus_core::{
     Command, Envelope, NodeId, PersistOp, Position, ProposeError, Ready, Recovered, Replica, Role,
-    Snapshot, Status, Time,
+    Snapshot, Snapshots, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -192,9 +192,7 @@ pub struct ZabReplica {
     pub(crate) fle: FastLeaderElection,
     pub(crate) role: ZabRole,
     pub(crate) now: Time,
-    pub(crate) snapshot: Option<Snapshot>,
-    pub(crate) pending_restore: Option<Snapshot>,
-    pub(crate) snapshot_requested: bool,
+    pub(crate) snapshots: Snapshots,
     pub(crate) ready: Ready<Message, HardState>,
 }
 
@@ -222,6 +220,7 @@ impl ZabReplica {
             .and_then(|s| Zxid::from_position(s.last))
             .unwrap_or_default();
         let fle = FastLeaderElection::new(id, &voters, config.election.clone());
+        let threshold = config.snapshot_threshold;
         // Connection ids must differ across restarts: mix in the start time.
         let rng = ChaCha8Rng::seed_from_u64(
             seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (now.as_nanos() as u64).rotate_left(17),
@@ -240,9 +239,7 @@ impl ZabReplica {
             fle,
             role: ZabRole::Looking,
             now,
-            pending_restore: recovered.snapshot.clone(),
-            snapshot: recovered.snapshot,
-            snapshot_requested: false,
+            snapshots: Snapshots::new(threshold, recovered.snapshot),
             ready: Ready::default(),
         };
         z.go_looking();
@@ -508,11 +505,6 @@ impl ZabReplica {
             }
         }
     }
-
-    fn snapshot_due(&self) -> bool {
-        let t = self.config.snapshot_threshold;
-        t > 0 && !self.snapshot_requested && self.applied_since_snapshot >= t
-    }
 }
 
 impl Replica for ZabReplica {
@@ -576,13 +568,13 @@ impl Replica for ZabReplica {
     fn has_ready(&self) -> bool {
         !self.ready.is_empty()
             || self.last_committed > self.last_applied
-            || self.pending_restore.is_some()
-            || self.snapshot_due()
+            || self.snapshots.has_restore()
+            || self.snapshots.due(self.applied_since_snapshot)
     }
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
         let mut ready = std::mem::take(&mut self.ready);
-        ready.restore = self.pending_restore.take();
+        ready.restore = self.snapshots.take_restore();
         if self.last_committed > self.last_applied {
             let entries = self
                 .log
@@ -592,16 +584,15 @@ impl Replica for ZabReplica {
             self.last_applied = self.last_committed;
             ready.committed = entries;
         }
-        if self.snapshot_due() {
-            ready.snapshot_at = Some(self.last_applied.position());
-            self.snapshot_requested = true;
-        }
+        ready.snapshot_at = self
+            .snapshots
+            .ask(self.applied_since_snapshot, self.last_applied.position());
         ready
     }
 
     fn compact(&mut self, now: Time, snapshot: Snapshot) {
         self.now = self.now.max(now);
-        self.snapshot_requested = false;
+        self.snapshots.answered();
         let Some(at) = Zxid::from_position(snapshot.last) else {
             return;
         };
@@ -613,7 +604,7 @@ impl Replica for ZabReplica {
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));
-        self.snapshot = Some(snapshot);
+        self.snapshots.taken(snapshot);
     }
 
     fn persisted(&mut self, now: Time, through: Position) {

@@ -310,7 +310,7 @@ mod exchange {
                 &History {
                     committed: &committed,
                     log_start: self.log.snapshot_zxid(),
-                    snapshot_bytes: self.snapshot.as_ref().map(|s| s.data.len()),
+                    snapshot_bytes: self.snapshots.latest().map(|s| s.data.len()),
                     window: self.config.commit_log_count,
                     snapshot_size_factor: self.config.snapshot_size_factor,
                     last_processed: commit_point,
@@ -328,7 +328,7 @@ mod exchange {
                     to
                 }
                 SyncPlan::Snap => {
-                    let snapshot = self.snapshot.clone().unwrap_or(Snapshot {
+                    let snapshot = self.snapshots.latest().cloned().unwrap_or(Snapshot {
                         last: Position::ZERO,
                         data: Default::default(),
                     });
@@ -438,8 +438,7 @@ mod exchange {
                     self.last_committed = at;
                     self.last_applied = at;
                     self.applied_since_snapshot = 0;
-                    self.pending_restore = Some(snapshot.clone());
-                    self.snapshot = Some(snapshot);
+                    self.snapshots.installed(snapshot);
                 }
                 Packet::Proposal { zxid, data } => {
                     if let ZabRole::Following(f) = &mut self.role {
