@@ -1,10 +1,13 @@
-//! Protocol benchmarks: the in-process propose-to-commit path and whole simulated runs.
+//! Raft and ZAB side by side: each group has a `raft` and a `zab` function on identical input.
 //! `cargo bench -p benches`; results and the machine are recorded in docs/benchmarks.md.
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use harness::run::{self, RunConfig};
 use harness::{Faults, ProtocolKind};
+use std::time::Duration;
+
+const PROTOCOLS: [ProtocolKind; 2] = [ProtocolKind::Raft, ProtocolKind::Zab];
 
 fn propose_to_commit(c: &mut Criterion) {
     let mut g = c.benchmark_group("propose_to_commit_3_nodes");
@@ -20,31 +23,76 @@ fn propose_to_commit(c: &mut Criterion) {
                 b.iter(|| d.commit(batch, k, &payload));
             },
         );
+        g.bench_with_input(
+            BenchmarkId::new("zab", outstanding),
+            &outstanding,
+            |b, &k| {
+                let mut d = benches::zab(3);
+                b.iter(|| d.commit(batch, k, &payload));
+            },
+        );
     }
     g.finish();
 }
 
 fn simulated_run(c: &mut Criterion) {
-    let mut g = c.benchmark_group("simulated_run_2000_ops");
+    let mut g = c.benchmark_group("simulated_run_10000_ops");
     g.sample_size(10);
     for nodes in [3usize, 5] {
-        g.bench_with_input(BenchmarkId::new("raft", nodes), &nodes, |b, &n| {
-            let cfg = RunConfig {
-                protocol: ProtocolKind::Raft,
-                nodes: n,
-                ops: 2000,
-                faults: Faults::None,
-                ..RunConfig::default()
-            };
+        for kind in PROTOCOLS {
+            g.bench_with_input(BenchmarkId::new(kind.name(), nodes), &nodes, |b, &n| {
+                let cfg = RunConfig {
+                    protocol: kind,
+                    nodes: n,
+                    ops: 10_000,
+                    faults: Faults::None,
+                    ..RunConfig::default()
+                };
+                b.iter(|| {
+                    let r = run::run(&cfg, None);
+                    assert!(r.passed());
+                    r.sim_events
+                });
+            });
+        }
+    }
+    g.finish();
+}
+
+fn election_after_leader_crash(c: &mut Criterion) {
+    // Wall time of simulating one election; the virtual time it took is what matters to a
+    // reader, so it is printed alongside (mean and max over 20 seeds).
+    for kind in PROTOCOLS {
+        let times: Vec<Duration> = (1..=20)
+            .map(|s| benches::election_after_crash(kind, s))
+            .collect();
+        let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        let max = times.iter().max().copied().unwrap_or_default();
+        println!(
+            "election_after_leader_crash/{}: virtual time to a new leader over 20 seeds: mean {:.1} ms, max {:.1} ms",
+            kind.name(),
+            mean.as_secs_f64() * 1e3,
+            max.as_secs_f64() * 1e3
+        );
+    }
+    let mut g = c.benchmark_group("election_after_leader_crash");
+    g.sample_size(20);
+    for kind in PROTOCOLS {
+        g.bench_function(kind.name(), |b| {
+            let mut seed = 0;
             b.iter(|| {
-                let r = run::run(&cfg, None);
-                assert!(r.passed());
-                r.sim_events
+                seed += 1;
+                benches::election_after_crash(kind, seed)
             });
         });
     }
     g.finish();
 }
 
-criterion_group!(benches, propose_to_commit, simulated_run);
+criterion_group!(
+    benches,
+    propose_to_commit,
+    simulated_run,
+    election_after_leader_crash
+);
 criterion_main!(benches);

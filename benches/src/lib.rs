@@ -49,11 +49,22 @@ impl<R: Replica> Direct<R> {
     }
 
     fn collect(&mut self, i: usize, leader: Option<NodeId>) {
-        let r = &mut self.nodes[i];
-        if !r.has_ready() {
-            return;
+        while self.nodes[i].has_ready() {
+            self.collect_once(i, leader);
         }
+    }
+
+    fn collect_once(&mut self, i: usize, leader: Option<NodeId>) {
+        let r = &mut self.nodes[i];
         let ready = r.take_ready();
+        // Persistence is instant here: report every append as durable at once.
+        let appended = ready.persist.iter().rev().find_map(|op| match op {
+            consensus_core::PersistOp::Append(es) => es.last().map(|e| e.pos),
+            _ => None,
+        });
+        if let Some(p) = appended {
+            r.persisted(self.now, p);
+        }
         let from = r.id();
         if Some(from) == leader {
             self.committed += ready
@@ -96,6 +107,21 @@ impl<R: Replica> Direct<R> {
     }
 }
 
+/// A ZAB ensemble of `n` servers with default settings, already led.
+pub fn zab(n: usize) -> Direct<zab::ZabReplica> {
+    let voters: Vec<NodeId> = (1..=n as NodeId).collect();
+    Direct::new(n, |id| {
+        zab::ZabReplica::new(
+            id,
+            &voters,
+            zab::Config::default(),
+            1,
+            Recovered::default(),
+            Duration::ZERO,
+        )
+    })
+}
+
 /// A Raft cluster of `n` nodes with default settings, already led.
 pub fn raft(n: usize) -> Direct<RaftReplica> {
     let voters: Vec<NodeId> = (1..=n as NodeId).collect();
@@ -109,4 +135,25 @@ pub fn raft(n: usize) -> Direct<RaftReplica> {
             Duration::ZERO,
         )
     })
+}
+
+/// Virtual time from a leader's crash to the next leader, in a 5-node simulated cluster.
+pub fn election_after_crash(kind: harness::ProtocolKind, seed: u64) -> Duration {
+    let mut c = harness::Cluster::new(
+        kind,
+        harness::SimConfig {
+            nodes: 5,
+            seed,
+            ..harness::SimConfig::default()
+        },
+    );
+    assert!(c.run_until(Duration::from_secs(20), |c| c.leader().is_some()));
+    let old = c.leader().expect("a leader");
+    c.run_for(Duration::from_millis(500));
+    c.crash(old);
+    let start = c.now();
+    assert!(c.run_until(Duration::from_secs(20), |c| c
+        .leader()
+        .is_some_and(|l| l != old)));
+    c.now() - start
 }
