@@ -3,22 +3,37 @@
 
 use crate::zxid::Zxid;
 use consensus_core::NodeId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::VecDeque;
+
+/// Most voters an ensemble may have (acknowledgements are kept as a bit set).
+pub const MAX_VOTERS: usize = 128;
 
 /// Proposals of the current epoch that are not yet committed, with who acknowledged each.
 #[derive(Clone, Debug)]
 pub struct Outstanding {
-    quorum: usize,
-    proposals: BTreeMap<Zxid, BTreeSet<NodeId>>,
+    /// Every voter, sorted: a voter's bit is its index here.
+    voters: Vec<NodeId>,
+    quorum: u32,
+    /// Proposals in zxid order, each with the set of voters that acknowledged it.
+    proposals: VecDeque<(Zxid, u128)>,
     last_committed: Zxid,
 }
 
 impl Outstanding {
-    /// A tracker for an ensemble of `voters` servers, starting after `last_committed`.
-    pub fn new(voters: usize, last_committed: Zxid) -> Self {
+    /// A tracker for an ensemble of `voters` (at most [`MAX_VOTERS`]), starting after
+    /// `last_committed`.
+    pub fn new(voters: &[NodeId], last_committed: Zxid) -> Self {
+        assert!(
+            voters.len() <= MAX_VOTERS,
+            "a ZAB ensemble has at most {MAX_VOTERS} voters"
+        );
+        let mut voters = voters.to_vec();
+        voters.sort_unstable();
+        voters.dedup();
         Outstanding {
-            quorum: voters / 2 + 1,
-            proposals: BTreeMap::new(),
+            quorum: (voters.len() / 2 + 1) as u32,
+            voters,
+            proposals: VecDeque::new(),
             last_committed,
         }
     }
@@ -40,17 +55,39 @@ impl Outstanding {
 
     /// Registers a new proposal; zxids must be proposed in increasing order.
     pub fn propose(&mut self, zxid: Zxid) {
-        debug_assert!(self.proposals.keys().next_back().is_none_or(|&z| z < zxid));
+        debug_assert!(self.proposals.back().is_none_or(|&(z, _)| z < zxid));
         debug_assert!(zxid > self.last_committed);
-        self.proposals.insert(zxid, BTreeSet::new());
+        self.proposals.push_back((zxid, 0));
     }
 
     /// Acknowledges, for `from`, every outstanding proposal up to `through`.
     pub fn ack_through(&mut self, from: NodeId, through: Zxid) -> Vec<Zxid> {
-        let upto: Vec<Zxid> = self.proposals.range(..=through).map(|(&z, _)| z).collect();
+        let Some(bit) = self.bit(from) else {
+            return Vec::new();
+        };
+        for (z, acks) in self.proposals.iter_mut() {
+            if *z > through {
+                break;
+            }
+            *acks |= bit;
+        }
+        self.commit_ready()
+    }
+
+    fn bit(&self, id: NodeId) -> Option<u128> {
+        self.voters.binary_search(&id).ok().map(|i| 1u128 << i)
+    }
+
+    /// Pops, in order, the proposals at the head that a quorum acknowledged.
+    fn commit_ready(&mut self) -> Vec<Zxid> {
         let mut committed = Vec::new();
-        for z in upto {
-            committed.extend(self.ack(from, z));
+        while let Some(&(z, acks)) = self.proposals.front() {
+            if acks.count_ones() < self.quorum {
+                break;
+            }
+            self.proposals.pop_front();
+            self.last_committed = z;
+            committed.push(z);
         }
         committed
     }
@@ -64,20 +101,22 @@ impl Outstanding {
         if zxid.is_epoch_marker() || zxid <= self.last_committed {
             return Vec::new();
         }
-        let Some(acks) = self.proposals.get_mut(&zxid) else {
+        let Some(bit) = self.bit(from) else {
             return Vec::new();
         };
-        acks.insert(from);
-        let mut committed = Vec::new();
-        while let Some(entry) = self.proposals.first_entry() {
-            if entry.get().len() < self.quorum {
-                break;
-            }
-            let (z, _) = entry.remove_entry();
-            self.last_committed = z;
-            committed.push(z);
+        // Outstanding proposals are consecutive zxids of one epoch: index by counter.
+        let Some(&(first, _)) = self.proposals.front() else {
+            return Vec::new();
+        };
+        if zxid.epoch() != first.epoch() || zxid.counter() < first.counter() {
+            return Vec::new();
         }
-        committed
+        let i = (zxid.counter() - first.counter()) as usize;
+        match self.proposals.get_mut(i) {
+            Some((z, acks)) if *z == zxid => *acks |= bit,
+            _ => return Vec::new(),
+        }
+        self.commit_ready()
     }
 }
 
@@ -91,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_proposal_commits_once_a_quorum_acked_it() {
-        let mut o = Outstanding::new(5, Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&[1, 2, 3, 4, 5], Zxid::epoch_marker(2));
         o.propose(z(1));
         assert!(o.ack(1, z(1)).is_empty());
         assert!(o.ack(2, z(1)).is_empty());
@@ -103,7 +142,7 @@ mod tests {
 
     #[test]
     fn commits_happen_strictly_in_zxid_order() {
-        let mut o = Outstanding::new(3, Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&[1, 2, 3], Zxid::epoch_marker(2));
         o.propose(z(1));
         o.propose(z(2));
         // z(2) reaches a quorum first but must wait for z(1).
@@ -116,7 +155,7 @@ mod tests {
 
     #[test]
     fn the_leader_counts_only_after_it_reports_its_own_persist() {
-        let mut o = Outstanding::new(3, Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&[1, 2, 3], Zxid::epoch_marker(2));
         o.propose(z(1));
         // One follower acked; the leader's own write is still in flight: no quorum yet.
         assert!(o.ack(2, z(1)).is_empty());
@@ -126,7 +165,7 @@ mod tests {
 
     #[test]
     fn acks_for_epoch_markers_committed_or_unknown_zxids_are_ignored() {
-        let mut o = Outstanding::new(3, Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&[1, 2, 3], Zxid::epoch_marker(2));
         o.propose(z(1));
         assert!(o.ack(1, Zxid::epoch_marker(2)).is_empty());
         assert!(o.ack(1, z(9)).is_empty());

@@ -37,9 +37,17 @@ impl ZabLog {
 
     /// Entries with zxids in `(after, upto]`.
     pub fn range(&self, after: Zxid, upto: Zxid) -> &[Entry] {
-        let a = self.entries.partition_point(|e| e.pos <= after.position());
-        let b = self.entries.partition_point(|e| e.pos <= upto.position());
+        let a = self.first_after(after);
+        let b = self.first_after(upto);
         &self.entries[a..b.max(a)]
+    }
+
+    /// Index of the first entry after `zxid`. Callers ask about recent zxids (commits,
+    /// applies), so this walks back from the end: O(entries after `zxid`).
+    fn first_after(&self, zxid: Zxid) -> usize {
+        let p = zxid.position();
+        let newer = self.entries.iter().rev().take_while(|e| e.pos > p).count();
+        self.entries.len() - newer
     }
 
     /// True if the log holds an entry at `zxid`.

@@ -333,7 +333,7 @@ impl ZabReplica {
             handlers: BTreeMap::new(),
             epoch_acks: BTreeSet::new(),
             newleader_acks: BTreeSet::new(),
-            outstanding: Outstanding::new(self.voters.len(), Zxid::default()),
+            outstanding: Outstanding::new(&self.voters, Zxid::default()),
             last_proposed: self.log.last_zxid(),
             init_deadline: now + self.config.tick_time * self.config.init_limit,
             next_ping: now + self.config.tick_time / 2,

@@ -391,7 +391,7 @@ mod exchange {
         /// A quorum acknowledged NEWLEADER: the leader's history is committed and it serves.
         pub(crate) fn maybe_establish(&mut self) {
             let quorum = self.quorum();
-            let voters = self.voters.len();
+            let voters = self.voters.clone();
             let ZabRole::Leading(l) = &mut self.role else {
                 return;
             };
@@ -400,7 +400,7 @@ mod exchange {
             }
             let e = l.epoch.expect("settled epochs are fixed");
             l.established = true;
-            l.outstanding = Outstanding::new(voters, Zxid::epoch_marker(e as u32));
+            l.outstanding = Outstanding::new(&voters, Zxid::epoch_marker(e as u32));
             let synced: Vec<NodeId> = l
                 .handlers
                 .iter()
