@@ -92,13 +92,21 @@ struct RunArgs {
     protocol: ProtocolKind,
     #[command(flatten)]
     shape: Shape,
+    #[command(flatten)]
+    one: OneRun,
+}
+
+/// What defines a single run beyond the cluster's shape.
+#[derive(Args)]
+struct OneRun {
     /// Operations to issue, over all clients.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     ops: u64,
-    /// Seed: the same seed gives the same run, byte for byte.
+    /// Seed: the workload, the fault schedule and every network draw derive from it; the same
+    /// seed gives the same run, byte for byte.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Print one JSON object instead of a table.
+    /// Print JSON instead of a table (for compare: `{"raft": {...}, "zab": {...}}`).
     #[arg(long)]
     json: bool,
 }
@@ -128,15 +136,8 @@ struct CheckArgs {
 struct CompareArgs {
     #[command(flatten)]
     shape: Shape,
-    /// Operations to issue, over all clients.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    ops: u64,
-    /// Seed: workload, fault schedule and network draws all derive from it.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Print `{"raft": {...}, "zab": {...}}` instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    one: OneRun,
 }
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
@@ -300,16 +301,16 @@ impl Shape {
 
 fn cmd_run(a: RunArgs) -> Result<ExitCode> {
     a.shape.validate(&[a.protocol])?;
-    let cfg = a.shape.config(a.protocol, a.ops, a.seed);
+    let cfg = a.shape.config(a.protocol, a.one.ops, a.one.seed);
     let pb = bar(
-        a.ops,
-        !a.json,
+        a.one.ops,
+        !a.one.json,
         "{spinner} simulating [{bar:40}] {pos}/{len} ops issued ({elapsed})",
     );
     let tick = |n: u64| pb.set_position(n);
     let report = run::run(&cfg, Some(&tick));
     pb.finish_and_clear();
-    if a.json {
+    if a.one.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).context("encoding the report")?
@@ -464,11 +465,11 @@ fn cmd_compare(a: CompareArgs) -> Result<ExitCode> {
     a.shape.validate(&kinds)?;
     let configs: Vec<RunConfig> = kinds
         .iter()
-        .map(|&k| a.shape.config(k, a.ops, a.seed))
+        .map(|&k| a.shape.config(k, a.one.ops, a.one.seed))
         .collect();
     let pb = bar(
-        a.ops * 2,
-        !a.json,
+        a.one.ops * 2,
+        !a.one.json,
         "{spinner} simulating both [{bar:40}] {pos}/{len} ops issued ({elapsed})",
     );
     let issued: Vec<std::sync::atomic::AtomicU64> = (0..2)
@@ -500,7 +501,7 @@ fn cmd_compare(a: CompareArgs) -> Result<ExitCode> {
             .collect()
     });
     pb.finish_and_clear();
-    if a.json {
+    if a.one.json {
         let out = serde_json::json!({ "raft": reports[0], "zab": reports[1] });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

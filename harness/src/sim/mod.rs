@@ -618,17 +618,7 @@ impl<R: Replica> Sim<R> {
             let link = self.link_clock.entry((from, to)).or_default();
             let at = at.max(*link);
             *link = at;
-            let to_inc = self.node(to).inc;
-            let msg = env.msg;
-            self.schedule(
-                at,
-                Event::Deliver {
-                    from,
-                    to,
-                    to_inc,
-                    msg,
-                },
-            );
+            self.deliver_at(at, from, to, env.msg);
             return;
         }
         if f.drop > 0.0 && self.rng.random_bool(f.drop) {
@@ -644,6 +634,11 @@ impl<R: Replica> Sim<R> {
     /// Schedules `msg` to reach `to` after a (possibly faulty) network delay.
     fn deliver_later(&mut self, from: NodeId, to: NodeId, msg: R::Message) {
         let at = self.now + self.faulty_delay();
+        self.deliver_at(at, from, to, msg);
+    }
+
+    /// Schedules `msg` to reach `to` at `at`, unless `to` restarts before then.
+    fn deliver_at(&mut self, at: Time, from: NodeId, to: NodeId, msg: R::Message) {
         let to_inc = self.node(to).inc;
         self.schedule(
             at,
