@@ -45,7 +45,6 @@ pub trait LogStore<H: Send + Sync>: Send {
 pub struct MemLogStore<H> {
     durable: Recovered<H>,
     pending: Vec<PersistOp<H>>,
-    syncs: u64,
 }
 
 impl<H: Clone> MemLogStore<H> {
@@ -57,7 +56,6 @@ impl<H: Clone> MemLogStore<H> {
         MemLogStore {
             durable: Recovered::default(),
             pending: Vec::new(),
-            syncs: 0,
         }
     }
 
@@ -69,11 +67,6 @@ impl<H: Clone> MemLogStore<H> {
     /// The durable state, without the unsynced writes.
     pub fn durable(&self) -> &Recovered<H> {
         &self.durable
-    }
-
-    /// How many syncs made something durable.
-    pub fn syncs(&self) -> u64 {
-        self.syncs
     }
 
     fn apply(durable: &mut Recovered<H>, op: &PersistOp<H>) -> Result<(), StorageError> {
@@ -125,7 +118,6 @@ impl<H: Clone + Send + Sync> LogStore<H> for MemLogStore<H> {
         for op in &pending {
             Self::apply(&mut self.durable, op)?;
         }
-        self.syncs += 1;
         Ok(())
     }
 

@@ -50,13 +50,6 @@ impl ZabLog {
         self.entries.len() - newer
     }
 
-    /// True if the log holds an entry at `zxid`.
-    pub fn contains(&self, zxid: Zxid) -> bool {
-        self.entries
-            .binary_search_by(|e| e.pos.cmp(&zxid.position()))
-            .is_ok()
-    }
-
     /// Appends an entry after the last one.
     pub fn push(&mut self, entry: Entry) {
         debug_assert!(entry.pos > self.last_zxid().position());

@@ -300,11 +300,6 @@ impl ZabReplica {
         let vote = self.own_vote();
         self.fle.look_for_leader(self.now, vote);
         self.flush_election();
-        self.check_decision_at_start();
-    }
-
-    fn check_decision_at_start(&mut self) {
-        // A one-server ensemble decides on its own after the finalize wait (via tick).
     }
 
     pub(crate) fn flush_election(&mut self) {
