@@ -90,6 +90,17 @@ impl Conn {
         }
     }
 
+    /// Wraps `packet` as the next message on this connection.
+    pub fn packet(&mut self, packet: Packet) -> Message {
+        let seq = self.send_seq;
+        self.send_seq += 1;
+        Message::Quorum {
+            conn: self.id,
+            seq,
+            packet,
+        }
+    }
+
     pub fn arrive(&mut self, seq: u64) -> Arrival {
         if seq == self.recv_seq {
             self.recv_seq += 1;
@@ -360,13 +371,7 @@ impl ZabReplica {
         let ZabRole::Following(f) = &mut self.role else {
             return;
         };
-        let seq = f.conn.send_seq;
-        f.conn.send_seq += 1;
-        let msg = Message::Quorum {
-            conn: f.conn.id,
-            seq,
-            packet,
-        };
+        let msg = f.conn.packet(packet);
         let to = f.leader;
         self.ready.messages.push(Envelope { to, msg });
     }
@@ -379,13 +384,7 @@ impl ZabReplica {
         let Some(h) = l.handlers.get_mut(&peer) else {
             return;
         };
-        let seq = h.conn.send_seq;
-        h.conn.send_seq += 1;
-        let msg = Message::Quorum {
-            conn: h.conn.id,
-            seq,
-            packet,
-        };
+        let msg = h.conn.packet(packet);
         self.ready.messages.push(Envelope { to: peer, msg });
     }
 

@@ -1,7 +1,7 @@
 //! Unit tests of the ZAB core: each drives servers by hand and checks one rule.
 
 use crate::message::{Message, Packet};
-use crate::replica::{Config, HardState, ZabReplica, ZabRole};
+use crate::replica::{Config, Conn, HardState, ZabReplica, ZabRole};
 use crate::zxid::Zxid;
 use bytes::Bytes;
 use consensus_core::{Entry, NodeId, PersistOp, ProposeError, Ready, Recovered, Replica};
@@ -53,6 +53,13 @@ fn op_index(
     r.persist.iter().position(f)
 }
 
+/// Packet number `seq` on connection `conn` (either direction).
+fn quorum_packet(conn: u64, seq: u64, packet: Packet) -> Message {
+    let mut c = Conn::new(conn);
+    c.send_seq = seq;
+    c.packet(packet)
+}
+
 /// A follower's connection id, to address packets to it as its leader would.
 fn conn_of(s: &ZabReplica) -> u64 {
     match &s.role {
@@ -61,29 +68,21 @@ fn conn_of(s: &ZabReplica) -> u64 {
     }
 }
 
-/// Delivers a packet from the leader to a follower, numbering it on the connection.
+/// Delivers packets from the leader to a follower on the follower's connection.
 struct Feed {
-    conn: u64,
-    seq: u64,
+    conn: Conn,
     leader: NodeId,
 }
 
 impl Feed {
     fn to(s: &ZabReplica, leader: NodeId) -> Feed {
         Feed {
-            conn: conn_of(s),
-            seq: 0,
+            conn: Conn::new(conn_of(s)),
             leader,
         }
     }
     fn send(&mut self, s: &mut ZabReplica, at: u64, packet: Packet) -> Ready<Message, HardState> {
-        let msg = Message::Quorum {
-            conn: self.conn,
-            seq: self.seq,
-            packet,
-        };
-        self.seq += 1;
-        s.receive(ms(at), self.leader, msg);
+        s.receive(ms(at), self.leader, self.conn.packet(packet));
         s.take_ready()
     }
 }
@@ -119,21 +118,13 @@ fn the_new_epoch_is_one_more_than_the_highest_accepted_epoch_of_a_quorum() {
     l.receive(
         ms(1),
         1,
-        Message::Quorum {
-            conn: 11,
-            seq: 0,
-            packet: Packet::FollowerInfo { accepted_epoch: 6 },
-        },
+        quorum_packet(11, 0, Packet::FollowerInfo { accepted_epoch: 6 }),
     );
     assert!(packets(&l.take_ready()).is_empty(), "2 of 5: no quorum yet");
     l.receive(
         ms(2),
         2,
-        Message::Quorum {
-            conn: 12,
-            seq: 0,
-            packet: Packet::FollowerInfo { accepted_epoch: 5 },
-        },
+        quorum_packet(12, 0, Packet::FollowerInfo { accepted_epoch: 5 }),
     );
     let r = l.take_ready();
     let infos: Vec<_> = packets(&r);
@@ -153,11 +144,7 @@ fn the_new_epoch_is_one_more_than_the_highest_accepted_epoch_of_a_quorum() {
     l.receive(
         ms(3),
         4,
-        Message::Quorum {
-            conn: 14,
-            seq: 0,
-            packet: Packet::FollowerInfo { accepted_epoch: 9 },
-        },
+        quorum_packet(14, 0, Packet::FollowerInfo { accepted_epoch: 9 }),
     );
     assert_eq!(
         packets(&l.take_ready()),
@@ -213,25 +200,21 @@ fn a_leader_gives_up_when_a_follower_is_ahead_of_it() {
     l.receive(
         ms(1),
         1,
-        Message::Quorum {
-            conn: 9,
-            seq: 0,
-            packet: Packet::FollowerInfo { accepted_epoch: 2 },
-        },
+        quorum_packet(9, 0, Packet::FollowerInfo { accepted_epoch: 2 }),
     );
     l.take_ready();
     // Same currentEpoch, later zxid: ZooKeeper never copies history from a follower.
     l.receive(
         ms(2),
         1,
-        Message::Quorum {
-            conn: 9,
-            seq: 1,
-            packet: Packet::AckEpoch {
+        quorum_packet(
+            9,
+            1,
+            Packet::AckEpoch {
                 current_epoch: Some(2),
                 last_zxid: z(2, 9),
             },
-        },
+        ),
     );
     assert!(matches!(l.role, ZabRole::Looking));
 }
@@ -250,24 +233,20 @@ fn leader_syncing(last: Zxid) -> Ready<Message, HardState> {
     l.receive(
         ms(1),
         1,
-        Message::Quorum {
-            conn: 9,
-            seq: 0,
-            packet: Packet::FollowerInfo { accepted_epoch: 2 },
-        },
+        quorum_packet(9, 0, Packet::FollowerInfo { accepted_epoch: 2 }),
     );
     l.take_ready();
     l.receive(
         ms(2),
         1,
-        Message::Quorum {
-            conn: 9,
-            seq: 1,
-            packet: Packet::AckEpoch {
+        quorum_packet(
+            9,
+            1,
+            Packet::AckEpoch {
                 current_epoch: Some(2),
                 last_zxid: last,
             },
-        },
+        ),
     );
     l.take_ready()
 }
@@ -321,25 +300,21 @@ fn a_follower_past_the_leader_is_truncated() {
         l.receive(
             ms(1),
             id,
-            Message::Quorum {
-                conn,
-                seq: 0,
-                packet: Packet::FollowerInfo { accepted_epoch: 2 },
-            },
+            quorum_packet(conn, 0, Packet::FollowerInfo { accepted_epoch: 2 }),
         );
     }
     l.take_ready();
     l.receive(
         ms(2),
         1,
-        Message::Quorum {
-            conn: 9,
-            seq: 1,
-            packet: Packet::AckEpoch {
+        quorum_packet(
+            9,
+            1,
+            Packet::AckEpoch {
                 current_epoch: None,
                 last_zxid: z(2, 8),
             },
-        },
+        ),
     );
     assert!(
         packets(&l.take_ready()).is_empty(),
@@ -348,14 +323,14 @@ fn a_follower_past_the_leader_is_truncated() {
     l.receive(
         ms(3),
         2,
-        Message::Quorum {
-            conn: 10,
-            seq: 1,
-            packet: Packet::AckEpoch {
+        quorum_packet(
+            10,
+            1,
+            Packet::AckEpoch {
                 current_epoch: Some(2),
                 last_zxid: z(2, 5),
             },
-        },
+        ),
     );
     let to_1: Vec<Packet> = packets(&l.take_ready())
         .into_iter()
@@ -533,20 +508,11 @@ fn a_commit_that_does_not_match_the_oldest_pending_proposal_leaves_the_ensemble(
 fn a_gap_in_the_leaders_packets_breaks_the_connection_and_duplicates_are_ignored() {
     let (mut f, mut feed) = broadcasting_follower();
     // A duplicate of an earlier packet changes nothing.
-    let conn = feed.conn;
-    f.receive(
-        ms(5),
-        3,
-        Message::Quorum {
-            conn,
-            seq: 0,
-            packet: Packet::Ping,
-        },
-    );
+    f.receive(ms(5), 3, quorum_packet(feed.conn.id, 0, Packet::Ping));
     assert!(f.take_ready().messages.is_empty());
     assert!(matches!(f.role, ZabRole::Following(_)));
     // A packet from further ahead means some were lost: the connection is gone.
-    feed.seq += 1;
+    feed.conn.send_seq += 1;
     feed.send(&mut f, 6, Packet::Ping);
     assert!(matches!(f.role, ZabRole::Looking));
 }
@@ -647,20 +613,21 @@ fn the_leader_counts_its_own_ack_only_after_its_fsync() {
     p.run(ms(1000));
     let l = p.leader().unwrap();
     p.nodes[l].propose(p.now, Bytes::from_static(b"a")).unwrap();
-    let _ = p.nodes[l].take_ready(); // the proposal's Ready, not yet durable
-                                     // One follower acks: 1 of 3 without the leader's own ack.
+    // Take the proposal's Ready but do not report it durable yet.
+    let _ = p.nodes[l].take_ready();
+    // One follower acks: 1 of 3 without the leader's own ack.
     let id = 1 + ((l + 1) % 3) as NodeId;
     let conn = match &p.nodes[l].role {
         ZabRole::Leading(le) => le.handlers[&id].conn.clone(),
         _ => unreachable!(),
     };
-    let msg = Message::Quorum {
-        conn: conn.id,
-        seq: conn.recv_seq,
-        packet: Packet::Ack {
+    let msg = quorum_packet(
+        conn.id,
+        conn.recv_seq,
+        Packet::Ack {
             zxid: Zxid::new(1, 1),
         },
-    };
+    );
     p.nodes[l].receive(p.now, id, msg);
     assert_eq!(p.nodes[l].last_committed(), Zxid::default());
     // The leader's fsync completes: now 2 of 3.
