@@ -187,6 +187,24 @@ fn zookeeper_1277_counter_overflow_forces_new_epochs_under_load() {
     assert_eq!(r.ops_ok, 1500);
 }
 
+/// A 3-server ensemble compacting every 50 proposals whose follower missed 300 of them and
+/// has just restarted: its leader must synchronize it by SNAP. Returns the follower.
+fn returning_far_behind(seed: u64) -> (Cluster, NodeId) {
+    let mut sim = SimConfig {
+        nodes: 3,
+        seed,
+        ..SimConfig::default()
+    };
+    sim.zab.snapshot_threshold = 50;
+    let mut c = Cluster::new(ProtocolKind::Zab, sim);
+    let l = leader(&mut c);
+    let f = c.ids().find(|&id| id != l).unwrap();
+    c.crash(f);
+    commit(&mut c, "while-away", 300);
+    c.restart(f);
+    (c, f)
+}
+
 #[test]
 fn zookeeper_3642_the_leader_crashes_in_the_middle_of_a_snap_sync() {
     // A follower returns far behind a compacted log, so the leader must SNAP it; the leader
@@ -194,18 +212,7 @@ fn zookeeper_3642_the_leader_crashes_in_the_middle_of_a_snap_sync() {
     // lost and, once the leader is back, every node must agree.
     {
         // Control: without the crash, the follower is brought back by a snapshot.
-        let mut sim = SimConfig {
-            nodes: 3,
-            seed: 70,
-            ..SimConfig::default()
-        };
-        sim.zab.snapshot_threshold = 50;
-        let mut c = Cluster::new(ProtocolKind::Zab, sim);
-        let l = leader(&mut c);
-        let f = c.ids().find(|&id| id != l).unwrap();
-        c.crash(f);
-        commit(&mut c, "while-away", 300);
-        c.restart(f);
+        let (mut c, f) = returning_far_behind(70);
         assert!(c.run_until(secs(10.0), |c| total(c, f) >= 300));
         assert!(
             c.applied_base(f) > 0,
@@ -213,18 +220,7 @@ fn zookeeper_3642_the_leader_crashes_in_the_middle_of_a_snap_sync() {
         );
     }
     for (i, at_us) in (0..12_000).step_by(600).enumerate() {
-        let mut sim = SimConfig {
-            nodes: 3,
-            seed: 70 + i as u64,
-            ..SimConfig::default()
-        };
-        sim.zab.snapshot_threshold = 50;
-        let mut c = Cluster::new(ProtocolKind::Zab, sim);
-        let l = leader(&mut c);
-        let f = c.ids().find(|&id| id != l).unwrap();
-        c.crash(f);
-        commit(&mut c, "while-away", 300);
-        c.restart(f);
+        let (mut c, _) = returning_far_behind(70 + i as u64);
         c.run_for(Duration::from_micros(at_us));
         let l = leader(&mut c);
         c.crash(l);
