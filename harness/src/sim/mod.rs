@@ -574,10 +574,6 @@ impl<R: Replica> Sim<R> {
         for entry in apply.committed {
             self.apply(id, entry);
         }
-        if apply.appended.is_some() && apply.snapshot_at.is_none() {
-            // What `persisted` produced (e.g. a leader's commits) goes out now.
-            self.after_input(id);
-        }
         if let Some(last) = apply.snapshot_at {
             let now = self.now;
             let n = self.node_mut(id);
@@ -585,6 +581,10 @@ impl<R: Replica> Sim<R> {
             if let Some(r) = n.replica.as_mut() {
                 r.compact(now, Snapshot { last, data });
             }
+        }
+        if apply.appended.is_some() || apply.snapshot_at.is_some() {
+            // What `persisted` or `compact` produced (a leader's commits, a snapshot to
+            // persist) goes out now.
             self.after_input(id);
         }
     }
