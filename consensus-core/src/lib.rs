@@ -3,15 +3,18 @@
 //! one codec module that turns values into bytes, and the key-value state machine.
 
 pub mod codec;
+pub mod file_log;
 pub mod kv;
 pub mod poll;
 pub mod replica;
+pub mod runtime;
 pub mod snapshots;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;
 pub mod types;
 
+pub use file_log::FileLog;
 pub use replica::{Envelope, PersistOp, ProposeError, Ready, Replica, Role, Status};
 pub use snapshots::Snapshots;
 pub use state_machine::StateMachine;

@@ -24,6 +24,16 @@ pub enum StorageError {
     /// The underlying device failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// Stored data is damaged where dropping it could lose acknowledged entries.
+    #[error("corrupt log: {} at offset {offset}: {reason}", file.display())]
+    Corrupt {
+        /// The damaged file.
+        file: std::path::PathBuf,
+        /// Byte offset of the first bad record.
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
 }
 
 /// A durable log plus hard state, written by a driver on behalf of a core.

@@ -18,7 +18,9 @@ use std::time::Duration;
 use zab::ZabReplica;
 
 /// Which protocol a cluster runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolKind {
     /// Raft (Ongaro & Ousterhout), with pre-vote and check-quorum.

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod history;
 pub mod metrics;
 pub mod nemesis;
+pub mod net;
 pub mod run;
 pub mod sim;
 pub mod workload;

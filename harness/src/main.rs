@@ -33,6 +33,108 @@ enum Command {
     Check(CheckArgs),
     /// Raft and ZAB on the identical workload and fault schedule, side by side.
     Compare(CompareArgs),
+    /// One node of the replicated key-value service: a file log, TCP to its peers, HTTP for clients.
+    Serve(ServeArgs),
+    /// A local cluster of `serve` processes on loopback; Ctrl-C stops them all.
+    Cluster(ClusterArgs),
+    /// Closed-loop load against a cluster's HTTP API: throughput and latency percentiles.
+    Load(LoadArgs),
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Example (three terminals, or use `consensus-lab cluster`):
+  consensus-lab serve --protocol raft --id 1 \\
+    --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \\
+    --peer-http 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003 \\
+    --data-dir data/n1 --http 127.0.0.1:8001
+  curl -X PUT --data-binary hello 127.0.0.1:8001/kv/greeting
+  curl 127.0.0.1:8001/kv/greeting
+
+API: PUT /kv/{key} (body = value), GET /kv/{key} (linearizable), POST /kv/{key}/cas
+with {\"expected\":..,\"new\":..}, GET /status. Followers redirect (307) to the leader.
+Set RUST_LOG (e.g. RUST_LOG=debug) for more log output."
+)]
+struct ServeArgs {
+    /// Read every setting from a TOML file (keys: protocol, id, peers, peer_http, data_dir,
+    /// http, cluster_id); the other flags must then be left out.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["protocol", "id", "peers", "peer_http", "data_dir", "http"])]
+    config: Option<std::path::PathBuf>,
+    /// The protocol this node runs; every member must run the same.
+    #[arg(long, value_enum, default_value_t = ProtocolKind::Raft)]
+    protocol: ProtocolKind,
+    /// This node's id (one of --peers).
+    #[arg(long, required_unless_present = "config")]
+    id: Option<u64>,
+    /// Every member and its peer address: 1=127.0.0.1:7001,2=127.0.0.1:7002,...
+    #[arg(long, value_parser = harness::net::server::parse_members, required_unless_present = "config")]
+    peers: Option<std::collections::BTreeMap<u64, std::net::SocketAddr>>,
+    /// Every member's HTTP address, so that followers can redirect clients to the leader.
+    #[arg(long, value_parser = harness::net::server::parse_members)]
+    peer_http: Option<std::collections::BTreeMap<u64, std::net::SocketAddr>>,
+    /// Directory for the log, hard state and snapshots (created if missing).
+    #[arg(long, required_unless_present = "config")]
+    data_dir: Option<std::path::PathBuf>,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    http: std::net::SocketAddr,
+    /// Peers presenting another cluster id are refused.
+    #[arg(long, default_value = "consensus-lab")]
+    cluster_id: String,
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    /// The protocol every node runs.
+    #[arg(long, value_enum, default_value_t = ProtocolKind::Raft)]
+    protocol: ProtocolKind,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Node N listens for peers on port PEER_BASE + N.
+    #[arg(long, default_value_t = 7000)]
+    peer_base: u16,
+    /// Node N serves HTTP on port HTTP_BASE + N.
+    #[arg(long, default_value_t = 8000)]
+    http_base: u16,
+    /// Keep the nodes' data here (default: a temporary directory, removed on exit).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
+    /// The cluster id the nodes present to each other.
+    #[arg(long, default_value = "consensus-lab")]
+    cluster_id: String,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// HTTP endpoints of the cluster's nodes, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
+    )]
+    endpoints: Vec<String>,
+    /// Concurrent closed-loop clients.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    clients: u64,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Size of each written value, in bytes.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    value_bytes: u64,
+    /// Fraction of operations that are linearizable reads (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    reads: f64,
+    /// Distinct keys per client.
+    #[arg(long, default_value_t = 1000)]
+    keys: u64,
+    /// Seed for key choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Which protocols a sweep covers.
@@ -532,6 +634,156 @@ fn cmd_compare(a: CompareArgs) -> Result<ExitCode> {
     })
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
+    let cfg = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<harness::net::ServeConfig>(&text)
+                .with_context(|| format!("{} is not a valid config", path.display()))?
+        }
+        None => harness::net::ServeConfig {
+            protocol: a.protocol,
+            id: a.id.expect("required by clap"),
+            peers: a.peers.expect("required by clap"),
+            peer_http: a.peer_http.unwrap_or_default(),
+            data_dir: a.data_dir.expect("required by clap"),
+            http: a.http,
+            cluster_id: a.cluster_id,
+        },
+    };
+    cfg.validate()?;
+    init_logging();
+    runtime()?.block_on(harness::net::server::serve(cfg, stop_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_cluster(a: ClusterArgs) -> Result<ExitCode> {
+    use harness::net::launch::{LaunchConfig, LocalCluster};
+    let temp = match &a.data_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("consensus-lab-")
+                .tempdir()?,
+        ),
+    };
+    let data_dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.as_ref().expect("made above").path().to_path_buf());
+    let cfg = LaunchConfig {
+        protocol: a.protocol,
+        nodes: a.nodes,
+        peer_base: a.peer_base,
+        http_base: a.http_base,
+        data_dir,
+        cluster_id: a.cluster_id,
+        exe: std::env::current_exe().context("cannot find the consensus-lab binary")?,
+    };
+    if a.peer_base as u64 + a.nodes > u16::MAX as u64
+        || a.http_base as u64 + a.nodes > u16::MAX as u64
+    {
+        bail!(
+            "--peer-base/--http-base leave no room for {} ports",
+            a.nodes
+        );
+    }
+    let rt = runtime()?;
+    let mut cluster = LocalCluster::start(cfg.clone()).context("cannot start the nodes")?;
+    println!(
+        "{} cluster of {} nodes, data in {}",
+        cfg.protocol.name(),
+        cfg.nodes,
+        cfg.data_dir.display()
+    );
+    for (id, pid) in cluster.pids() {
+        println!(
+            "  node {id}: http://{}  peer {}  pid {pid}",
+            cfg.http_addr(id),
+            cfg.peer_addr(id)
+        );
+    }
+    println!(
+        "try: curl -X PUT --data-binary hello http://{}/kv/greeting -L\n     consensus-lab load --endpoints {}\nCtrl-C stops every node.",
+        cfg.http_addr(1),
+        cfg.endpoints().join(",")
+    );
+    let code = rt.block_on(async {
+        let mut poll = tokio::time::interval(std::time::Duration::from_millis(200));
+        let stop = stop_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break ExitCode::SUCCESS,
+                _ = poll.tick() => {
+                    if let Some((id, status)) = cluster.exited() {
+                        eprintln!("node {id} exited ({status}); stopping the cluster");
+                        break ExitCode::FAILURE;
+                    }
+                }
+            }
+        }
+    });
+    cluster.stop();
+    println!("stopped all {} nodes", cfg.nodes);
+    Ok(code)
+}
+
+fn cmd_load(a: LoadArgs) -> Result<ExitCode> {
+    if !(a.seconds > 0.0 && a.seconds <= 86_400.0) {
+        bail!("--seconds must be between 0 and 86400");
+    }
+    let cfg = harness::net::LoadConfig {
+        endpoints: a.endpoints,
+        clients: a.clients as usize,
+        duration: std::time::Duration::from_secs_f64(a.seconds),
+        value_bytes: a.value_bytes as usize,
+        read_fraction: a.reads,
+        keys_per_client: a.keys,
+        seed: a.seed,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = runtime()?.block_on(harness::net::load::run_load(cfg))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.ops > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -561,6 +813,9 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_run(a),
         Command::Check(a) => cmd_check(a),
         Command::Compare(a) => cmd_compare(a),
+        Command::Serve(a) => cmd_serve(a),
+        Command::Cluster(a) => cmd_cluster(a),
+        Command::Load(a) => cmd_load(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,534 @@
+//! A [`LogStore`] on disk: segment files of checksummed records, plus atomically replaced
+//! hard-state and snapshot files.
+//!
+//! Layout of a data directory:
+//! - `NNNNNNNNNNNNNNNNNNNN.log`: log segments, numbered in order. Each holds records framed as
+//!   `len: u32 LE | crc32(payload): u32 LE | payload`, one encoded [`Entry`] per record. A segment
+//!   is closed once it passes the segment size; truncation cuts a segment and deletes later ones.
+//! - `hardstate`, `snapshot`: one framed record each, replaced by writing a temporary file,
+//!   fsyncing it, renaming it over the old one and fsyncing the directory.
+//!
+//! [`LogStore::write`] only plans the changes; [`LogStore::sync`] performs them in the order
+//! they were written and fsyncs, so a crash in the middle never makes a later change durable
+//! before an earlier one (ZAB relies on its transactions being durable before currentEpoch).
+//!
+//! Recovery truncates a torn or corrupt record at the tail of the last segment (with a
+//! warning) and refuses to start, naming the file and offset, when a bad record has valid
+//! records after it or sits in an earlier segment: that would drop acknowledged entries.
+
+use crate::codec;
+use crate::replica::PersistOp;
+use crate::storage::{LogStore, Recovered, StorageError};
+use crate::types::{Entry, Position, Snapshot};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::marker::PhantomData;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Bytes of a record's header: length and CRC32.
+pub const RECORD_HEADER_BYTES: usize = 8;
+/// Default size after which the active segment is closed and a new one started.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+const HARD_STATE_FILE: &str = "hardstate";
+const SNAPSHOT_FILE: &str = "snapshot";
+const SEGMENT_SUFFIX: &str = ".log";
+
+/// Where one entry lives on disk.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    pos: Position,
+    seg: u64,
+    off: u64,
+}
+
+/// One planned change, performed by `sync` in order.
+enum Step<H> {
+    Create(u64),
+    Write { seg: u64, off: u64, bytes: Vec<u8> },
+    SetLen { seg: u64, len: u64 },
+    Remove(u64),
+    HardState(H),
+    Snapshot(Snapshot),
+}
+
+/// A durable log in a directory; see the module documentation for the format.
+pub struct FileLog<H> {
+    dir: PathBuf,
+    segment_bytes: u64,
+    /// Open segment files by number.
+    files: BTreeMap<u64, File>,
+    /// Last position stored in each segment (or the snapshot's, if it holds none after it).
+    seg_last: BTreeMap<u64, Position>,
+    /// The segment appends go to, and its length once the planned steps are done.
+    active: Option<(u64, u64)>,
+    /// Every entry after the snapshot, planned ones included.
+    index: VecDeque<Loc>,
+    snapshot_last: Position,
+    steps: Vec<Step<H>>,
+    recovered: bool,
+    _h: PhantomData<H>,
+}
+
+fn segment_name(seg: u64) -> String {
+    format!("{seg:020}{SEGMENT_SUFFIX}")
+}
+
+/// Appends `payload` to `out` as one framed record.
+fn frame_into(payload: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// What sits at one offset of a segment.
+enum Parsed<'a> {
+    /// A record whose checksum holds: its payload and total length.
+    Record(&'a [u8], usize),
+    /// Not a valid record, and why.
+    Bad(&'static str),
+}
+
+fn parse_at(data: &[u8], off: usize) -> Parsed<'_> {
+    let rest = &data[off..];
+    if rest.len() < RECORD_HEADER_BYTES {
+        return Parsed::Bad("partial record header");
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    if len > codec::MAX_FRAME_BYTES {
+        return Parsed::Bad("record length over the limit");
+    }
+    if rest.len() < RECORD_HEADER_BYTES + len {
+        return Parsed::Bad("record runs past the end of the file");
+    }
+    let payload = &rest[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len];
+    if crc32fast::hash(payload) != crc {
+        return Parsed::Bad("checksum mismatch");
+    }
+    Parsed::Record(payload, RECORD_HEADER_BYTES + len)
+}
+
+/// True if a valid entry record starts anywhere after `off`: then the bad record at `off` is
+/// not a torn tail but damage in the middle of the log.
+fn valid_record_after(data: &[u8], off: usize) -> bool {
+    (off + 1..data.len().saturating_sub(RECORD_HEADER_BYTES - 1)).any(|o| {
+        matches!(parse_at(data, o), Parsed::Record(p, _) if !p.is_empty() && codec::decode::<Entry>(p).is_ok())
+    })
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `payload` as one framed record to `dir/name` atomically: temp file, fsync, rename,
+/// fsync of the directory.
+fn write_atomic(dir: &Path, name: &str, payload: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut bytes = Vec::with_capacity(payload.len() + RECORD_HEADER_BYTES);
+    frame_into(payload, &mut bytes);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, dir.join(name))?;
+    fsync_dir(dir)
+}
+
+/// Reads a file written by [`write_atomic`]; `None` when it does not exist.
+fn read_atomic<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>, StorageError> {
+    let path = dir.join(name);
+    let data = match fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let corrupt = |reason: String| StorageError::Corrupt {
+        file: path.clone(),
+        offset: 0,
+        reason,
+    };
+    match parse_at(&data, 0) {
+        Parsed::Record(payload, used) if used == data.len() => codec::decode(payload)
+            .map(Some)
+            .map_err(|e| corrupt(e.to_string())),
+        Parsed::Record(..) => Err(corrupt("trailing bytes after the record".into())),
+        Parsed::Bad(why) => Err(corrupt(why.into())),
+    }
+}
+
+/// Runs blocking file work without stalling a multi-threaded tokio runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl<H> FileLog<H>
+where
+    H: Clone + Default + Serialize + DeserializeOwned + Send + Sync,
+{
+    /// A log in `dir` (created if missing) with the default segment size. Call
+    /// [`LogStore::recover`] before writing.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        Self::with_segment_bytes(dir, DEFAULT_SEGMENT_BYTES)
+    }
+
+    /// A log whose segments are closed once they pass `segment_bytes`.
+    pub fn with_segment_bytes(
+        dir: impl Into<PathBuf>,
+        segment_bytes: u64,
+    ) -> Result<Self, StorageError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        Ok(FileLog {
+            dir,
+            segment_bytes: segment_bytes.max(1),
+            files: BTreeMap::new(),
+            seg_last: BTreeMap::new(),
+            active: None,
+            index: VecDeque::new(),
+            snapshot_last: Position::ZERO,
+            steps: Vec::new(),
+            recovered: false,
+            _h: PhantomData,
+        })
+    }
+
+    /// The directory this log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Paths of the segment files, oldest first, as of the last sync.
+    pub fn segment_paths(&self) -> Vec<PathBuf> {
+        self.files
+            .keys()
+            .map(|&s| self.dir.join(segment_name(s)))
+            .collect()
+    }
+
+    fn last_pos(&self) -> Position {
+        self.index.back().map_or(self.snapshot_last, |l| l.pos)
+    }
+
+    fn push_write(&mut self, seg: u64, off: u64, record: &[u8]) {
+        if let Some(Step::Write {
+            seg: s,
+            off: o,
+            bytes,
+        }) = self.steps.last_mut()
+        {
+            if *s == seg && *o + bytes.len() as u64 == off {
+                bytes.extend_from_slice(record);
+                return;
+            }
+        }
+        self.steps.push(Step::Write {
+            seg,
+            off,
+            bytes: record.to_vec(),
+        });
+    }
+
+    fn start_segment(&mut self) -> u64 {
+        let next = self.seg_last.keys().next_back().map_or(1, |s| s + 1);
+        self.steps.push(Step::Create(next));
+        self.seg_last.insert(next, self.snapshot_last);
+        self.active = Some((next, 0));
+        next
+    }
+
+    fn plan_append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        let mut record = Vec::new();
+        let mut payload = Vec::new();
+        for e in entries {
+            let last = self.last_pos();
+            if e.pos <= last {
+                return Err(StorageError::Order(format!(
+                    "append of {} after {}",
+                    e.pos, last
+                )));
+            }
+            payload.clear();
+            codec::encode_into(e, &mut payload).map_err(|err| {
+                StorageError::Order(format!("entry {} does not encode: {err}", e.pos))
+            })?;
+            record.clear();
+            frame_into(&payload, &mut record);
+            let (seg, off) = match self.active {
+                Some((seg, len)) if len < self.segment_bytes => (seg, len),
+                _ => (self.start_segment(), 0),
+            };
+            self.push_write(seg, off, &record);
+            self.active = Some((seg, off + record.len() as u64));
+            self.seg_last.insert(seg, e.pos);
+            self.index.push_back(Loc {
+                pos: e.pos,
+                seg,
+                off,
+            });
+        }
+        Ok(())
+    }
+
+    fn plan_truncate(&mut self, after: Position) {
+        let keep = self.index.partition_point(|l| l.pos <= after);
+        let Some(&cut) = self.index.get(keep) else {
+            return;
+        };
+        self.steps.push(Step::SetLen {
+            seg: cut.seg,
+            len: cut.off,
+        });
+        let later: Vec<u64> = self
+            .seg_last
+            .range(cut.seg + 1..)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in later {
+            self.seg_last.remove(&s);
+            self.steps.push(Step::Remove(s));
+        }
+        let last_in_seg = match keep.checked_sub(1).map(|i| self.index[i]) {
+            Some(l) if l.seg == cut.seg => l.pos,
+            _ => self.snapshot_last,
+        };
+        self.seg_last.insert(cut.seg, last_in_seg);
+        self.active = Some((cut.seg, cut.off));
+        self.index.truncate(keep);
+    }
+
+    fn plan_snapshot(&mut self, snap: &Snapshot) {
+        self.steps.push(Step::Snapshot(snap.clone()));
+        if snap.last <= self.snapshot_last {
+            return;
+        }
+        self.snapshot_last = snap.last;
+        let drop = self.index.partition_point(|l| l.pos <= snap.last);
+        self.index.drain(..drop);
+        if let Some((active, len)) = self.active {
+            if len > 0 && self.seg_last.get(&active).is_some_and(|&p| p <= snap.last) {
+                // Everything in the active segment is covered: start afresh so it can go.
+                self.start_segment();
+            }
+        }
+        let active = self.active.map(|(s, _)| s);
+        let covered: Vec<u64> = self
+            .seg_last
+            .iter()
+            .filter(|&(&s, &p)| Some(s) != active && p <= snap.last)
+            .map(|(&s, _)| s)
+            .collect();
+        for s in covered {
+            self.seg_last.remove(&s);
+            self.steps.push(Step::Remove(s));
+        }
+    }
+
+    fn file(&mut self, seg: u64) -> io::Result<&File> {
+        if !self.files.contains_key(&seg) {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(self.dir.join(segment_name(seg)))?;
+            self.files.insert(seg, f);
+        }
+        Ok(&self.files[&seg])
+    }
+
+    fn flush(&mut self, dirty: &mut BTreeSet<u64>, dir_dirty: &mut bool) -> io::Result<()> {
+        for seg in std::mem::take(dirty) {
+            if let Some(f) = self.files.get(&seg) {
+                f.sync_data()?;
+            }
+        }
+        if std::mem::take(dir_dirty) {
+            fsync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    fn sync_blocking(&mut self) -> Result<(), StorageError> {
+        let mut dirty = BTreeSet::new();
+        let mut dir_dirty = false;
+        for step in std::mem::take(&mut self.steps) {
+            match step {
+                Step::Create(seg) => {
+                    self.file(seg)?;
+                    dir_dirty = true;
+                }
+                Step::Write { seg, off, bytes } => {
+                    self.file(seg)?.write_all_at(&bytes, off)?;
+                    dirty.insert(seg);
+                }
+                Step::SetLen { seg, len } => {
+                    self.file(seg)?.set_len(len)?;
+                    dirty.insert(seg);
+                }
+                Step::Remove(seg) => {
+                    self.files.remove(&seg);
+                    dirty.remove(&seg);
+                    match fs::remove_file(self.dir.join(segment_name(seg))) {
+                        Ok(()) => dir_dirty = true,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Step::HardState(h) => {
+                    // Everything planned before it is durable first.
+                    self.flush(&mut dirty, &mut dir_dirty)?;
+                    let payload = codec::encode(&h).map_err(|e| {
+                        StorageError::Order(format!("hard state does not encode: {e}"))
+                    })?;
+                    write_atomic(&self.dir, HARD_STATE_FILE, &payload)?;
+                }
+                Step::Snapshot(s) => {
+                    self.flush(&mut dirty, &mut dir_dirty)?;
+                    let payload = codec::encode(&s).map_err(|e| {
+                        StorageError::Order(format!("snapshot does not encode: {e}"))
+                    })?;
+                    write_atomic(&self.dir, SNAPSHOT_FILE, &payload)?;
+                }
+            }
+        }
+        self.flush(&mut dirty, &mut dir_dirty)?;
+        Ok(())
+    }
+
+    fn recover_blocking(&mut self) -> Result<Recovered<H>, StorageError> {
+        self.steps.clear();
+        self.files.clear();
+        self.seg_last.clear();
+        self.index.clear();
+        self.active = None;
+        for name in [HARD_STATE_FILE, SNAPSHOT_FILE] {
+            let _ = fs::remove_file(self.dir.join(format!("{name}.tmp")));
+        }
+        let hard_state: H = read_atomic(&self.dir, HARD_STATE_FILE)?.unwrap_or_default();
+        let snapshot: Option<Snapshot> = read_atomic(&self.dir, SNAPSHOT_FILE)?;
+        self.snapshot_last = snapshot.as_ref().map_or(Position::ZERO, |s| s.last);
+
+        let mut segs = Vec::new();
+        for dirent in fs::read_dir(&self.dir)? {
+            let name = dirent?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(num) = name.strip_suffix(SEGMENT_SUFFIX) {
+                if let Ok(n) = num.parse::<u64>() {
+                    segs.push(n);
+                }
+            }
+        }
+        segs.sort_unstable();
+        let mut entries = Vec::new();
+        let mut last = Position::ZERO;
+        for (i, &seg) in segs.iter().enumerate() {
+            let path = self.dir.join(segment_name(seg));
+            let data = fs::read(&path)?;
+            let is_last = i + 1 == segs.len();
+            let mut off = 0usize;
+            let mut seg_last = self.snapshot_last;
+            while off < data.len() {
+                let bad = match parse_at(&data, off) {
+                    Parsed::Record(payload, used) => match codec::decode::<Entry>(payload) {
+                        Ok(e) => {
+                            if e.pos <= last {
+                                return Err(StorageError::Corrupt {
+                                    file: path,
+                                    offset: off as u64,
+                                    reason: format!("entry {} is not after {}", e.pos, last),
+                                });
+                            }
+                            last = e.pos;
+                            seg_last = seg_last.max(e.pos);
+                            if e.pos > self.snapshot_last {
+                                self.index.push_back(Loc {
+                                    pos: e.pos,
+                                    seg,
+                                    off: off as u64,
+                                });
+                                entries.push(e);
+                            }
+                            off += used;
+                            continue;
+                        }
+                        Err(_) => "record does not decode as an entry",
+                    },
+                    Parsed::Bad(why) => why,
+                };
+                if !is_last || valid_record_after(&data, off) {
+                    return Err(StorageError::Corrupt {
+                        file: path,
+                        offset: off as u64,
+                        reason: format!("{bad}, with log records after it"),
+                    });
+                }
+                tracing::warn!(
+                    file = %path.display(),
+                    offset = off,
+                    dropped_bytes = data.len() - off,
+                    "truncating a torn record at the tail of the log: {bad}"
+                );
+                let f = OpenOptions::new().write(true).open(&path)?;
+                f.set_len(off as u64)?;
+                f.sync_all()?;
+                break;
+            }
+            self.seg_last.insert(seg, seg_last);
+            self.active = Some((seg, off.min(data.len()) as u64));
+            self.file(seg)?;
+        }
+        self.recovered = true;
+        Ok(Recovered {
+            hard_state,
+            snapshot,
+            entries,
+        })
+    }
+}
+
+#[async_trait]
+impl<H> LogStore<H> for FileLog<H>
+where
+    H: Clone + Default + Serialize + DeserializeOwned + Send + Sync,
+{
+    async fn write(&mut self, ops: &[PersistOp<H>]) -> Result<(), StorageError> {
+        if !self.recovered {
+            return Err(StorageError::Order(
+                "recover the log before writing to it".into(),
+            ));
+        }
+        for op in ops {
+            match op {
+                PersistOp::HardState(h) => self.steps.push(Step::HardState(h.clone())),
+                PersistOp::Append(entries) => self.plan_append(entries)?,
+                PersistOp::TruncateAfter(pos) => self.plan_truncate(*pos),
+                PersistOp::Snapshot(s) => self.plan_snapshot(s),
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync(&mut self) -> Result<(), StorageError> {
+        if self.steps.is_empty() {
+            return Ok(());
+        }
+        blocking(|| self.sync_blocking())
+    }
+
+    async fn recover(&mut self) -> Result<Recovered<H>, StorageError> {
+        blocking(|| self.recover_blocking())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+use super::*;
+use crate::poll::now_or_never;
+use bytes::Bytes;
+
+fn entry(era: u64, seq: u64) -> Entry {
+    Entry::command(
+        Position::new(era, seq),
+        Bytes::from(format!("cmd-{era}-{seq}")),
+    )
+}
+
+fn entries(era: u64, seqs: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
+    seqs.map(|s| entry(era, s)).collect()
+}
+
+fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+    now_or_never(f).expect("FileLog never waits")
+}
+
+fn open(dir: &Path, seg: u64) -> (FileLog<u64>, Recovered<u64>) {
+    let mut log = FileLog::with_segment_bytes(dir, seg).unwrap();
+    let rec = run(log.recover()).unwrap();
+    (log, rec)
+}
+
+fn persist(log: &mut FileLog<u64>, ops: Vec<PersistOp<u64>>) {
+    run(log.write(&ops)).unwrap();
+    run(log.sync()).unwrap();
+}
+
+fn positions(rec: &Recovered<u64>) -> Vec<(u64, u64)> {
+    rec.entries.iter().map(|e| (e.pos.era, e.pos.seq)).collect()
+}
+
+#[test]
+fn synced_entries_hard_state_and_snapshot_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec, Recovered::default());
+    persist(
+        &mut log,
+        vec![
+            PersistOp::HardState(7),
+            PersistOp::Append(entries(1, 1..=5)),
+        ],
+    );
+    drop(log);
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.hard_state, 7);
+    assert_eq!(rec.entries, entries(1, 1..=5));
+    assert_eq!(rec.snapshot, None);
+}
+
+#[test]
+fn writes_without_sync_are_not_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=2))]);
+    run(log.write(&[
+        PersistOp::Append(entries(1, 3..=4)),
+        PersistOp::HardState(3),
+    ]))
+    .unwrap();
+    drop(log);
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(1, 1..=2));
+    assert_eq!(rec.hard_state, 0);
+}
+
+#[test]
+fn append_at_or_before_the_last_position_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=3))]);
+    let err = run(log.write(&[PersistOp::Append(vec![entry(1, 3)])])).unwrap_err();
+    assert!(matches!(err, StorageError::Order(_)), "{err}");
+}
+
+#[test]
+fn writing_before_recover_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
+    let err = run(log.write(&[PersistOp::Append(entries(1, 1..=1))])).unwrap_err();
+    assert!(matches!(err, StorageError::Order(_)), "{err}");
+}
+
+#[test]
+fn truncate_after_cuts_across_segments_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    // Tiny segments: a few entries each.
+    let (mut log, _) = open(dir.path(), 64);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=20))]);
+    assert!(log.segment_paths().len() > 3, "{:?}", log.segment_paths());
+    persist(
+        &mut log,
+        vec![
+            PersistOp::TruncateAfter(Position::new(1, 4)),
+            PersistOp::Append(entries(2, 5..=6)),
+        ],
+    );
+    drop(log);
+    let (mut log, rec) = open(dir.path(), 64);
+    let mut want: Vec<(u64, u64)> = (1..=4).map(|s| (1, s)).collect();
+    want.extend([(2, 5), (2, 6)]);
+    assert_eq!(positions(&rec), want);
+    // Truncation within the pending batch works too.
+    persist(
+        &mut log,
+        vec![
+            PersistOp::Append(entries(2, 7..=9)),
+            PersistOp::TruncateAfter(Position::new(2, 7)),
+            PersistOp::Append(entries(3, 8..=8)),
+        ],
+    );
+    drop(log);
+    let (_, rec) = open(dir.path(), 64);
+    assert_eq!(&positions(&rec)[4..], &[(2, 5), (2, 6), (2, 7), (3, 8)]);
+}
+
+#[test]
+fn snapshot_drops_covered_entries_and_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), 64);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=30))]);
+    let before = log.segment_paths().len();
+    let snap = Snapshot {
+        last: Position::new(1, 25),
+        data: Bytes::from_static(b"state"),
+    };
+    persist(&mut log, vec![PersistOp::Snapshot(snap.clone())]);
+    let after = log.segment_paths().len();
+    assert!(after < before, "segments {before} -> {after}");
+    persist(&mut log, vec![PersistOp::Append(entries(1, 31..=32))]);
+    drop(log);
+    let (_, rec) = open(dir.path(), 64);
+    assert_eq!(rec.snapshot, Some(snap));
+    assert_eq!(rec.entries, entries(1, 26..=32));
+}
+
+#[test]
+fn snapshot_past_the_whole_log_leaves_it_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=3))]);
+    let snap = Snapshot {
+        last: Position::new(2, 10),
+        data: Bytes::new(),
+    };
+    persist(
+        &mut log,
+        vec![
+            PersistOp::Snapshot(snap),
+            PersistOp::Append(entries(2, 11..=11)),
+        ],
+    );
+    drop(log);
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(2, 11..=11));
+}
+
+fn last_segment(dir: &Path) -> PathBuf {
+    let mut segs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segs.sort();
+    segs.pop().unwrap()
+}
+
+#[test]
+fn torn_tail_is_truncated_and_the_log_stays_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
+    drop(log);
+    // A writer died halfway through a record: a header promising more than is there.
+    let seg = last_segment(dir.path());
+    let good_len = fs::metadata(&seg).unwrap().len();
+    let mut torn = Vec::new();
+    frame_into(&codec::encode(&entry(1, 6)).unwrap(), &mut torn);
+    torn.truncate(torn.len() / 2);
+    OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&torn)
+        .unwrap();
+
+    let (mut log, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(1, 1..=5));
+    assert_eq!(fs::metadata(&seg).unwrap().len(), good_len);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 6..=7))]);
+    drop(log);
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(1, 1..=7));
+}
+
+#[test]
+fn flipped_byte_in_the_last_record_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
+    drop(log);
+    let seg = last_segment(dir.path());
+    let mut data = fs::read(&seg).unwrap();
+    let n = data.len();
+    data[n - 2] ^= 0xff;
+    fs::write(&seg, &data).unwrap();
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(1, 1..=4));
+}
+
+#[test]
+fn flipped_byte_before_the_tail_stops_recovery_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
+    drop(log);
+    let seg = last_segment(dir.path());
+    let mut data = fs::read(&seg).unwrap();
+    let first_len = RECORD_HEADER_BYTES + codec::encode(&entry(1, 1)).unwrap().len();
+    // Damage the second record's payload.
+    data[first_len + RECORD_HEADER_BYTES + 1] ^= 0xff;
+    fs::write(&seg, &data).unwrap();
+    let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
+    match run(log.recover()) {
+        Err(StorageError::Corrupt { file, offset, .. }) => {
+            assert_eq!(file, seg);
+            assert_eq!(offset, first_len as u64);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    // Nothing was cut: the damaged file is left for a person to inspect.
+    assert_eq!(fs::read(&seg).unwrap(), data);
+}
+
+#[test]
+fn damage_in_an_earlier_segment_stops_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), 64);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=20))]);
+    let first = log.segment_paths()[0].clone();
+    drop(log);
+    let mut data = fs::read(&first).unwrap();
+    let n = data.len();
+    data[n - 1] ^= 0xff;
+    fs::write(&first, &data).unwrap();
+    let mut log: FileLog<u64> = FileLog::with_segment_bytes(dir.path(), 64).unwrap();
+    let err = run(log.recover()).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Corrupt { file, .. } if *file == first),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&first.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn damaged_hard_state_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::HardState(9)]);
+    drop(log);
+    let path = dir.path().join(HARD_STATE_FILE);
+    let mut data = fs::read(&path).unwrap();
+    data[RECORD_HEADER_BYTES] ^= 0xff;
+    fs::write(&path, &data).unwrap();
+    let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
+    assert!(matches!(
+        run(log.recover()),
+        Err(StorageError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn hard_state_is_replaced_atomically_and_leftover_temp_files_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::HardState(1)]);
+    persist(&mut log, vec![PersistOp::HardState(2)]);
+    drop(log);
+    // A crash while writing the next one leaves only a temp file behind.
+    fs::write(dir.path().join("hardstate.tmp"), b"half").unwrap();
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.hard_state, 2);
+    assert!(!dir.path().join("hardstate.tmp").exists());
+}

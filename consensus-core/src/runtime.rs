@@ -1,0 +1,349 @@
+//! A tokio driver that runs any [`Replica`] over a [`LogStore`], a [`Transport`] and a
+//! [`StateMachine`]: real timers, peer messages, client requests and group commit.
+//!
+//! One task owns the core. Each turn it waits for the first input (a client request, a peer
+//! message or the core's next deadline), then takes every further input that is already
+//! waiting, so a burst of proposals becomes one [`Ready`] with one append and one fsync (group
+//! commit). It then persists and syncs, tells the core what became durable, sends the
+//! messages, applies committed entries and answers the clients whose entries they are.
+
+use crate::poll::now_or_never;
+use crate::replica::{Ready, Replica, Status};
+use crate::state_machine::StateMachine;
+use crate::storage::{LogStore, Recovered, StorageError};
+use crate::transport::Transport;
+use crate::types::{Command, Payload, Position, Snapshot, Time};
+use crate::{NodeId, PersistOp};
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+/// Most inputs taken in one turn before the core's output is processed.
+const MAX_INPUTS_PER_TURN: usize = 4096;
+/// Client requests that may wait for the node's task before submitters are slowed down.
+const REQUEST_QUEUE: usize = 65_536;
+
+/// Why a client request got no result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// This node does not lead; `leader` is its best guess of who does.
+    #[error("not the leader (leader hint: {leader:?})")]
+    NotLeader {
+        /// The leader this node believes in, if any.
+        leader: Option<NodeId>,
+    },
+    /// The command's log slot was taken by another entry after a change of leader: it was not
+    /// applied at that position (a retry with the same session is safe).
+    #[error("leadership changed before the command committed")]
+    Superseded,
+    /// The node replaced its log with a leader's snapshot before the command's entry was
+    /// applied here: the command may or may not have taken effect.
+    #[error("outcome unknown: the log was replaced by a snapshot")]
+    Unknown,
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The log could not be read or written; the node cannot continue safely.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A snapshot from the log or a peer could not be restored.
+    #[error("snapshot at {at} does not restore: {reason}")]
+    Restore {
+        /// The snapshot's last position.
+        at: Position,
+        /// Why.
+        reason: String,
+    },
+}
+
+type Reply = oneshot::Sender<Result<Bytes, ClientError>>;
+
+/// A client command on its way to the node's task.
+struct Request {
+    command: Command,
+    reply: Reply,
+}
+
+/// A client-side handle to a running [`Node`]: submit commands and watch its status.
+#[derive(Clone)]
+pub struct NodeHandle {
+    requests: mpsc::Sender<Request>,
+    status: watch::Receiver<Status>,
+}
+
+impl NodeHandle {
+    /// Proposes `command` and waits until it is committed and applied here; returns the state
+    /// machine's output.
+    pub async fn submit(&self, command: Command) -> Result<Bytes, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request { command, reply })
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// The node's latest status (role, era, leader, commit and last positions).
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that changes whenever the node's status does.
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+}
+
+/// A client waiting for the entry proposed at a position.
+struct Waiter {
+    command: Command,
+    reply: Reply,
+}
+
+/// Counters a node keeps about its own work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Readys processed.
+    pub readies: u64,
+    /// Storage syncs (fsyncs of the log or hard state).
+    pub syncs: u64,
+    /// Entries appended to the log.
+    pub appended: u64,
+    /// Messages handed to the transport.
+    pub sent: u64,
+}
+
+/// The driver of one replica: owns the core, its storage, its transport and its state machine.
+pub struct Node<R: Replica, L, T, S> {
+    replica: R,
+    store: L,
+    transport: T,
+    sm: S,
+    requests: mpsc::Receiver<Request>,
+    status: watch::Sender<Status>,
+    start: Instant,
+    waiters: BTreeMap<Position, Waiter>,
+    stats: NodeStats,
+}
+
+impl<R, L, T, S> Node<R, L, T, S>
+where
+    R: Replica + Send,
+    L: LogStore<R::HardState>,
+    T: Transport<R::Message>,
+    S: StateMachine,
+{
+    /// Recovers `store`, restores the state machine from the recovered snapshot and builds the
+    /// core with `make` (given what was recovered and the start time).
+    pub async fn start(
+        mut store: L,
+        transport: T,
+        mut sm: S,
+        make: impl FnOnce(Recovered<R::HardState>, Time) -> R,
+    ) -> Result<(Self, NodeHandle), NodeError> {
+        let recovered = store.recover().await?;
+        if let Some(snap) = &recovered.snapshot {
+            sm.restore(&snap.data)
+                .await
+                .map_err(|e| NodeError::Restore {
+                    at: snap.last,
+                    reason: e.to_string(),
+                })?;
+        }
+        let start = Instant::now();
+        let replica = make(recovered, Time::ZERO);
+        let (status_tx, status_rx) = watch::channel(replica.status());
+        let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
+        let node = Node {
+            replica,
+            store,
+            transport,
+            sm,
+            requests: req_rx,
+            status: status_tx,
+            start,
+            waiters: BTreeMap::new(),
+            stats: NodeStats::default(),
+        };
+        let handle = NodeHandle {
+            requests: req_tx,
+            status: status_rx,
+        };
+        Ok((node, handle))
+    }
+
+    fn now(&self) -> Time {
+        self.start.elapsed()
+    }
+
+    /// Runs until every [`NodeHandle`] is dropped or the transport closes (`Ok`), or storage
+    /// fails (`Err`: the node must not go on).
+    pub async fn run(mut self) -> Result<NodeStats, NodeError> {
+        loop {
+            let deadline = self.start + self.replica.next_deadline();
+            tokio::select! {
+                biased;
+                req = self.requests.recv() => match req {
+                    Some(r) => self.on_request(r),
+                    None => return Ok(self.stats),
+                },
+                msg = self.transport.recv() => match msg {
+                    Some((from, m)) => {
+                        let now = self.now();
+                        self.replica.receive(now, from, m);
+                    }
+                    None => return Ok(self.stats),
+                },
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+            // Take everything else that is already waiting: one batch, one fsync.
+            for _ in 0..MAX_INPUTS_PER_TURN {
+                match self.requests.try_recv() {
+                    Ok(r) => self.on_request(r),
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..MAX_INPUTS_PER_TURN {
+                match now_or_never(self.transport.recv()) {
+                    Some(Some((from, m))) => {
+                        let now = self.now();
+                        self.replica.receive(now, from, m);
+                    }
+                    _ => break,
+                }
+            }
+            let now = self.now();
+            if now >= self.replica.next_deadline() {
+                self.replica.tick(now);
+            }
+            self.drive().await?;
+            let status = self.replica.status();
+            self.status.send_if_modified(|s| {
+                let changed = *s != status;
+                *s = status;
+                changed
+            });
+        }
+    }
+
+    fn on_request(&mut self, req: Request) {
+        let now = self.now();
+        match self.replica.propose(now, req.command.clone()) {
+            Ok(pos) => {
+                if let Some(old) = self.waiters.insert(
+                    pos,
+                    Waiter {
+                        command: req.command,
+                        reply: req.reply,
+                    },
+                ) {
+                    let _ = old.reply.send(Err(ClientError::Superseded));
+                }
+            }
+            Err(crate::ProposeError::NotLeader { leader }) => {
+                let _ = req.reply.send(Err(ClientError::NotLeader { leader }));
+            }
+        }
+    }
+
+    /// Processes Readys until the core has nothing more to do.
+    async fn drive(&mut self) -> Result<(), NodeError> {
+        while self.replica.has_ready() {
+            let ready = self.replica.take_ready();
+            self.process(ready).await?;
+        }
+        Ok(())
+    }
+
+    async fn process(&mut self, ready: Ready<R::Message, R::HardState>) -> Result<(), NodeError> {
+        self.stats.readies += 1;
+        let appended = ready.persist.iter().rev().find_map(|op| match op {
+            PersistOp::Append(es) => es.last().map(|e| e.pos),
+            _ => None,
+        });
+        if !ready.persist.is_empty() {
+            for op in &ready.persist {
+                if let PersistOp::Append(es) = op {
+                    self.stats.appended += es.len() as u64;
+                }
+            }
+            self.store.write(&ready.persist).await?;
+            self.store.sync().await?;
+            self.stats.syncs += 1;
+        }
+        if let Some(through) = appended {
+            let now = self.now();
+            self.replica.persisted(now, through);
+        }
+        for env in ready.messages {
+            self.stats.sent += 1;
+            if let Err(e) = self.transport.send(env.to, env.msg).await {
+                tracing::trace!(to = env.to, "message not sent: {e}");
+            }
+        }
+        if let Some(snap) = ready.restore {
+            self.sm
+                .restore(&snap.data)
+                .await
+                .map_err(|e| NodeError::Restore {
+                    at: snap.last,
+                    reason: e.to_string(),
+                })?;
+            while let Some(w) = self.waiters.first_entry() {
+                if *w.key() > snap.last {
+                    break;
+                }
+                let _ = w.remove().reply.send(Err(ClientError::Unknown));
+            }
+        }
+        for entry in ready.committed {
+            self.supersede_before(entry.pos);
+            let waiter = self.waiters.remove(&entry.pos);
+            match entry.payload {
+                Payload::Command(cmd) => {
+                    let out = self.sm.apply(entry.pos, &cmd).await;
+                    if let Some(w) = waiter {
+                        let result = if w.command == cmd {
+                            Ok(out)
+                        } else {
+                            Err(ClientError::Superseded)
+                        };
+                        let _ = w.reply.send(result);
+                    }
+                }
+                Payload::Noop => {
+                    if let Some(w) = waiter {
+                        let _ = w.reply.send(Err(ClientError::Superseded));
+                    }
+                }
+            }
+        }
+        if let Some(last) = ready.snapshot_at {
+            let data = self.sm.snapshot().await;
+            let now = self.now();
+            self.replica.compact(now, Snapshot { last, data });
+        }
+        Ok(())
+    }
+
+    /// Fails the clients whose entries sit before `pos`: the committed log moved past them
+    /// without their commands.
+    fn supersede_before(&mut self, pos: Position) {
+        while let Some(entry) = self.waiters.first_entry() {
+            if *entry.key() < pos {
+                let _ = entry.remove().reply.send(Err(ClientError::Superseded));
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

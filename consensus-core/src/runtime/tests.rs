@@ -1,0 +1,192 @@
+use super::*;
+use crate::codec;
+use crate::file_log::FileLog;
+use crate::kv::{KvCommand, KvOp, KvOutput, KvStore};
+use crate::replica::{Envelope, ProposeError, Role};
+use crate::transport::MemNetwork;
+use crate::types::Entry;
+use std::time::Duration;
+
+/// A one-node "cluster": always the leader, commits an entry once it is durable.
+struct Solo {
+    last: Position,
+    commit: Position,
+    durable: Vec<Entry>,
+    ready: Ready<(), u64>,
+}
+
+impl Solo {
+    fn new(rec: Recovered<u64>) -> Self {
+        let last = rec.entries.last().map_or(Position::ZERO, |e| e.pos);
+        Solo {
+            last,
+            commit: Position::ZERO,
+            durable: rec.entries.clone(),
+            ready: Ready {
+                // Everything recovered was committed (one node).
+                committed: rec.entries,
+                ..Ready::default()
+            },
+        }
+    }
+}
+
+impl Replica for Solo {
+    type Message = ();
+    type HardState = u64;
+    fn id(&self) -> NodeId {
+        1
+    }
+    fn tick(&mut self, _: Time) {}
+    fn next_deadline(&self) -> Time {
+        Time::from_secs(3600)
+    }
+    fn receive(&mut self, _: Time, _: NodeId, _: ()) {}
+    fn propose(&mut self, _: Time, command: Command) -> Result<Position, ProposeError> {
+        self.last = Position::new(1, self.last.seq + 1);
+        let e = Entry::command(self.last, command);
+        match self.ready.persist.last_mut() {
+            Some(PersistOp::Append(es)) => es.push(e),
+            _ => self.ready.persist.push(PersistOp::Append(vec![e])),
+        }
+        Ok(self.last)
+    }
+    fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+    fn take_ready(&mut self) -> Ready<(), u64> {
+        let r = std::mem::take(&mut self.ready);
+        for op in &r.persist {
+            if let PersistOp::Append(es) = op {
+                self.durable.extend(es.iter().cloned());
+            }
+        }
+        r
+    }
+    fn compact(&mut self, _: Time, _: Snapshot) {}
+    fn persisted(&mut self, _: Time, through: Position) {
+        let from = self.durable.partition_point(|e| e.pos <= self.commit);
+        let to = self.durable.partition_point(|e| e.pos <= through);
+        self.ready
+            .committed
+            .extend(self.durable[from..to].iter().cloned());
+        self.commit = through;
+        // A heartbeat-like message to nobody, to exercise sending.
+        self.ready.messages.push(Envelope { to: 2, msg: () });
+    }
+    fn status(&self) -> Status {
+        Status {
+            id: 1,
+            role: Role::Leader,
+            role_name: "Solo",
+            era: 1,
+            leader: Some(1),
+            commit: self.commit,
+            last: self.last,
+        }
+    }
+}
+
+fn put(client: u64, seq: u64, key: &str, value: &str) -> Command {
+    KvCommand {
+        client,
+        seq,
+        op: KvOp::Put {
+            key: key.into(),
+            value: value.into(),
+        },
+    }
+    .encode()
+}
+
+fn get(client: u64, seq: u64, key: &str) -> Command {
+    KvCommand {
+        client,
+        seq,
+        op: KvOp::Get { key: key.into() },
+    }
+    .encode()
+}
+
+async fn start(
+    dir: &std::path::Path,
+) -> (
+    tokio::task::JoinHandle<Result<NodeStats, NodeError>>,
+    NodeHandle,
+) {
+    let store = FileLog::open(dir).unwrap();
+    let mut nets = MemNetwork::build::<()>(&[1]);
+    let (node, handle) = Node::start(store, nets.remove(0), KvStore::default(), |rec, _| {
+        Solo::new(rec)
+    })
+    .await
+    .unwrap();
+    (tokio::spawn(node.run()), handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_proposals_share_fsyncs_and_each_gets_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (task, handle) = start(dir.path()).await;
+    let mut joins = Vec::new();
+    for c in 0..200u64 {
+        let h = handle.clone();
+        joins.push(tokio::spawn(async move {
+            h.submit(put(c, 1, &format!("k{c}"), &format!("v{c}")))
+                .await
+        }));
+    }
+    for j in joins {
+        let out = j.await.unwrap().unwrap();
+        assert_eq!(codec::decode::<KvOutput>(&out).unwrap(), KvOutput::Written);
+    }
+    let out = handle.submit(get(999, 1, "k7")).await.unwrap();
+    assert_eq!(
+        codec::decode::<KvOutput>(&out).unwrap(),
+        KvOutput::Value(Some("v7".into()))
+    );
+    let mut status = handle.watch_status();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.commit == Position::new(1, 201)),
+    )
+    .await
+    .expect("the status reports the last commit")
+    .unwrap();
+    drop(handle);
+    let stats = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.appended, 201);
+    assert!(
+        stats.syncs < 200,
+        "group commit should batch 201 proposals into fewer fsyncs, got {}",
+        stats.syncs
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_replays_its_file_log_into_the_state_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (task, handle) = start(dir.path()).await;
+    for i in 0..10u64 {
+        handle
+            .submit(put(1, i + 1, "k", &format!("v{i}")))
+            .await
+            .unwrap();
+    }
+    drop(handle);
+    task.await.unwrap().unwrap();
+
+    let (task, handle) = start(dir.path()).await;
+    let out = handle.submit(get(2, 1, "k")).await.unwrap();
+    assert_eq!(
+        codec::decode::<KvOutput>(&out).unwrap(),
+        KvOutput::Value(Some("v9".into()))
+    );
+    assert_eq!(handle.status().last, Position::new(1, 11));
+    drop(handle);
+    task.await.unwrap().unwrap();
+}

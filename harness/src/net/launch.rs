@@ -1,0 +1,140 @@
+//! `consensus-lab cluster`: a local cluster of `serve` processes on loopback.
+
+use crate::cluster::ProtocolKind;
+use consensus_core::NodeId;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Where and how to start a local cluster.
+#[derive(Clone, Debug)]
+pub struct LaunchConfig {
+    /// Raft or ZAB.
+    pub protocol: ProtocolKind,
+    /// Number of nodes (ids 1..=nodes).
+    pub nodes: u64,
+    /// Node N listens for peers on `peer_base + N`.
+    pub peer_base: u16,
+    /// Node N serves HTTP on `http_base + N`.
+    pub http_base: u16,
+    /// Node N keeps its data in `data_dir/nN`.
+    pub data_dir: PathBuf,
+    /// The cluster id every node presents to its peers.
+    pub cluster_id: String,
+    /// The `consensus-lab` binary to run.
+    pub exe: PathBuf,
+}
+
+impl LaunchConfig {
+    /// The peer address of node `id`.
+    pub fn peer_addr(&self, id: NodeId) -> String {
+        format!("127.0.0.1:{}", self.peer_base as u64 + id)
+    }
+
+    /// The HTTP address of node `id`.
+    pub fn http_addr(&self, id: NodeId) -> String {
+        format!("127.0.0.1:{}", self.http_base as u64 + id)
+    }
+
+    /// Every node's HTTP address.
+    pub fn endpoints(&self) -> Vec<String> {
+        (1..=self.nodes).map(|id| self.http_addr(id)).collect()
+    }
+
+    /// The data directory of node `id`.
+    pub fn node_dir(&self, id: NodeId) -> PathBuf {
+        self.data_dir.join(format!("n{id}"))
+    }
+
+    /// The `serve` arguments for node `id`.
+    pub fn serve_args(&self, id: NodeId) -> Vec<String> {
+        let join = |f: &dyn Fn(NodeId) -> String| {
+            (1..=self.nodes)
+                .map(|n| format!("{n}={}", f(n)))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        vec![
+            "serve".into(),
+            "--protocol".into(),
+            self.protocol.name().into(),
+            "--id".into(),
+            id.to_string(),
+            "--peers".into(),
+            join(&|n| self.peer_addr(n)),
+            "--peer-http".into(),
+            join(&|n| self.http_addr(n)),
+            "--http".into(),
+            self.http_addr(id),
+            "--data-dir".into(),
+            self.node_dir(id).display().to_string(),
+            "--cluster-id".into(),
+            self.cluster_id.clone(),
+        ]
+    }
+
+    /// Starts node `id` as a child process (stderr inherited, for its log).
+    pub fn spawn(&self, id: NodeId) -> std::io::Result<Child> {
+        Command::new(&self.exe)
+            .args(self.serve_args(id))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+    }
+}
+
+/// A running local cluster; dropping it kills every process it started.
+pub struct LocalCluster {
+    /// How it was started.
+    pub cfg: LaunchConfig,
+    children: Vec<(NodeId, Child)>,
+}
+
+impl LocalCluster {
+    /// Starts every node.
+    pub fn start(cfg: LaunchConfig) -> std::io::Result<LocalCluster> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let mut cluster = LocalCluster {
+            cfg,
+            children: Vec::new(),
+        };
+        for id in 1..=cluster.cfg.nodes {
+            let child = cluster.cfg.spawn(id)?;
+            cluster.children.push((id, child));
+        }
+        Ok(cluster)
+    }
+
+    /// Process ids, by node.
+    pub fn pids(&self) -> Vec<(NodeId, u32)> {
+        self.children.iter().map(|(id, c)| (*id, c.id())).collect()
+    }
+
+    /// The first node whose process has exited, with its exit status.
+    pub fn exited(&mut self) -> Option<(NodeId, std::process::ExitStatus)> {
+        self.children
+            .iter_mut()
+            .find_map(|(id, c)| c.try_wait().ok().flatten().map(|s| (*id, s)))
+    }
+
+    /// Kills every process (SIGKILL: the nodes' data is durable) and waits for it.
+    pub fn stop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+        }
+        for (_, c) in &mut self.children {
+            let _ = c.wait();
+        }
+        self.children.clear();
+    }
+
+    /// The data directory of the whole cluster.
+    pub fn data_dir(&self) -> &Path {
+        &self.cfg.data_dir
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,14 @@
+//! The real cluster: a TCP transport between nodes, an HTTP+JSON key-value server that runs a
+//! node on a file log, an HTTP client, a closed-loop load generator and a local process
+//! launcher.
+
+pub mod client;
+pub mod launch;
+pub mod load;
+pub mod server;
+pub mod tcp;
+
+pub use client::{Client, HttpReply};
+pub use load::{LoadConfig, LoadReport};
+pub use server::ServeConfig;
+pub use tcp::{TcpConfig, TcpTransport};

@@ -1,0 +1,534 @@
+//! `consensus-lab serve`: one node of a replicated key-value service, with a file log, the TCP
+//! transport and an HTTP+JSON API.
+//!
+//! - `PUT /kv/{key}` (body: the value, UTF-8) → `{"ok":true}`
+//! - `GET /kv/{key}` → `{"key":..,"value":..}` or 404; linearizable: the read goes through the log
+//! - `POST /kv/{key}/cas` (body: `{"expected":..,"new":..}`) → `{"ok":true|false}`
+//! - `GET /status` → role, era, leader, commit and last positions, protocol
+//!
+//! A node that does not lead answers with `307 Temporary Redirect` to the leader's HTTP address
+//! when it knows it, and `503` with a JSON error otherwise. Errors are always JSON:
+//! `{"error": "..."}`.
+
+// Handlers return early with a ready `Response` as the error; it is built once per request.
+#![allow(clippy::result_large_err)]
+
+use crate::cluster::ProtocolKind;
+use anyhow::{bail, Context};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use consensus_core::codec;
+use consensus_core::kv::{KvCommand, KvOp, KvOutput, KvStore};
+use consensus_core::runtime::{ClientError, Node, NodeHandle};
+use consensus_core::{FileLog, NodeId, Status};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// How long a request waits for its command to commit before answering 504.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest key accepted, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Largest value accepted, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+
+/// Everything `serve` needs to run one node.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServeConfig {
+    /// Raft or ZAB.
+    pub protocol: ProtocolKind,
+    /// This node's id; must be one of `peers`.
+    pub id: NodeId,
+    /// Every member (this node included) and its peer address.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Members' HTTP addresses, for redirecting clients to the leader.
+    #[serde(default)]
+    pub peer_http: BTreeMap<NodeId, SocketAddr>,
+    /// Where the log, hard state and snapshots live.
+    pub data_dir: PathBuf,
+    /// Address of the HTTP API.
+    pub http: SocketAddr,
+    /// Peer connections from another cluster are refused.
+    #[serde(default = "default_cluster_id")]
+    pub cluster_id: String,
+}
+
+/// The cluster id used when none is given.
+pub fn default_cluster_id() -> String {
+    "consensus-lab".to_string()
+}
+
+impl ServeConfig {
+    /// Checks that the members, addresses and this node's id fit together.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.peers.contains_key(&self.id) {
+            bail!(
+                "--id {} is not among the peers ({})",
+                self.id,
+                self.peers
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if self.peers.contains_key(&0) {
+            bail!("node ids start at 1");
+        }
+        if let Some(&own) = self.peer_http.get(&self.id) {
+            if own != self.http {
+                bail!(
+                    "--peer-http gives this node {own}, but --http is {}",
+                    self.http
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Session numbers for the commands this server proposes: one (client, seq) stream per
+/// concurrent request, so a retried command takes effect at most once and sessions stay few.
+struct Sessions {
+    free: Mutex<Vec<(u64, u64)>>,
+}
+
+impl Sessions {
+    fn take(&self) -> (u64, u64) {
+        self.free
+            .lock()
+            .expect("sessions lock")
+            .pop()
+            .unwrap_or_else(|| (rand::rng().random::<u64>() | 1, 1))
+    }
+
+    fn give_back(&self, client: u64, next_seq: u64) {
+        self.free
+            .lock()
+            .expect("sessions lock")
+            .push((client, next_seq));
+    }
+}
+
+struct AppState {
+    id: NodeId,
+    protocol: ProtocolKind,
+    handle: NodeHandle,
+    peer_http: BTreeMap<NodeId, SocketAddr>,
+    sessions: Sessions,
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": msg.into() }))).into_response()
+}
+
+impl AppState {
+    /// The answer of a node that does not lead.
+    fn not_leader(&self, leader: Option<NodeId>, path: &str) -> Response {
+        match leader {
+            Some(l) if l != self.id => match self.peer_http.get(&l) {
+                Some(addr) => {
+                    let location = format!("http://{addr}{path}");
+                    (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(header::LOCATION, location.clone())],
+                        Json(json!({
+                            "error": "not the leader",
+                            "leader": l,
+                            "leader_http": addr.to_string(),
+                            "location": location,
+                        })),
+                    )
+                        .into_response()
+                }
+                None => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "error": "not the leader", "leader": l })),
+                )
+                    .into_response(),
+            },
+            _ => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no leader is elected yet; retry shortly",
+            ),
+        }
+    }
+
+    /// Proposes `op` and waits for its output.
+    async fn execute(&self, op: KvOp, path: &str) -> Result<KvOutput, Response> {
+        let status = self.handle.status();
+        if status.leader != Some(self.id) {
+            return Err(self.not_leader(status.leader, path));
+        }
+        let (client, seq) = self.sessions.take();
+        let command = KvCommand { client, seq, op }.encode();
+        let result = tokio::time::timeout(COMMIT_TIMEOUT, self.handle.submit(command)).await;
+        self.sessions.give_back(client, seq + 1);
+        let bytes = match result {
+            Err(_) => {
+                return Err(error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the command did not commit in time; it may still take effect",
+                ))
+            }
+            Ok(Err(ClientError::NotLeader { leader })) => return Err(self.not_leader(leader, path)),
+            Ok(Err(e)) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+            Ok(Ok(b)) => b,
+        };
+        match codec::decode::<KvOutput>(&bytes) {
+            Ok(KvOutput::Malformed(why)) | Err(codec::CodecError::Decode(why)) => Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the state machine refused the command: {why}"),
+            )),
+            Ok(KvOutput::Stale) => Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the command was older than its session's latest",
+            )),
+            Ok(out) => Ok(out),
+            Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        }
+    }
+}
+
+type Shared = State<Arc<AppState>>;
+
+fn key_of(path: Result<Path<String>, PathRejection>) -> Result<String, Response> {
+    let Path(key) = path.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("a key has 1 to {MAX_KEY_BYTES} bytes"),
+        ));
+    }
+    Ok(key)
+}
+
+async fn put_kv(
+    State(st): Shared,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let key = match key_of(path) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let Ok(value) = String::from_utf8(body.to_vec()) else {
+        return error(StatusCode::BAD_REQUEST, "the value must be UTF-8 text");
+    };
+    let path = format!("/kv/{key}");
+    match st.execute(KvOp::Put { key, value }, &path).await {
+        Ok(_) => Json(json!({ "ok": true })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn get_kv(State(st): Shared, path: Result<Path<String>, PathRejection>) -> Response {
+    let key = match key_of(path) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let path = format!("/kv/{key}");
+    match st.execute(KvOp::Get { key: key.clone() }, &path).await {
+        Ok(KvOutput::Value(Some(v))) => Json(json!({ "key": key, "value": v })).into_response(),
+        Ok(KvOutput::Value(None)) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such key", "key": key })),
+        )
+            .into_response(),
+        Ok(other) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unexpected output {other:?}"),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// The body of `POST /kv/{key}/cas`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CasBody {
+    /// The value the key must hold.
+    pub expected: String,
+    /// The value to store if it does.
+    pub new: String,
+}
+
+async fn cas_kv(
+    State(st): Shared,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let key = match key_of(path) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    // Any content type: the body must simply be the JSON object.
+    let body: CasBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be {{\"expected\": \"..\", \"new\": \"..\"}}: {e}"),
+            )
+        }
+    };
+    let path = format!("/kv/{key}/cas");
+    let op = KvOp::Cas {
+        key,
+        expected: body.expected,
+        new: body.new,
+    };
+    match st.execute(op, &path).await {
+        Ok(KvOutput::CasResult(ok)) => Json(json!({ "ok": ok })).into_response(),
+        Ok(other) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unexpected output {other:?}"),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// What `GET /status` returns.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusBody {
+    /// This node.
+    pub id: NodeId,
+    /// "raft" or "zab".
+    pub protocol: String,
+    /// Leader, Follower or Candidate.
+    pub role: String,
+    /// The protocol's own name for the role.
+    pub role_name: String,
+    /// Raft term or ZAB epoch.
+    pub era: u64,
+    /// The leader this node believes in.
+    pub leader: Option<NodeId>,
+    /// The leader's HTTP address, when known.
+    pub leader_http: Option<String>,
+    /// Last committed position.
+    pub commit: consensus_core::Position,
+    /// Last position in the log.
+    pub last: consensus_core::Position,
+}
+
+fn status_body(st: &AppState, s: &Status) -> StatusBody {
+    StatusBody {
+        id: s.id,
+        protocol: st.protocol.name().to_string(),
+        role: format!("{:?}", s.role),
+        role_name: s.role_name.to_string(),
+        era: s.era,
+        leader: s.leader,
+        leader_http: s
+            .leader
+            .and_then(|l| st.peer_http.get(&l))
+            .map(|a| a.to_string()),
+        commit: s.commit,
+        last: s.last,
+    }
+}
+
+async fn get_status(State(st): Shared) -> Response {
+    let s = st.handle.status();
+    Json(status_body(&st, &s)).into_response()
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint: use /kv/{key}, /kv/{key}/cas or /status",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed: PUT or GET /kv/{key}, POST /kv/{key}/cas, GET /status",
+    )
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/kv/{key}", get(get_kv).put(put_kv))
+        .route("/kv/{key}/cas", post(cas_kv))
+        .route("/status", get(get_status))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_VALUE_BYTES))
+        .with_state(state)
+}
+
+/// Refuses to reuse a data directory written by the other protocol.
+fn check_protocol_marker(dir: &std::path::Path, protocol: ProtocolKind) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    let marker = dir.join("PROTOCOL");
+    match std::fs::read_to_string(&marker) {
+        Ok(found) if found.trim() == protocol.name() => Ok(()),
+        Ok(found) => bail!(
+            "{} holds {} data; it cannot be served as {}",
+            dir.display(),
+            found.trim(),
+            protocol.name()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&marker, protocol.name())
+                .with_context(|| format!("cannot write {}", marker.display()))?;
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", marker.display())),
+    }
+}
+
+/// Starts the node and its HTTP API, and runs until `shutdown` completes or the node fails.
+pub async fn serve(
+    cfg: ServeConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    cfg.validate()?;
+    check_protocol_marker(&cfg.data_dir, cfg.protocol)?;
+    let span = tracing::info_span!("node", id = cfg.id);
+    let voters: Vec<NodeId> = cfg.peers.keys().copied().collect();
+    let tcp = crate::net::tcp::TcpConfig {
+        id: cfg.id,
+        cluster_id: cfg.cluster_id.clone(),
+        listen: cfg.peers[&cfg.id],
+        peers: cfg.peers.clone(),
+    };
+    let store_dir = cfg.data_dir.join("log");
+    // Seeds only spread election timeouts and connection ids; they differ at every start.
+    let seed: u64 = rand::rng().random();
+    let id = cfg.id;
+    let (run, handle) = match cfg.protocol {
+        ProtocolKind::Raft => {
+            let transport = crate::net::TcpTransport::bind(tcp)
+                .await
+                .with_context(|| format!("cannot listen for peers on {}", cfg.peers[&id]))?;
+            let store = FileLog::open(&store_dir)?;
+            let (node, handle) = Node::start(store, transport, KvStore::default(), |rec, now| {
+                raft::RaftReplica::new(id, &voters, raft::Config::default(), seed, rec, now)
+            })
+            .await
+            .with_context(|| format!("cannot recover {}", store_dir.display()))?;
+            let run: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
+                Box::pin(node.run());
+            (run, handle)
+        }
+        ProtocolKind::Zab => {
+            let transport = crate::net::TcpTransport::bind(tcp)
+                .await
+                .with_context(|| format!("cannot listen for peers on {}", cfg.peers[&id]))?;
+            let store = FileLog::open(&store_dir)?;
+            let (node, handle) = Node::start(store, transport, KvStore::default(), |rec, now| {
+                zab::ZabReplica::new(id, &voters, zab::Config::default(), seed, rec, now)
+            })
+            .await
+            .with_context(|| format!("cannot recover {}", store_dir.display()))?;
+            let run: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
+                Box::pin(node.run());
+            (run, handle)
+        }
+    };
+    let node_task = tokio::spawn(run.instrument(span.clone()));
+    let state = Arc::new(AppState {
+        id,
+        protocol: cfg.protocol,
+        handle,
+        peer_http: cfg.peer_http.clone(),
+        sessions: Sessions {
+            free: Mutex::new(Vec::new()),
+        },
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", cfg.http))?;
+    tracing::info!(parent: &span, protocol = cfg.protocol.name(), http = %cfg.http, peer = %cfg.peers[&id], data = %cfg.data_dir.display(), "serving");
+    let http = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        r = http => r.context("HTTP server failed")?,
+        r = node_task => match r {
+            Ok(Ok(_)) => bail!("the node stopped"),
+            Ok(Err(e)) => return Err(anyhow::Error::new(e).context("the node stopped")),
+            Err(e) => bail!("the node task failed: {e}"),
+        },
+    }
+    Ok(())
+}
+
+/// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002` into a map.
+pub fn parse_members(s: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not ID=HOST:PORT"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("{id:?} is not a node id"))?;
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IP:PORT address"))?;
+        if out.insert(id, addr).is_some() {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    if out.is_empty() {
+        return Err("no members given".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_parse_and_bad_ones_are_named() {
+        let m = parse_members("1=127.0.0.1:7001, 2=127.0.0.1:7002").unwrap();
+        assert_eq!(m[&2], "127.0.0.1:7002".parse().unwrap());
+        assert!(parse_members("1=localhost")
+            .unwrap_err()
+            .contains("localhost"));
+        assert!(parse_members("x=127.0.0.1:1")
+            .unwrap_err()
+            .contains("\"x\""));
+        assert!(parse_members("1=127.0.0.1:1,1=127.0.0.1:2")
+            .unwrap_err()
+            .contains("twice"));
+    }
+
+    #[test]
+    fn an_id_outside_the_peers_is_refused() {
+        let cfg = ServeConfig {
+            protocol: ProtocolKind::Raft,
+            id: 4,
+            peers: parse_members("1=127.0.0.1:7001,2=127.0.0.1:7002").unwrap(),
+            peer_http: BTreeMap::new(),
+            data_dir: "/tmp/x".into(),
+            http: "127.0.0.1:8001".parse().unwrap(),
+            cluster_id: default_cluster_id(),
+        };
+        assert!(cfg.validate().unwrap_err().to_string().contains("--id 4"));
+    }
+
+    #[test]
+    fn a_data_dir_of_the_other_protocol_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        check_protocol_marker(dir.path(), ProtocolKind::Raft).unwrap();
+        check_protocol_marker(dir.path(), ProtocolKind::Raft).unwrap();
+        let err = check_protocol_marker(dir.path(), ProtocolKind::Zab).unwrap_err();
+        assert!(err.to_string().contains("raft data"), "{err}");
+    }
+}

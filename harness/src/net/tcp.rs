@@ -1,0 +1,455 @@
+//! A [`Transport`] over TCP: length-delimited frames of the codec, a handshake that names the
+//! cluster and the sending node, and reconnection with backoff.
+//!
+//! Every node dials each peer once for the messages it sends and accepts the peers'
+//! connections for the messages it receives. A connection starts with a [`Hello`] frame; one
+//! from another cluster or from a node that is not a peer is refused (closed). A frame over
+//! the size limit, or one that does not decode, closes that connection and is logged; the
+//! node keeps running. Sending is best effort, like the network: while a peer is unreachable
+//! its messages queue up to a bound and are then dropped; the protocols retransmit.
+
+use bytes::Bytes;
+use consensus_core::codec;
+use consensus_core::{NodeId, Transport, TransportError};
+use futures_util::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tracing::Instrument;
+
+/// Identifies consensus-lab peer connections (ASCII "CLAB").
+pub const HELLO_MAGIC: u32 = 0x434c_4142;
+/// Version of the peer protocol.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Messages queued for one peer before further ones are dropped.
+const PEER_QUEUE: usize = 65_536;
+/// Messages received from all peers that may wait for the node's task.
+const INBOX: usize = 65_536;
+/// How long a new connection may take to present its [`Hello`].
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Frames written before one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 4096;
+
+/// The first frame on every peer connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Always [`HELLO_MAGIC`].
+    pub magic: u32,
+    /// Always [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The cluster the sender belongs to.
+    pub cluster_id: String,
+    /// The sending node.
+    pub node_id: NodeId,
+}
+
+/// Where a node listens and who its peers are.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Connections from another cluster are refused.
+    pub cluster_id: String,
+    /// Address to accept peer connections on.
+    pub listen: SocketAddr,
+    /// Every other member and its peer address.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+}
+
+/// The frame codec for peer connections, with the codec's size limit.
+pub fn frame_codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(codec::MAX_FRAME_BYTES)
+        .length_field_length(4)
+        .new_codec()
+}
+
+/// One node's TCP endpoint: a listener plus one dialer per peer.
+pub struct TcpTransport<M> {
+    outboxes: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
+    inbox: mpsc::Receiver<(NodeId, M)>,
+    local_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+    _m: PhantomData<fn() -> M>,
+}
+
+impl<M> TcpTransport<M>
+where
+    M: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// Binds the listener and starts dialing the peers.
+    pub async fn bind(cfg: TcpConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let (in_tx, inbox) = mpsc::channel(INBOX);
+        let cfg = Arc::new(cfg);
+        let mut tasks = Vec::new();
+        let span = tracing::info_span!("node", id = cfg.id);
+        tasks.push(tokio::spawn(
+            accept_loop::<M>(listener, Arc::clone(&cfg), in_tx).instrument(span.clone()),
+        ));
+        let mut outboxes = BTreeMap::new();
+        for (&peer, &addr) in &cfg.peers {
+            if peer == cfg.id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            outboxes.insert(peer, tx);
+            let hello = Hello {
+                magic: HELLO_MAGIC,
+                version: PROTOCOL_VERSION,
+                cluster_id: cfg.cluster_id.clone(),
+                node_id: cfg.id,
+            };
+            tasks.push(tokio::spawn(
+                dial_loop(peer, addr, hello, rx).instrument(span.clone()),
+            ));
+        }
+        Ok(TcpTransport {
+            outboxes,
+            inbox,
+            local_addr,
+            tasks,
+            _m: PhantomData,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl<M> Drop for TcpTransport<M> {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl<M> Transport<M> for TcpTransport<M>
+where
+    M: Serialize + DeserializeOwned + Send + 'static,
+{
+    async fn send(&self, to: NodeId, msg: M) -> Result<(), TransportError> {
+        let tx = self
+            .outboxes
+            .get(&to)
+            .ok_or(TransportError::UnknownNode(to))?;
+        let bytes = codec::encode(&msg).map_err(|e| {
+            tracing::error!(to, "message does not encode: {e}");
+            TransportError::Unreachable(to)
+        })?;
+        tx.try_send(Bytes::from(bytes))
+            .map_err(|_| TransportError::Unreachable(to))
+    }
+
+    async fn recv(&mut self) -> Option<(NodeId, M)> {
+        self.inbox.recv().await
+    }
+}
+
+async fn accept_loop<M>(
+    listener: TcpListener,
+    cfg: Arc<TcpConfig>,
+    inbox: mpsc::Sender<(NodeId, M)>,
+) where
+    M: DeserializeOwned + Send + 'static,
+{
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(BACKOFF_MIN).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let cfg = Arc::clone(&cfg);
+        let inbox = inbox.clone();
+        tokio::spawn(
+            async move {
+                if let Err(why) = serve_inbound::<M>(stream, &cfg, inbox).await {
+                    tracing::warn!(%addr, "peer connection closed: {why}");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Reads one inbound connection: the handshake, then messages until it breaks.
+async fn serve_inbound<M>(
+    stream: TcpStream,
+    cfg: &TcpConfig,
+    inbox: mpsc::Sender<(NodeId, M)>,
+) -> Result<(), String>
+where
+    M: DeserializeOwned,
+{
+    let mut framed = Framed::new(stream, frame_codec());
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, framed.next()).await {
+        Err(_) => return Err("no handshake in time".into()),
+        Ok(None) => return Err("closed before the handshake".into()),
+        Ok(Some(Err(e))) => return Err(format!("bad handshake frame: {e}")),
+        Ok(Some(Ok(frame))) => frame,
+    };
+    let hello: Hello =
+        codec::decode(&first).map_err(|e| format!("handshake does not decode: {e}"))?;
+    if hello.magic != HELLO_MAGIC || hello.version != PROTOCOL_VERSION {
+        return Err(format!(
+            "refused: not a consensus-lab peer (magic {:#x}, version {})",
+            hello.magic, hello.version
+        ));
+    }
+    if hello.cluster_id != cfg.cluster_id {
+        return Err(format!(
+            "refused node {}: cluster id {:?} is not ours ({:?})",
+            hello.node_id, hello.cluster_id, cfg.cluster_id
+        ));
+    }
+    let from = hello.node_id;
+    if from == cfg.id || !cfg.peers.contains_key(&from) {
+        return Err(format!("refused: node {from} is not a peer"));
+    }
+    tracing::debug!(from, "peer connected");
+    loop {
+        match framed.next().await {
+            None => return Ok(()),
+            Some(Err(e)) => return Err(format!("from node {from}: bad frame: {e}")),
+            Some(Ok(frame)) => {
+                let msg: M = codec::decode(&frame)
+                    .map_err(|e| format!("from node {from}: message does not decode: {e}"))?;
+                if inbox.send((from, msg)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Keeps one outbound connection to `peer` and writes its queued messages.
+async fn dial_loop(peer: NodeId, addr: SocketAddr, hello: Hello, mut rx: mpsc::Receiver<Bytes>) {
+    let hello = Bytes::from(codec::encode(&hello).expect("a Hello always encodes"));
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let stream = match TcpStream::connect(addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::trace!(peer, %addr, "connect failed: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut framed = Framed::new(stream, frame_codec());
+        if framed.send(hello.clone()).await.is_err() {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            continue;
+        }
+        tracing::debug!(peer, %addr, "connected");
+        backoff = BACKOFF_MIN;
+        let result: std::io::Result<()> = async {
+            loop {
+                let Some(first) = rx.recv().await else {
+                    return Ok(());
+                };
+                framed.feed(first).await?;
+                for _ in 0..MAX_FRAMES_PER_FLUSH {
+                    match rx.try_recv() {
+                        Ok(b) => framed.feed(b).await?,
+                        Err(_) => break,
+                    }
+                }
+                SinkExt::<Bytes>::flush(&mut framed).await?;
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::debug!(peer, %addr, "connection lost: {e}");
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    async fn pair() -> (TcpTransport<String>, TcpTransport<String>) {
+        // Bind both first on ephemeral ports, then tell each where the other is.
+        let l1 = std::net::TcpListener::bind(addr()).unwrap();
+        let l2 = std::net::TcpListener::bind(addr()).unwrap();
+        let (a1, a2) = (l1.local_addr().unwrap(), l2.local_addr().unwrap());
+        drop((l1, l2));
+        let peers: BTreeMap<NodeId, SocketAddr> = [(1, a1), (2, a2)].into();
+        let t1 = TcpTransport::bind(TcpConfig {
+            id: 1,
+            cluster_id: "test".into(),
+            listen: a1,
+            peers: peers.clone(),
+        })
+        .await
+        .unwrap();
+        let t2 = TcpTransport::bind(TcpConfig {
+            id: 2,
+            cluster_id: "test".into(),
+            listen: a2,
+            peers,
+        })
+        .await
+        .unwrap();
+        (t1, t2)
+    }
+
+    async fn recv(t: &mut TcpTransport<String>) -> (NodeId, String) {
+        tokio::time::timeout(Duration::from_secs(5), t.recv())
+            .await
+            .expect("a message arrives in time")
+            .expect("transport open")
+    }
+
+    #[tokio::test]
+    async fn messages_arrive_in_order_with_their_sender() {
+        let (t1, mut t2) = pair().await;
+        for i in 0..100 {
+            t1.send(2, format!("m{i}")).await.unwrap();
+        }
+        for i in 0..100 {
+            assert_eq!(recv(&mut t2).await, (1, format!("m{i}")));
+        }
+        assert_eq!(
+            t1.send(9, "x".into()).await,
+            Err(TransportError::UnknownNode(9))
+        );
+    }
+
+    async fn refused_then_still_serving(bytes: Vec<u8>) {
+        let (t1, mut t2) = pair().await;
+        let mut s = TcpStream::connect(t2.local_addr()).await.unwrap();
+        s.write_all(&bytes).await.unwrap();
+        // The peer closes the connection: reading yields end of stream (or a reset).
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut s, &mut buf),
+        )
+        .await
+        .expect("the connection is closed in time");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+        t1.send(2, "after".into()).await.unwrap();
+        assert_eq!(recv(&mut t2).await, (1, "after".to_string()));
+    }
+
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[tokio::test]
+    async fn garbage_bytes_are_refused() {
+        refused_then_still_serving(b"GET / HTTP/1.1\r\n\r\n".to_vec()).await;
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_is_refused() {
+        let mut bytes = (u32::MAX).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0; 64]);
+        refused_then_still_serving(bytes).await;
+    }
+
+    #[tokio::test]
+    async fn wrong_cluster_id_is_refused() {
+        let hello = Hello {
+            magic: HELLO_MAGIC,
+            version: PROTOCOL_VERSION,
+            cluster_id: "another".into(),
+            node_id: 1,
+        };
+        let mut bytes = framed(&codec::encode(&hello).unwrap());
+        bytes.extend(framed(&codec::encode(&"sneaky".to_string()).unwrap()));
+        refused_then_still_serving(bytes).await;
+    }
+
+    #[tokio::test]
+    async fn unknown_node_id_is_refused() {
+        let hello = Hello {
+            magic: HELLO_MAGIC,
+            version: PROTOCOL_VERSION,
+            cluster_id: "test".into(),
+            node_id: 77,
+        };
+        refused_then_still_serving(framed(&codec::encode(&hello).unwrap())).await;
+    }
+
+    #[tokio::test]
+    async fn undecodable_message_after_a_good_handshake_closes_only_that_connection() {
+        let hello = Hello {
+            magic: HELLO_MAGIC,
+            version: PROTOCOL_VERSION,
+            cluster_id: "test".into(),
+            node_id: 1,
+        };
+        let mut bytes = framed(&codec::encode(&hello).unwrap());
+        bytes.extend(framed(&[0xff; 9]));
+        refused_then_still_serving(bytes).await;
+    }
+
+    #[tokio::test]
+    async fn a_restarted_peer_is_reached_again() {
+        let (t1, t2) = pair().await;
+        let a2 = t2.local_addr();
+        drop(t2);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let peers: BTreeMap<NodeId, SocketAddr> = [(1, t1.local_addr()), (2, a2)].into();
+        let mut t2 = TcpTransport::<String>::bind(TcpConfig {
+            id: 2,
+            cluster_id: "test".into(),
+            listen: a2,
+            peers,
+        })
+        .await
+        .unwrap();
+        // Messages sent while the connection re-establishes may be lost; keep sending.
+        let got = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut i = 0;
+            loop {
+                t1.send(2, format!("again{i}")).await.ok();
+                i += 1;
+                if let Ok(Some(m)) =
+                    tokio::time::timeout(Duration::from_millis(50), t2.recv()).await
+                {
+                    return m;
+                }
+            }
+        })
+        .await
+        .expect("the dialer reconnects");
+        assert_eq!(got.0, 1);
+        assert!(got.1.starts_with("again"));
+    }
+}
