@@ -1,0 +1,480 @@
+//! Real processes on 127.0.0.1: three `consensus-lab serve` nodes per protocol, driven over
+//! HTTP. Every wait is bounded; every process is killed by its PID when the test ends.
+
+use bytes::Bytes;
+use harness::net::Client;
+use hyper::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const EXE: &str = env!("CARGO_BIN_EXE_consensus-lab");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Addresses that are free right now (bound to port 0, then released).
+fn free_addrs(n: usize) -> Vec<SocketAddr> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap()).collect()
+}
+
+struct TestCluster {
+    protocol: &'static str,
+    dir: tempfile::TempDir,
+    peer: Vec<SocketAddr>,
+    http: Vec<SocketAddr>,
+    procs: BTreeMap<u64, Child>,
+}
+
+impl TestCluster {
+    fn start(protocol: &'static str) -> TestCluster {
+        let addrs = free_addrs(6);
+        let mut c = TestCluster {
+            protocol,
+            dir: tempfile::tempdir().unwrap(),
+            peer: addrs[..3].to_vec(),
+            http: addrs[3..].to_vec(),
+            procs: BTreeMap::new(),
+        };
+        for id in 1..=3 {
+            c.spawn(id);
+        }
+        c
+    }
+
+    fn list(addrs: &[SocketAddr]) -> String {
+        addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("n{id}"))
+    }
+
+    fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("n{id}.stderr"))
+    }
+
+    fn spawn(&mut self, id: u64) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .unwrap();
+        let child = Command::new(EXE)
+            .args([
+                "serve",
+                "--protocol",
+                self.protocol,
+                "--id",
+                &id.to_string(),
+            ])
+            .args(["--peers", &Self::list(&self.peer)])
+            .args(["--peer-http", &Self::list(&self.http)])
+            .args(["--http", &self.http[id as usize - 1].to_string()])
+            .arg("--data-dir")
+            .arg(self.data_dir(id))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.procs.insert(id, child);
+    }
+
+    /// SIGKILL, by PID, and reap.
+    fn kill(&mut self, id: u64) {
+        if let Some(mut c) = self.procs.remove(&id) {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    fn endpoint(&self, id: u64) -> String {
+        self.http[id as usize - 1].to_string()
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        self.http.iter().map(|a| a.to_string()).collect()
+    }
+
+    fn client(&self, start_at: u64) -> Client {
+        Client::new(self.endpoints(), start_at as usize - 1)
+    }
+
+    async fn status(&self, id: u64) -> Option<Value> {
+        let mut c = Client::new(vec![self.endpoint(id)], 0);
+        let r = c
+            .call_once(Method::GET, "/status", Bytes::new())
+            .await
+            .ok()?;
+        (r.status == StatusCode::OK).then(|| r.json())
+    }
+
+    /// Waits until a live node reports itself leader and a write through it succeeds.
+    async fn wait_leader(&self) -> u64 {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            for &id in self.procs.keys() {
+                if let Some(s) = self.status(id).await {
+                    if s["role"] == "Leader" {
+                        let mut c = Client::new(vec![self.endpoint(id)], 0);
+                        if let Ok(r) = c
+                            .call_once(Method::PUT, "/kv/probe", Bytes::from("x"))
+                            .await
+                        {
+                            if r.status == StatusCode::OK {
+                                return id;
+                            }
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{}: no leader within {WAIT:?}", self.protocol);
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let ids: Vec<u64> = self.procs.keys().copied().collect();
+        for id in ids {
+            self.kill(id);
+        }
+    }
+}
+
+async fn put(c: &mut Client, key: &str, value: &str) {
+    let r = c
+        .call(
+            Method::PUT,
+            &format!("/kv/{key}"),
+            Bytes::from(value.to_string()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+async fn get(c: &mut Client, key: &str) -> Option<String> {
+    let r = c
+        .call(Method::GET, &format!("/kv/{key}"), Bytes::new())
+        .await
+        .unwrap();
+    match r.status {
+        StatusCode::OK => Some(r.json()["value"].as_str().unwrap().to_string()),
+        StatusCode::NOT_FOUND => None,
+        s => panic!("GET {key}: {s} {}", String::from_utf8_lossy(&r.body)),
+    }
+}
+
+async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
+    let cluster = TestCluster::start(protocol);
+    let leader = cluster.wait_leader().await;
+    let follower = if leader == 1 { 2 } else { 1 };
+
+    // Writes sent to a follower are redirected to the leader.
+    let mut c = cluster.client(follower);
+    for i in 0..20 {
+        put(&mut c, &format!("k{i}"), &format!("v{i}")).await;
+    }
+    assert!(c.redirects >= 1, "the follower redirected the client");
+    // Reads through every node see every acknowledged write.
+    for id in 1..=3 {
+        let mut c = cluster.client(id);
+        for i in 0..20 {
+            assert_eq!(get(&mut c, &format!("k{i}")).await, Some(format!("v{i}")));
+        }
+        assert_eq!(get(&mut c, "missing").await, None);
+    }
+    let cas = |expected: &str, new: &str| {
+        Bytes::from(serde_json::json!({"expected": expected, "new": new}).to_string())
+    };
+    let r = c
+        .call(Method::POST, "/kv/k1/cas", cas("v1", "w1"))
+        .await
+        .unwrap();
+    assert_eq!(r.json()["ok"], true);
+    let r = c
+        .call(Method::POST, "/kv/k1/cas", cas("v1", "x1"))
+        .await
+        .unwrap();
+    assert_eq!(r.json()["ok"], false);
+    assert_eq!(get(&mut c, "k1").await, Some("w1".into()));
+
+    // Malformed requests: 4xx with a JSON error, and the node keeps serving.
+    let mut direct = Client::new(vec![cluster.endpoint(leader)], 0);
+    for (method, path, body, want) in [
+        (
+            Method::PUT,
+            "/kv/bin",
+            Bytes::from_static(&[0xff, 0xfe]),
+            400,
+        ),
+        (
+            Method::POST,
+            "/kv/k1/cas",
+            Bytes::from_static(b"{\"expected\":"),
+            400,
+        ),
+        (Method::GET, "/nope", Bytes::new(), 404),
+        (Method::DELETE, "/kv/k1", Bytes::new(), 405),
+    ] {
+        let r = direct.call_once(method.clone(), path, body).await.unwrap();
+        assert_eq!(r.status.as_u16(), want, "{method} {path}");
+        assert!(r.json()["error"].is_string(), "{method} {path}: JSON error");
+    }
+
+    // Garbage, an oversized frame and a wrong cluster id on a peer port are refused.
+    let hello_other_cluster = {
+        #[derive(serde::Serialize)]
+        struct Hello {
+            magic: u32,
+            version: u32,
+            cluster_id: String,
+            node_id: u64,
+        }
+        let payload = consensus_core::codec::encode(&Hello {
+            magic: harness::net::tcp::HELLO_MAGIC,
+            version: harness::net::tcp::PROTOCOL_VERSION,
+            cluster_id: "someone-else".into(),
+            node_id: 2,
+        })
+        .unwrap();
+        let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+        v.extend(payload);
+        v
+    };
+    let oversized = {
+        let mut v = u32::MAX.to_be_bytes().to_vec();
+        v.extend([0u8; 32]);
+        v
+    };
+    for bytes in [
+        b"\x00\x00\x00\x05hello garbage".to_vec(),
+        oversized,
+        hello_other_cluster,
+    ] {
+        let mut s = tokio::net::TcpStream::connect(cluster.peer[leader as usize - 1])
+            .await
+            .unwrap();
+        s.write_all(&bytes).await.unwrap();
+        let mut buf = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the node closes a refused connection");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    let mut c = cluster.client(leader);
+    put(&mut c, "after-garbage", "still-serving").await;
+    assert_eq!(
+        get(&mut c, "after-garbage").await,
+        Some("still-serving".into())
+    );
+    let s = cluster.status(leader).await.unwrap();
+    assert_eq!(s["protocol"], protocol);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_cluster_serves_writes_and_linearizable_reads() {
+    writes_reads_cas_and_bad_input("raft").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zab_cluster_serves_writes_and_linearizable_reads() {
+    writes_reads_cas_and_bad_input("zab").await;
+}
+
+fn last_segment(dir: &std::path::Path) -> PathBuf {
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segs.sort();
+    segs.pop().expect("the node wrote a log segment")
+}
+
+async fn leader_killed_then_restarted(protocol: &'static str) {
+    let mut cluster = TestCluster::start(protocol);
+    let leader = cluster.wait_leader().await;
+    let mut c = cluster.client(leader);
+    for i in 0..30 {
+        put(&mut c, &format!("k{i}"), &format!("v{i}")).await;
+    }
+
+    cluster.kill(leader);
+    // The killed writer left half a record at the end of its log.
+    let seg = last_segment(&cluster.data_dir(leader).join("log"));
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 5, 6])
+        .unwrap();
+
+    let new_leader = cluster.wait_leader().await;
+    assert_ne!(new_leader, leader);
+    let mut c = cluster.client(new_leader);
+    for i in 0..30 {
+        assert_eq!(
+            get(&mut c, &format!("k{i}")).await,
+            Some(format!("v{i}")),
+            "acknowledged write k{i} survived the leader's crash"
+        );
+    }
+    for i in 30..40 {
+        put(&mut c, &format!("k{i}"), &format!("v{i}")).await;
+    }
+
+    cluster.spawn(leader);
+    let target = cluster.status(new_leader).await.unwrap()["commit"].clone();
+    let start = Instant::now();
+    loop {
+        if let Some(s) = cluster.status(leader).await {
+            let commit = &s["commit"];
+            let caught_up = (commit["era"].as_u64(), commit["seq"].as_u64())
+                >= (target["era"].as_u64(), target["seq"].as_u64());
+            if caught_up && s["role"] == "Follower" {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "{protocol}: node {leader} did not catch up to {target} in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = std::fs::read_to_string(cluster.log_path(leader)).unwrap();
+    assert!(
+        log.contains("truncating a torn record"),
+        "the restart reported the torn tail:\n{log}"
+    );
+    // The restarted node serves the whole history (through the leader, by redirect).
+    let mut c = cluster.client(leader);
+    for i in [0, 29, 39] {
+        assert_eq!(get(&mut c, &format!("k{i}")).await, Some(format!("v{i}")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_leader_sigkill_loses_no_acknowledged_write_and_restart_catches_up() {
+    leader_killed_then_restarted("raft").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zab_leader_sigkill_loses_no_acknowledged_write_and_restart_catches_up() {
+    leader_killed_then_restarted("zab").await;
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // A reaped or exited process has no /proc entry (or is a zombie awaiting its parent).
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.contains(") Z "),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn cluster_command_starts_nodes_load_measures_them_and_sigint_stops_all() {
+    // Three consecutive free ports for peers and for HTTP (retry if taken).
+    let base = |n: u16| -> u16 {
+        for _ in 0..50 {
+            let p = free_addrs(1)[0].port();
+            if p > 2000
+                && p < 60000
+                && (1..=n).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+            {
+                return p;
+            }
+        }
+        panic!("no free port range");
+    };
+    let (peer_base, http_base) = (base(3), base(3));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Command::new(EXE)
+        .args(["cluster", "--protocol", "raft", "--nodes", "3"])
+        .args(["--peer-base", &peer_base.to_string()])
+        .args(["--http-base", &http_base.to_string()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard_pid = cluster.id();
+    let mut out = std::io::BufReader::new(cluster.stdout.take().unwrap());
+    let mut pids = Vec::new();
+    let mut line = String::new();
+    while pids.len() < 3 {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(n > 0, "cluster exited before listing its nodes");
+        if let Some(p) = line.split("pid ").nth(1) {
+            pids.push(p.trim().parse::<u32>().unwrap());
+        }
+    }
+    let endpoints: Vec<String> = (1..=3)
+        .map(|i| format!("127.0.0.1:{}", http_base + i))
+        .collect();
+    let load = Command::new(EXE)
+        .args(["load", "--clients", "4", "--seconds", "1", "--json"])
+        .args(["--endpoints", &endpoints.join(",")])
+        .output()
+        .unwrap();
+    let stop = |pid: u32, sig: &str| {
+        let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+    };
+    if !load.status.success() {
+        stop(guard_pid, "-KILL");
+        for &p in &pids {
+            stop(p, "-KILL");
+        }
+        panic!("load failed: {}", String::from_utf8_lossy(&load.stderr));
+    }
+    let report: Value = serde_json::from_slice(&load.stdout).unwrap();
+    assert_eq!(report["protocol"], "raft");
+    assert!(report["ops"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["latency"]["p99_ms"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+
+    stop(guard_pid, "-INT");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = cluster.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > WAIT {
+            stop(guard_pid, "-KILL");
+            panic!("cluster did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    for p in pids {
+        let alive = pid_alive(p);
+        if alive {
+            stop(p, "-KILL");
+        }
+        assert!(!alive, "node process {p} outlived the cluster command");
+    }
+}
