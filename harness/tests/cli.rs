@@ -26,6 +26,15 @@ fn bad_flags_get_one_line_and_exit_2() {
         &["run", "--protocol", "zab", "--network", "datagram"],
         &["compare", "--network", "datagram"],
         &["check", "--protocol", "all"],
+        &["serve", "--id", "1", "--peers", "1=localhost:7001", "--data-dir", "/tmp/x"],
+        &["serve", "--id", "4", "--peers", "1=127.0.0.1:7001", "--data-dir", "/tmp/x"],
+        &["serve", "--peers", "1=127.0.0.1:7001", "--data-dir", "/tmp/x"],
+        &["serve", "--config", "/nonexistent/cluster.toml"],
+        &["serve", "--config", "c.toml", "--id", "1"],
+        &["cluster", "--nodes", "0"],
+        &["load", "--clients", "0"],
+        &["load", "--reads", "2", "--endpoints", "127.0.0.1:1"],
+        &["load", "--seconds", "-1"],
     ] {
         let o = lab(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");

@@ -478,3 +478,39 @@ fn cluster_command_starts_nodes_load_measures_them_and_sigint_stops_all() {
         assert!(!alive, "node process {p} outlived the cluster command");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_its_settings_from_a_toml_config() {
+    let addrs = free_addrs(2);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "protocol = \"raft\"\nid = 1\ndata_dir = \"{}\"\nhttp = \"{}\"\n\n[peers]\n1 = \"{}\"\n",
+            dir.path().join("data").display(),
+            addrs[1],
+            addrs[0]
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(EXE)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c = Client::new(vec![addrs[1].to_string()], 0);
+    let result = tokio::time::timeout(WAIT, async {
+        // A one-node cluster elects itself; the client retries until it has.
+        put(&mut c, "solo", "yes").await;
+        get(&mut c, "solo").await
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(result.expect("served in time"), Some("yes".into()));
+}
