@@ -358,6 +358,22 @@ where
         Ok(())
     }
 
+    /// Performs only the first `n` planned steps, fsyncs them and forgets the rest, as if the
+    /// machine had crashed partway through [`LogStore::sync`]; for crash-order tests. Returns
+    /// how many steps were planned. Reopen the directory to see what a restart would find.
+    pub fn sync_prefix(&mut self, n: usize) -> Result<usize, StorageError> {
+        let planned = self.steps.len();
+        self.steps.truncate(n);
+        self.sync_blocking()?;
+        self.recovered = false;
+        Ok(planned)
+    }
+
+    /// Steps planned by [`LogStore::write`] and not yet performed.
+    pub fn planned_steps(&self) -> usize {
+        self.steps.len()
+    }
+
     fn sync_blocking(&mut self) -> Result<(), StorageError> {
         let mut dirty = BTreeSet::new();
         let mut dir_dirty = false;

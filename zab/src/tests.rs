@@ -404,6 +404,91 @@ fn newleader_logs_the_synced_transactions_then_current_epoch_then_acks() {
     assert_eq!(f.last_committed(), z(2, 3));
 }
 
+/// ZOOKEEPER-4643 on a real disk: the follower crashes at every point of the sync that makes a
+/// NEWLEADER's state durable; a restart that finds the new currentEpoch always finds the
+/// synced transactions too (never the epoch without them).
+#[test]
+fn zookeeper_4643_a_crash_anywhere_in_the_newleader_sync_never_leaves_current_epoch_without_its_transactions(
+) {
+    use consensus_core::poll::now_or_never;
+    use consensus_core::{FileLog, LogStore};
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        now_or_never(f).expect("FileLog never waits")
+    }
+    let mut planned = usize::MAX;
+    let mut n = 0;
+    let mut saw_full = false;
+    while n <= planned {
+        let dir = tempfile::tempdir().unwrap();
+        // The follower's disk before the sync: epochs (2, 2) and one transaction.
+        let mut disk: FileLog<HardState> = FileLog::open(dir.path()).unwrap();
+        run(disk.recover()).unwrap();
+        let base = vec![
+            PersistOp::HardState(epochs(2, 2)),
+            PersistOp::Append(vec![Entry::command(
+                z(2, 1).position(),
+                Bytes::from_static(b"x"),
+            )]),
+        ];
+        run(disk.write(&base)).unwrap();
+        run(disk.sync()).unwrap();
+
+        let (mut f, mut feed) = connected_follower(epochs(2, 2), &[z(2, 1)]);
+        let mut persist = feed
+            .send(&mut f, 1, Packet::LeaderInfo { new_epoch: 3 })
+            .persist;
+        run(disk.write(&persist)).unwrap();
+        run(disk.sync()).unwrap();
+        feed.send(&mut f, 2, Packet::Diff { zxid: z(2, 3) });
+        for c in 2..=3 {
+            let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
+            feed.send(
+                &mut f,
+                3,
+                Packet::Proposal {
+                    zxid: z(2, c),
+                    data,
+                },
+            );
+            feed.send(&mut f, 3, Packet::Commit { zxid: z(2, c) });
+        }
+        persist = feed
+            .send(
+                &mut f,
+                4,
+                Packet::NewLeader {
+                    zxid: Zxid::epoch_marker(3),
+                },
+            )
+            .persist;
+        run(disk.write(&persist)).unwrap();
+        planned = disk.sync_prefix(n).unwrap();
+        drop(disk);
+
+        let mut reopened: FileLog<HardState> = FileLog::open(dir.path()).unwrap();
+        let rec = run(reopened.recover()).unwrap();
+        let logged: Vec<Zxid> = rec
+            .entries
+            .iter()
+            .map(|e| Zxid::from_position(e.pos).unwrap())
+            .collect();
+        assert_eq!(rec.hard_state.accepted_epoch, 3, "crash after {n} steps");
+        if rec.hard_state.current_epoch == 3 {
+            assert_eq!(
+                logged,
+                vec![z(2, 1), z(2, 2), z(2, 3)],
+                "crash after {n} of {planned} steps: currentEpoch 3 without its transactions"
+            );
+            saw_full = true;
+        } else {
+            assert_eq!(rec.hard_state.current_epoch, 2);
+        }
+        n += 1;
+    }
+    assert!(planned >= 2, "the sync writes transactions and the epoch");
+    assert!(saw_full, "the complete sync persists currentEpoch 3");
+}
+
 #[test]
 fn proposals_outstanding_at_sync_are_logged_and_acked_only_after_uptodate() {
     let (mut f, mut feed) = connected_follower(epochs(2, 2), &[]);

@@ -288,3 +288,42 @@ fn hard_state_is_replaced_atomically_and_leftover_temp_files_are_ignored() {
     assert_eq!(rec.hard_state, 2);
     assert!(!dir.path().join("hardstate.tmp").exists());
 }
+
+/// ZOOKEEPER-1156 (log truncation truncating too much): for every target, in the middle of a
+/// segment, at a segment's edge, between epochs or before the first entry, TruncateAfter keeps
+/// exactly the entries at or before the target, and they survive a restart.
+#[test]
+fn zookeeper_1156_truncation_keeps_exactly_the_entries_up_to_the_target() {
+    let mut all = entries(1, 1..=7);
+    all.extend(entries(2, 1..=6));
+    all.extend(entries(4, 1..=5));
+    let mut targets: Vec<Position> = all.iter().map(|e| e.pos).collect();
+    targets.extend([
+        Position::ZERO,
+        Position::new(1, 100),
+        Position::new(3, 0),
+        Position::new(9, 9),
+    ]);
+    for seg_bytes in [48, 100, DEFAULT_SEGMENT_BYTES] {
+        for &target in &targets {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut log, _) = open(dir.path(), seg_bytes);
+            persist(&mut log, vec![PersistOp::Append(all.clone())]);
+            persist(&mut log, vec![PersistOp::TruncateAfter(target)]);
+            drop(log);
+            let (mut log, rec) = open(dir.path(), seg_bytes);
+            let want: Vec<Entry> = all.iter().filter(|e| e.pos <= target).cloned().collect();
+            assert_eq!(
+                rec.entries, want,
+                "segments of {seg_bytes} B, target {target}"
+            );
+            // The log goes on from the target.
+            let next = Entry::command(Position::new(9, 10), Bytes::from_static(b"next"));
+            persist(&mut log, vec![PersistOp::Append(vec![next.clone()])]);
+            drop(log);
+            let (_, rec) = open(dir.path(), seg_bytes);
+            assert_eq!(rec.entries.last(), Some(&next));
+            assert_eq!(rec.entries.len(), want.len() + 1);
+        }
+    }
+}
