@@ -22,6 +22,78 @@ pub enum Message {
         /// The packet.
         packet: Packet,
     },
+    /// Consecutive packets on one connection in one frame, numbered `seq`, `seq + 1`, ...:
+    /// what ZooKeeper's buffered quorum stream puts in one write. Each packet is handled
+    /// exactly as if it had come alone.
+    QuorumBatch {
+        /// The connection.
+        conn: u64,
+        /// Position of the first packet in its direction of the connection.
+        seq: u64,
+        /// The packets, in order.
+        packets: Vec<Packet>,
+    },
+}
+
+/// Packs consecutive packets to the same peer on the same connection into one
+/// [`Message::QuorumBatch`], keeping every peer's order; a lone packet stays a
+/// [`Message::Quorum`]. Messages to different peers may change places (separate channels).
+pub fn coalesce(
+    messages: Vec<consensus_core::Envelope<Message>>,
+) -> Vec<consensus_core::Envelope<Message>> {
+    use consensus_core::Envelope;
+    if messages.len() < 2 {
+        return messages;
+    }
+    let mut out: Vec<Envelope<Message>> = Vec::with_capacity(messages.len());
+    // Index in `out` of the open batch to each peer (few peers: a linear scan is fastest).
+    let mut open: Vec<(consensus_core::NodeId, usize)> = Vec::new();
+    for env in messages {
+        let Message::Quorum { conn, seq, packet } = env.msg else {
+            out.push(env);
+            continue;
+        };
+        let slot = open.iter().position(|&(to, _)| to == env.to);
+        if let Some(k) = slot {
+            if let Message::QuorumBatch {
+                conn: c,
+                seq: s,
+                packets,
+            } = &mut out[open[k].1].msg
+            {
+                if *c == conn && *s + packets.len() as u64 == seq {
+                    packets.push(packet);
+                    continue;
+                }
+            }
+        }
+        let at = out.len();
+        match slot {
+            Some(k) => open[k].1 = at,
+            None => open.push((env.to, at)),
+        }
+        out.push(Envelope {
+            to: env.to,
+            msg: Message::QuorumBatch {
+                conn,
+                seq,
+                packets: vec![packet],
+            },
+        });
+    }
+    for env in &mut out {
+        if let Message::QuorumBatch { conn, seq, packets } = &mut env.msg {
+            if packets.len() == 1 {
+                let packet = packets.pop().expect("one packet");
+                env.msg = Message::Quorum {
+                    conn: *conn,
+                    seq: *seq,
+                    packet,
+                };
+            }
+        }
+    }
+    out
 }
 
 /// A quorum packet (`QuorumPacket` and its types in `Leader`).
@@ -105,5 +177,64 @@ impl Packet {
             Packet::UpToDate => "UPTODATE",
             Packet::Ping => "PING",
         }
+    }
+}
+
+#[cfg(test)]
+mod coalesce_tests {
+    use super::*;
+    use consensus_core::Envelope;
+
+    fn q(to: u64, conn: u64, seq: u64) -> Envelope<Message> {
+        Envelope {
+            to,
+            msg: Message::Quorum {
+                conn,
+                seq,
+                packet: Packet::LeaderInfo { new_epoch: seq },
+            },
+        }
+    }
+
+    fn shape(m: &[Envelope<Message>]) -> Vec<(u64, u64, Vec<u64>)> {
+        m.iter()
+            .map(|e| match &e.msg {
+                Message::Quorum { seq, .. } => (e.to, *seq, vec![*seq]),
+                Message::QuorumBatch { seq, packets, .. } => (
+                    e.to,
+                    *seq,
+                    packets
+                        .iter()
+                        .map(|p| match p {
+                            Packet::LeaderInfo { new_epoch } => *new_epoch,
+                            _ => unreachable!(),
+                        })
+                        .collect(),
+                ),
+                Message::Notification(_) => (e.to, u64::MAX, vec![]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn consecutive_packets_to_a_peer_share_one_frame_in_order() {
+        let out = coalesce(vec![
+            q(1, 7, 0),
+            q(2, 9, 4),
+            q(1, 7, 1),
+            q(2, 9, 5),
+            q(1, 7, 2),
+        ]);
+        assert_eq!(shape(&out), vec![(1, 0, vec![0, 1, 2]), (2, 4, vec![4, 5])]);
+    }
+
+    #[test]
+    fn a_new_connection_or_a_gap_starts_a_new_frame_and_lone_packets_stay_plain() {
+        let out = coalesce(vec![q(1, 7, 0), q(1, 8, 0), q(1, 8, 2)]);
+        assert_eq!(
+            shape(&out),
+            vec![(1, 0, vec![0]), (1, 0, vec![0]), (1, 2, vec![2])]
+        );
+        assert!(out.iter().all(|e| matches!(e.msg, Message::Quorum { .. })));
     }
 }

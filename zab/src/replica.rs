@@ -551,6 +551,11 @@ impl Replica for ZabReplica {
                 }
             }
             Message::Quorum { conn, seq, packet } => self.on_quorum_packet(from, conn, seq, packet),
+            Message::QuorumBatch { conn, seq, packets } => {
+                for (i, packet) in packets.into_iter().enumerate() {
+                    self.on_quorum_packet(from, conn, seq + i as u64, packet);
+                }
+            }
         }
     }
 
@@ -568,6 +573,7 @@ impl Replica for ZabReplica {
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
         let mut ready = std::mem::take(&mut self.ready);
+        ready.messages = crate::message::coalesce(std::mem::take(&mut ready.messages));
         ready.restore = self.snapshots.take_restore();
         if self.last_committed > self.last_applied {
             let entries = self

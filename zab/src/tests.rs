@@ -38,9 +38,12 @@ fn epochs(accepted_epoch: u64, current_epoch: u64) -> HardState {
 fn packets(r: &Ready<Message, HardState>) -> Vec<(NodeId, Packet)> {
     r.messages
         .iter()
-        .filter_map(|e| match &e.msg {
-            Message::Quorum { packet, .. } => Some((e.to, packet.clone())),
-            _ => None,
+        .flat_map(|e| match &e.msg {
+            Message::Quorum { packet, .. } => vec![(e.to, packet.clone())],
+            Message::QuorumBatch { packets, .. } => {
+                packets.iter().map(|p| (e.to, p.clone())).collect()
+            }
+            _ => Vec::new(),
         })
         .collect()
 }
