@@ -95,6 +95,9 @@ pub struct Status {
     pub era: u64,
     /// The leader this node currently believes in, if any.
     pub leader: Option<NodeId>,
+    /// Whom this node's vote goes to: Raft's votedFor in the current term, ZAB's current
+    /// Fast Leader Election vote (the leader, once one is found).
+    pub vote: Option<NodeId>,
     /// Position of the last committed entry.
     pub commit: Position,
     /// Position of the last entry in the log.

@@ -7,6 +7,7 @@
 use crate::history::History;
 use crate::metrics::Observer;
 use crate::nemesis::{Nemesis, NetFaults};
+use crate::sim::TraceEvent;
 use crate::sim::{Factory, Semantics, Sim, SimConfig, Stats};
 use crate::workload::WorkloadConfig;
 use consensus_core::kv::KvStore;
@@ -71,6 +72,9 @@ trait Backend {
     fn workload_done(&self) -> bool;
     fn converged(&self) -> bool;
     fn history(&self) -> Option<&History>;
+    fn enable_trace(&mut self, title: &str, protocol: &str);
+    fn trace_events(&self) -> &[TraceEvent];
+    fn note(&mut self, text: &str);
 }
 
 impl<R: Replica> Backend for Sim<R> {
@@ -163,6 +167,15 @@ impl<R: Replica> Backend for Sim<R> {
     }
     fn history(&self) -> Option<&History> {
         self.workload.as_ref().map(|w| &w.history)
+    }
+    fn enable_trace(&mut self, title: &str, protocol: &str) {
+        Sim::enable_trace(self, title, protocol)
+    }
+    fn trace_events(&self) -> &[TraceEvent] {
+        Sim::trace_events(self)
+    }
+    fn note(&mut self, text: &str) {
+        Sim::note(self, text)
     }
 }
 
@@ -385,5 +398,21 @@ impl Cluster {
     /// The client history, when a workload ran.
     pub fn history(&self) -> Option<&History> {
         self.inner.history()
+    }
+
+    /// Starts recording every event (messages, state changes, log changes, faults) from now on.
+    pub fn enable_trace(&mut self, title: &str) {
+        let protocol = self.kind.name();
+        self.inner.enable_trace(title, protocol)
+    }
+
+    /// The events recorded since [`Cluster::enable_trace`].
+    pub fn trace_events(&self) -> &[TraceEvent] {
+        self.inner.trace_events()
+    }
+
+    /// Adds a line of narration to the trace.
+    pub fn note(&mut self, text: &str) {
+        self.inner.note(text)
     }
 }

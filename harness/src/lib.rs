@@ -9,7 +9,9 @@ pub mod metrics;
 pub mod nemesis;
 pub mod net;
 pub mod run;
+pub mod scenario;
 pub mod sim;
+pub mod viewer;
 pub mod workload;
 
 pub use cluster::{Cluster, ProtocolKind};

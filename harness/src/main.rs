@@ -39,6 +39,49 @@ enum Command {
     Cluster(ClusterArgs),
     /// Closed-loop load against a cluster's HTTP API: throughput and latency percentiles.
     Load(LoadArgs),
+    /// Replays a classic story (election, partition, ...) in the simulator and narrates it.
+    Scenario(ScenarioArgs),
+    /// Writes a self-contained HTML page that replays one or two traces side by side.
+    View(ViewArgs),
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  consensus-lab scenario --list
+  consensus-lab scenario leader-crash                  # Raft, then ZAB
+  consensus-lab scenario partition --protocol zab --seed 3
+  consensus-lab scenario election --trace election.jsonl   # election.raft.jsonl, election.zab.jsonl
+  consensus-lab view election.raft.jsonl election.zab.jsonl -o election.html")]
+struct ScenarioArgs {
+    /// The scenario to play (see --list).
+    #[arg(required_unless_present = "list")]
+    name: Option<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// Which protocol plays it.
+    #[arg(long, value_enum, default_value_t = Protocols::Both)]
+    protocol: Protocols,
+    /// Seed of the simulated run (timeouts, delays).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write each run's trace as JSON Lines to FILE (with several runs, FILE.<protocol>.jsonl).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<std::path::PathBuf>,
+    /// Print the outcomes as JSON instead of the narration.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ViewArgs {
+    /// A trace written by `scenario --trace`.
+    trace: std::path::PathBuf,
+    /// A second trace, replayed side by side on the same time axis.
+    other: Option<std::path::PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, default_value = "trace.html")]
+    output: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -784,6 +827,93 @@ fn cmd_load(a: LoadArgs) -> Result<ExitCode> {
     })
 }
 
+/// Where the trace of one of several runs goes: `x.jsonl` becomes `x.<label>.jsonl`.
+fn trace_path(base: &std::path::Path, label: &str, several: bool) -> std::path::PathBuf {
+    if !several {
+        return base.to_path_buf();
+    }
+    let label: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let ext = base
+        .extension()
+        .map(|e| e.to_string_lossy().to_string())
+        .unwrap_or_else(|| "jsonl".into());
+    base.with_file_name(format!("{stem}.{label}.{ext}"))
+}
+
+fn cmd_scenario(a: ScenarioArgs) -> Result<ExitCode> {
+    use harness::scenario;
+    if a.list {
+        for s in scenario::SCENARIOS {
+            println!("{:<18} {}", s.name, s.summary);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = a.name.expect("required by clap");
+    let mut outcomes = Vec::new();
+    for kind in a.protocol.kinds() {
+        outcomes.extend(scenario::run(&name, kind, a.seed).map_err(anyhow::Error::msg)?);
+    }
+    if let Some(base) = &a.trace {
+        let several = outcomes.len() > 1;
+        for o in &outcomes {
+            let path = trace_path(base, &o.label, several);
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            harness::sim::trace::write_jsonl(&o.trace, std::io::BufWriter::new(f))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("trace of {} written to {}", o.label, path.display());
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, o) in outcomes.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("== {} · {} (seed {}) ==", o.scenario, o.label, o.seed);
+        for l in scenario::narrate(o) {
+            println!("{l}");
+        }
+        println!("Outcome:");
+        for v in &o.verdict {
+            println!("  {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_view(a: ViewArgs) -> Result<ExitCode> {
+    let mut traces = Vec::new();
+    for path in std::iter::once(&a.trace).chain(a.other.as_ref()) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let events = harness::sim::trace::read_jsonl(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if events.is_empty() {
+            bail!("{} holds no events", path.display());
+        }
+        traces.push(events);
+    }
+    let html = harness::viewer::render(&traces)?;
+    std::fs::write(&a.output, html)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    println!("wrote {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -816,6 +946,8 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd_serve(a),
         Command::Cluster(a) => cmd_cluster(a),
         Command::Load(a) => cmd_load(a),
+        Command::Scenario(a) => cmd_scenario(a),
+        Command::View(a) => cmd_view(a),
     };
     match result {
         Ok(code) => code,

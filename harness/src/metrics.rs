@@ -168,6 +168,7 @@ mod tests {
             role_name: "",
             era,
             leader: None,
+            vote: None,
             commit: Default::default(),
             last: Default::default(),
         }

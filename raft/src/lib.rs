@@ -366,6 +366,7 @@ impl Replica for RaftReplica {
             role_name: self.role.name(),
             era: self.hard.current_term,
             leader: self.leader_id,
+            vote: self.hard.voted_for,
             commit: self
                 .log
                 .position_at(self.commit_index)

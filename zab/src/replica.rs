@@ -37,6 +37,9 @@ pub struct Config {
     /// A leader never proposes a counter at or past this; it gives up instead, so that a new
     /// epoch starts (ZooKeeper: 0xffffffff; lower it to test the rollover).
     pub counter_limit: u32,
+    /// How long a new follower waits for its leader to answer before connecting again
+    /// (`leaderConnectDelayDuringRetryMs`, 100 ms).
+    pub leader_connect_retry: Duration,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             snapshot_size_factor: 0.33,
             snapshot_threshold: 10_000,
             counter_limit: Zxid::COUNTER_LIMIT,
+            leader_connect_retry: Duration::from_millis(100),
         }
     }
 }
@@ -180,6 +184,8 @@ pub(crate) struct Following {
     pub committed_in_sync: Vec<consensus_core::Entry>,
     /// Logged proposals waiting for their COMMIT, in order.
     pub pending: VecDeque<Zxid>,
+    /// When to connect again if the leader has not answered yet.
+    pub retry_at: Time,
 }
 
 #[derive(Clone, Debug)]
@@ -361,7 +367,26 @@ impl ZabReplica {
             not_committed: VecDeque::new(),
             committed_in_sync: Vec::new(),
             pending: VecDeque::new(),
+            retry_at: self.now + self.config.leader_connect_retry,
         }));
+        let accepted_epoch = self.hard.accepted_epoch;
+        self.send_to_leader(Packet::FollowerInfo { accepted_epoch });
+    }
+
+    /// A follower whose leader has not answered on this connection yet connects again
+    /// (ZooKeeper's `Learner.connectToLeader` retries while the leader is not yet listening).
+    fn retry_connect(&mut self) {
+        let now = self.now;
+        let retry = self.config.leader_connect_retry;
+        let fresh = self.rng.random();
+        let ZabRole::Following(f) = &mut self.role else {
+            return;
+        };
+        if f.phase != FollowerPhase::Discovery || f.conn.recv_seq > 0 || now < f.retry_at {
+            return;
+        }
+        f.conn = Conn::new(fresh);
+        f.retry_at = now + retry;
         let accepted_epoch = self.hard.accepted_epoch;
         self.send_to_leader(Packet::FollowerInfo { accepted_epoch });
     }
@@ -464,6 +489,8 @@ impl ZabReplica {
                 };
                 if now > f.last_heard + tick * limit {
                     self.go_looking();
+                } else {
+                    self.retry_connect();
                 }
             }
             ZabRole::Leading(l) => {
@@ -525,7 +552,12 @@ impl Replica for ZabReplica {
                 } else {
                     self.config.init_limit
                 };
-                f.last_heard + tick * limit + Duration::from_nanos(1)
+                let give_up = f.last_heard + tick * limit + Duration::from_nanos(1);
+                if f.phase == FollowerPhase::Discovery && f.conn.recv_seq == 0 {
+                    give_up.min(f.retry_at)
+                } else {
+                    give_up
+                }
             }
             ZabRole::Leading(l) => {
                 if l.established {
@@ -637,6 +669,11 @@ impl Replica for ZabReplica {
             role_name,
             era,
             leader,
+            vote: match &self.role {
+                ZabRole::Looking => Some(self.fle.proposed().leader),
+                ZabRole::Following(f) => Some(f.leader),
+                ZabRole::Leading(_) => Some(self.id),
+            },
             commit: self.last_committed.position(),
             last: self.log.last_position(),
         }

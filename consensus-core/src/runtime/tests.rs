@@ -81,6 +81,7 @@ impl Replica for Solo {
             role_name: "Solo",
             era: 1,
             leader: Some(1),
+            vote: None,
             commit: self.commit,
             last: self.last,
         }

@@ -10,6 +10,7 @@ mod clients;
 mod faults;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 use crate::metrics::Observer;
 use crate::nemesis::{Nemesis, NetFaults};
@@ -26,6 +27,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
+pub use trace::{TraceEvent, Tracer};
 
 pub(crate) use clients::Workload;
 
@@ -131,6 +133,8 @@ pub(crate) enum Event<M> {
         to: NodeId,
         to_inc: u64,
         msg: M,
+        /// The tracer's id for the message (0 when not tracing).
+        id: u64,
     },
     Tick {
         node: NodeId,
@@ -240,6 +244,8 @@ pub struct Sim<R: Replica> {
     link_clock: BTreeMap<(NodeId, NodeId), Time>,
     stats: Stats,
     trace: DefaultHasher,
+    /// The event recorder, when tracing.
+    tracer: Option<Tracer>,
     buf: Vec<u8>,
     pub(crate) observer: Observer,
     /// The cluster's applied command sequence, as first seen on any node.
@@ -266,6 +272,7 @@ impl<R: Replica> Sim<R> {
             link_clock: BTreeMap::new(),
             stats: Stats::default(),
             trace: DefaultHasher::new(),
+            tracer: None,
             buf: Vec::with_capacity(1024),
             observer: Observer::new(cfg.nodes),
             oracle: Vec::new(),
@@ -384,12 +391,39 @@ impl<R: Replica> Sim<R> {
                 to,
                 to_inc,
                 msg,
+                id,
             } => {
                 (t, 1u8, from, to).hash(&mut self.trace);
                 let n = self.node(to);
                 if n.inc != to_inc || n.replica.is_none() || self.blocked.contains(&(from, to)) {
                     self.stats.dropped += 1;
+                    if let Some(tr) = self.tracer.as_mut() {
+                        let why = if self.blocked.contains(&(from, to)) {
+                            "link cut"
+                        } else {
+                            "receiver crashed"
+                        };
+                        tr.events.push(TraceEvent::Drop {
+                            t: t / 1000,
+                            from,
+                            to,
+                            id,
+                            msg: trace::describe(&msg).0,
+                            why: why.into(),
+                        });
+                    }
                     return;
+                }
+                if let Some(tr) = self.tracer.as_mut() {
+                    let name = trace::describe(&msg).0;
+                    tr.cause = format!("{name} from n{from}");
+                    tr.events.push(TraceEvent::Recv {
+                        t: t / 1000,
+                        from,
+                        to,
+                        id,
+                        msg: name,
+                    });
                 }
                 let now = self.now;
                 if let Some(r) = self.node_mut(to).replica.as_mut() {
@@ -407,6 +441,10 @@ impl<R: Replica> Sim<R> {
                 if n.tick_at == Some(now) {
                     n.tick_at = None;
                 }
+                if let Some(tr) = self.tracer.as_mut() {
+                    tr.cause = "timer fired".into();
+                }
+                let n = self.node_mut(node);
                 if let Some(r) = n.replica.as_mut() {
                     r.tick(now);
                 }
@@ -419,6 +457,9 @@ impl<R: Replica> Sim<R> {
                 apply,
             } => {
                 (t, 3u8, node).hash(&mut self.trace);
+                if let Some(tr) = self.tracer.as_mut() {
+                    tr.cause = "its disk write completed".into();
+                }
                 if self.node(node).inc == inc {
                     self.node_mut(node).releases_queued -= 1;
                     self.release(node, sync, apply);
@@ -486,6 +527,36 @@ impl<R: Replica> Sim<R> {
             self.schedule(deadline, Event::Tick { node: id, inc });
         }
         self.observer.observe(now, id, Some(&status));
+        if let Some(tr) = self.tracer.as_mut() {
+            let t = now.as_micros() as u64;
+            tr.status(t, &status, deadline.as_micros() as u64);
+            for op in ready.iter().flat_map(|r| &r.persist) {
+                match op {
+                    consensus_core::PersistOp::Append(es) if !es.is_empty() => {
+                        tr.events.push(TraceEvent::Append {
+                            t,
+                            node: id,
+                            entries: es.iter().map(|e| trace::pos(e.pos)).collect(),
+                        })
+                    }
+                    consensus_core::PersistOp::TruncateAfter(p) => {
+                        tr.events.push(TraceEvent::Truncate {
+                            t,
+                            node: id,
+                            after: trace::pos(*p),
+                        })
+                    }
+                    consensus_core::PersistOp::Snapshot(snap) => {
+                        tr.events.push(TraceEvent::Snapshot {
+                            t,
+                            node: id,
+                            last: trace::pos(snap.last),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
         let Some(ready) = ready else {
             return;
         };
@@ -602,6 +673,32 @@ impl<R: Replica> Sim<R> {
         }
         self.buf.hash(&mut self.trace);
         let to = env.to;
+        let mut id = 0;
+        if let Some(tr) = self.tracer.as_mut() {
+            id = tr.next_id();
+            let (msg, fields) = trace::describe(&env.msg);
+            let t = self.now.as_micros() as u64;
+            tr.events.push(TraceEvent::Send {
+                t,
+                from,
+                to,
+                id,
+                msg: msg.clone(),
+                fields,
+                bytes: self.buf.len() as u64,
+            });
+            if !(1..=self.nodes.len() as NodeId).contains(&to) || self.blocked.contains(&(from, to))
+            {
+                tr.events.push(TraceEvent::Drop {
+                    t,
+                    from,
+                    to,
+                    id,
+                    msg,
+                    why: "link cut".into(),
+                });
+            }
+        }
         if !self.valid(to) || self.blocked.contains(&(from, to)) {
             self.stats.dropped += 1;
             return;
@@ -618,27 +715,37 @@ impl<R: Replica> Sim<R> {
             let link = self.link_clock.entry((from, to)).or_default();
             let at = at.max(*link);
             *link = at;
-            self.deliver_at(at, from, to, env.msg);
+            self.deliver_at(at, from, to, env.msg, id);
             return;
         }
         if f.drop > 0.0 && self.rng.random_bool(f.drop) {
             self.stats.dropped += 1;
+            if let Some(tr) = self.tracer.as_mut() {
+                tr.events.push(TraceEvent::Drop {
+                    t: self.now.as_micros() as u64,
+                    from,
+                    to,
+                    id,
+                    msg: trace::describe(&env.msg).0,
+                    why: "lost".into(),
+                });
+            }
             return;
         }
         if f.duplicate > 0.0 && self.rng.random_bool(f.duplicate) {
-            self.deliver_later(from, to, env.msg.clone());
+            self.deliver_later(from, to, env.msg.clone(), id);
         }
-        self.deliver_later(from, to, env.msg);
+        self.deliver_later(from, to, env.msg, id);
     }
 
     /// Schedules `msg` to reach `to` after a (possibly faulty) network delay.
-    fn deliver_later(&mut self, from: NodeId, to: NodeId, msg: R::Message) {
+    fn deliver_later(&mut self, from: NodeId, to: NodeId, msg: R::Message, id: u64) {
         let at = self.now + self.faulty_delay();
-        self.deliver_at(at, from, to, msg);
+        self.deliver_at(at, from, to, msg, id);
     }
 
     /// Schedules `msg` to reach `to` at `at`, unless `to` restarts before then.
-    fn deliver_at(&mut self, at: Time, from: NodeId, to: NodeId, msg: R::Message) {
+    fn deliver_at(&mut self, at: Time, from: NodeId, to: NodeId, msg: R::Message, id: u64) {
         let to_inc = self.node(to).inc;
         self.schedule(
             at,
@@ -647,6 +754,7 @@ impl<R: Replica> Sim<R> {
                 to,
                 to_inc,
                 msg,
+                id,
             },
         );
     }
@@ -743,14 +851,68 @@ impl<R: Replica> Sim<R> {
     /// Proposes a command directly at a node.
     pub fn propose(&mut self, id: NodeId, command: Command) -> Result<Position, ProposeError> {
         let now = self.now;
+        let op = self.tracer.is_some().then(|| describe_command(&command));
         let r = self
             .node_mut(id)
             .replica
             .as_mut()
             .ok_or(ProposeError::NotLeader { leader: None })?;
         let res = r.propose(now, command);
+        if let (Some(tr), Some(op)) = (self.tracer.as_mut(), op) {
+            tr.cause = format!("client {op}");
+            tr.events.push(TraceEvent::Client {
+                t: now.as_micros() as u64,
+                node: id,
+                op,
+                result: match &res {
+                    Ok(p) => format!("proposed at {p}"),
+                    Err(e) => format!("refused: {e}"),
+                },
+            });
+        }
         self.after_input(id);
         res
+    }
+
+    /// Starts recording a trace of everything that happens from now on.
+    pub fn enable_trace(&mut self, title: &str, protocol: &str) {
+        let mut tr = Tracer::new(self.nodes.len());
+        tr.events.push(TraceEvent::Meta {
+            protocol: protocol.to_string(),
+            nodes: self.nodes.len() as u64,
+            seed: self.cfg.seed,
+            title: title.to_string(),
+        });
+        let t = self.now.as_micros() as u64;
+        for n in &self.nodes {
+            if let Some(r) = &n.replica {
+                tr.status(t, &r.status(), r.next_deadline().as_micros() as u64);
+            }
+        }
+        self.tracer = Some(tr);
+    }
+
+    /// The trace recorded so far (empty when tracing is off).
+    pub fn trace_events(&self) -> &[TraceEvent] {
+        self.tracer.as_ref().map_or(&[], |t| &t.events)
+    }
+
+    /// Adds a line of narration to the trace at the current time.
+    pub fn note(&mut self, text: &str) {
+        let t = self.now.as_micros() as u64;
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.events.push(TraceEvent::Note {
+                t,
+                text: text.to_string(),
+            });
+        }
+    }
+
+    fn trace_event(&mut self, f: impl FnOnce(u64) -> TraceEvent) {
+        let t = self.now.as_micros() as u64;
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.events.push(f(t));
+        }
     }
 
     /// The commands node `id` applied since it last started or restored a snapshot, in order.
@@ -791,6 +953,7 @@ impl<R: Replica> Sim<R> {
 
     /// Cuts every link to and from `id`.
     pub fn disconnect(&mut self, id: NodeId) {
+        self.trace_event(|t| TraceEvent::Disconnect { t, node: id });
         for p in 1..=self.nodes.len() as NodeId {
             if p != id {
                 self.blocked.insert((id, p));
@@ -801,6 +964,7 @@ impl<R: Replica> Sim<R> {
 
     /// Restores every link to and from `id`.
     pub fn connect(&mut self, id: NodeId) {
+        self.trace_event(|t| TraceEvent::Connect { t, node: id });
         self.blocked.retain(|&(a, b)| a != id && b != id);
     }
 
@@ -811,6 +975,10 @@ impl<R: Replica> Sim<R> {
 
     /// Splits the cluster: nodes in different groups cannot talk; nodes in no group are isolated.
     pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        self.trace_event(|t| TraceEvent::Partition {
+            t,
+            groups: groups.to_vec(),
+        });
         self.blocked.clear();
         let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
         for a in 1..=self.nodes.len() as NodeId {
@@ -824,6 +992,7 @@ impl<R: Replica> Sim<R> {
 
     /// Restores every link.
     pub fn heal(&mut self) {
+        self.trace_event(|t| TraceEvent::Heal { t });
         self.blocked.clear();
     }
 
@@ -852,6 +1021,10 @@ impl<R: Replica> Sim<R> {
         n.sync_done = Duration::ZERO;
         n.waiting.clear();
         self.observer.observe(now, id, None);
+        self.trace_event(|t| TraceEvent::Crash { t, node: id });
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.forget(id);
+        }
     }
 
     /// Restarts a crashed node from its durable state, with an empty state machine.
@@ -869,6 +1042,10 @@ impl<R: Replica> Sim<R> {
             None => unreachable!("the in-memory store never waits"),
         };
         let replica = (self.factory)(id, recovered, self.now);
+        self.trace_event(|t| TraceEvent::Restart { t, node: id });
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.cause = "restart from disk".into();
+        }
         let n = self.node_mut(id);
         n.replica = Some(replica);
         n.sm = KvStore::new();
@@ -927,5 +1104,18 @@ impl<R: Replica> Sim<R> {
             }
             None => false,
         })
+    }
+}
+
+/// A client command in words: "put x=1", "get x", "cas x: 1 -> 2".
+pub fn describe_command(command: &Command) -> String {
+    use consensus_core::kv::{KvCommand, KvOp};
+    match consensus_core::codec::decode::<KvCommand>(command) {
+        Ok(KvCommand { op, .. }) => match op {
+            KvOp::Put { key, value } => format!("put {key}={value}"),
+            KvOp::Get { key } => format!("get {key}"),
+            KvOp::Cas { key, expected, new } => format!("cas {key}: {expected} -> {new}"),
+        },
+        Err(_) => format!("command of {} bytes", command.len()),
     }
 }

@@ -66,6 +66,7 @@ impl Replica for Scripted {
             role_name: "Scripted",
             era: 0,
             leader: None,
+            vote: None,
             commit: Position::ZERO,
             last: Position::ZERO,
         }

@@ -1,0 +1,359 @@
+//! The classic consensus stories as scripted, replayable runs of the simulator.
+//!
+//! Each scenario builds a cluster, drives it through a story (crash the leader, split the
+//! network, write on both sides, ...), records a trace of everything that happened, and returns
+//! an [`Outcome`]: named facts a test can assert, sentences that state the result, and the
+//! trace, from which [`narrate`] tells the story one line per step.
+
+mod narrate;
+mod stories;
+
+pub use narrate::narrate;
+
+use crate::cluster::{Cluster, ProtocolKind};
+use crate::sim::{SimConfig, TraceEvent};
+use consensus_core::kv::{KvCommand, KvOp};
+use consensus_core::{NodeId, Position, Role};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A scenario's name and what it shows.
+#[derive(Clone, Copy, Debug)]
+pub struct ScenarioInfo {
+    /// The name on the command line.
+    pub name: &'static str,
+    /// One line: what happens.
+    pub summary: &'static str,
+}
+
+/// Every scenario, in teaching order.
+pub const SCENARIOS: [ScenarioInfo; 9] = [
+    ScenarioInfo {
+        name: "election",
+        summary: "all nodes start without a leader; one times out first and wins; heartbeats keep it",
+    },
+    ScenarioInfo {
+        name: "leader-crash",
+        summary: "the leader dies; a new one is elected; how long the cluster had no leader",
+    },
+    ScenarioInfo {
+        name: "split-vote",
+        summary: "two candidates at once split the votes; the next round resolves it (ZAB: votes converge)",
+    },
+    ScenarioInfo {
+        name: "replication",
+        summary: "one client write: logged, sent to a majority, committed, applied, answered",
+    },
+    ScenarioInfo {
+        name: "partition",
+        summary: "5 nodes split {old leader, one} | {three}; a write on each side; only the majority commits",
+    },
+    ScenarioInfo {
+        name: "lagging-follower",
+        summary: "a follower misses commits and catches up: by log repair or by snapshot (ZAB: DIFF or SNAP)",
+    },
+    ScenarioInfo {
+        name: "disruptive-rejoin",
+        summary: "an isolated node rejoins: Raft without pre-vote disrupts the leader, with pre-vote it does not",
+    },
+    ScenarioInfo {
+        name: "even-cluster",
+        summary: "four nodes need three for a majority; a 2 | 2 split has no leader",
+    },
+    ScenarioInfo {
+        name: "stale-proposal",
+        summary: "an old leader's lone uncommitted proposal is rolled back by the new era",
+    },
+];
+
+/// What a scenario run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// The scenario.
+    pub scenario: String,
+    /// The protocol, with its variant when a scenario runs more than one ("raft, no pre-vote").
+    pub label: String,
+    /// The protocol.
+    pub protocol: ProtocolKind,
+    /// The seed the run used.
+    pub seed: u64,
+    /// Named results, for tests and `--json`.
+    pub facts: BTreeMap<String, Value>,
+    /// The result in sentences.
+    pub verdict: Vec<String>,
+    /// Everything that happened.
+    #[serde(skip)]
+    pub trace: Vec<TraceEvent>,
+    /// Virtual-time windows whose routine steps the narration sums up instead of listing.
+    #[serde(skip)]
+    pub quiet: Vec<(u64, u64, String)>,
+}
+
+impl Outcome {
+    /// A fact as a bool (false when missing).
+    pub fn flag(&self, name: &str) -> bool {
+        self.facts
+            .get(name)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// A fact as a number.
+    pub fn num(&self, name: &str) -> Option<f64> {
+        self.facts.get(name).and_then(Value::as_f64)
+    }
+}
+
+/// A scenario being played: the cluster plus what the script has found so far.
+pub(crate) struct Script {
+    pub c: Cluster,
+    pub facts: BTreeMap<String, Value>,
+    pub verdict: Vec<String>,
+    pub quiet: Vec<(u64, u64, String)>,
+    next_client: u64,
+    /// Whether the protocol is Raft (the story differs in places).
+    pub raft: bool,
+}
+
+/// Virtual milliseconds of a time, for people.
+pub(crate) fn ms(t: Duration) -> String {
+    format!("{:.1} ms", t.as_secs_f64() * 1000.0)
+}
+
+impl Script {
+    fn new(kind: ProtocolKind, cfg: SimConfig, title: &str) -> Script {
+        let mut c = Cluster::new(kind, cfg);
+        c.enable_trace(title);
+        Script {
+            c,
+            facts: BTreeMap::new(),
+            verdict: Vec::new(),
+            quiet: Vec::new(),
+            next_client: 1,
+            raft: kind == ProtocolKind::Raft,
+        }
+    }
+
+    pub fn fact(&mut self, name: &str, v: impl Into<Value>) {
+        self.facts.insert(name.to_string(), v.into());
+    }
+
+    pub fn say(&mut self, line: String) {
+        self.verdict.push(line);
+    }
+
+    pub fn note(&mut self, text: &str) {
+        self.c.note(text);
+    }
+
+    /// Protocol words: Raft's or ZAB's name for the same thing.
+    pub fn era_word(&self) -> &'static str {
+        if self.raft {
+            "term"
+        } else {
+            "epoch"
+        }
+    }
+
+    pub fn now(&self) -> Duration {
+        self.c.now()
+    }
+
+    fn now_us(&self) -> u64 {
+        self.c.now().as_micros() as u64
+    }
+
+    /// Runs `f` and marks its time as quiet for the narration.
+    pub fn quietly<T>(&mut self, summary: &str, f: impl FnOnce(&mut Script) -> T) -> T {
+        let start = self.now_us();
+        let out = f(self);
+        let end = self.now_us();
+        self.quiet.push((start, end, summary.to_string()));
+        out
+    }
+
+    /// Runs until some node leads (established: it takes proposals), up to `limit`.
+    pub fn wait_leader(&mut self, limit: Duration) -> Option<NodeId> {
+        let deadline = self.c.now() + limit;
+        let ok = self.c.run_until(deadline, |c| c.leader().is_some());
+        if ok {
+            self.c.leader()
+        } else {
+            None
+        }
+    }
+
+    /// Runs until a leader other than `old` leads.
+    pub fn wait_new_leader(&mut self, old: NodeId, limit: Duration) -> Option<NodeId> {
+        let deadline = self.c.now() + limit;
+        let ok = self
+            .c
+            .run_until(deadline, |c| c.leader().is_some_and(|l| l != old));
+        if ok {
+            self.c.leader()
+        } else {
+            None
+        }
+    }
+
+    /// Proposes `put key=value` at `node`.
+    pub fn put(&mut self, node: NodeId, key: &str, value: &str) -> Option<Position> {
+        let client = self.next_client;
+        self.next_client += 1;
+        let cmd = KvCommand {
+            client,
+            seq: 1,
+            op: KvOp::Put {
+                key: key.into(),
+                value: value.into(),
+            },
+        }
+        .encode();
+        self.c.propose(node, cmd).ok()
+    }
+
+    /// Runs until `node` has committed `pos` (and applied it), up to `limit`.
+    pub fn wait_committed(&mut self, node: NodeId, pos: Position, limit: Duration) -> bool {
+        let deadline = self.c.now() + limit;
+        self.c.run_until(deadline, |c| {
+            c.status(node).is_some_and(|s| s.commit >= pos)
+        })
+    }
+
+    /// Writes `n` values through the leader, waiting for each batch to commit.
+    pub fn write_many(&mut self, prefix: &str, n: usize) -> usize {
+        let mut done = 0;
+        let mut i = 0;
+        while done < n && i < n * 4 {
+            i += 1;
+            let Some(leader) = self.wait_leader(Duration::from_secs(5)) else {
+                break;
+            };
+            let batch = (n - done).min(20);
+            let mut last = None;
+            for k in 0..batch {
+                last = self
+                    .put(leader, &format!("{prefix}{}", done + k), "v")
+                    .or(last);
+            }
+            match last {
+                Some(p) if self.wait_committed(leader, p, Duration::from_secs(2)) => done += batch,
+                _ => {}
+            }
+        }
+        done
+    }
+
+    /// True when every live node has the same last and commit positions.
+    pub fn converged(&self) -> bool {
+        let st: Vec<_> = self
+            .c
+            .ids()
+            .filter(|&id| !self.c.is_crashed(id))
+            .filter_map(|id| self.c.status(id))
+            .collect();
+        st.windows(2)
+            .all(|w| w[0].commit == w[1].commit && w[0].last == w[1].last)
+    }
+
+    /// Runs until the live nodes agree on their logs, up to `limit`.
+    pub fn wait_converged(&mut self, limit: Duration) -> bool {
+        let deadline = self.c.now() + limit;
+        loop {
+            if self.converged() && self.c.leader().is_some() {
+                // Let the last writes reach the disks and the state machines.
+                self.c.run_for(Duration::from_millis(50));
+                return true;
+            }
+            if self.c.now() >= deadline {
+                return false;
+            }
+            self.c.run_for(Duration::from_millis(10));
+        }
+    }
+
+    pub fn role(&self, id: NodeId) -> Option<Role> {
+        self.c.status(id).map(|s| s.role)
+    }
+
+    /// The value `key` has in node `id`'s state machine.
+    pub fn value(&self, id: NodeId, key: &str) -> Option<String> {
+        self.c.kv(id).get(key).map(str::to_string)
+    }
+
+    fn finish(self, scenario: &str, label: String, protocol: ProtocolKind, seed: u64) -> Outcome {
+        Outcome {
+            scenario: scenario.to_string(),
+            label,
+            protocol,
+            seed,
+            facts: self.facts,
+            verdict: self.verdict,
+            trace: self.c.trace_events().to_vec(),
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// Runs scenario `name` for one protocol; a scenario may return more than one run (Raft's
+/// disruptive rejoin runs without and with pre-vote).
+pub fn run(name: &str, kind: ProtocolKind, seed: u64) -> Result<Vec<Outcome>, String> {
+    let info = SCENARIOS
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("no scenario named {name:?} (see scenario --list)"))?;
+    let base = SimConfig {
+        seed,
+        ..SimConfig::default()
+    };
+    let one = |cfg: SimConfig, label: String, f: fn(&mut Script)| -> Outcome {
+        let seed = cfg.seed;
+        let mut s = Script::new(kind, cfg, &format!("{}: {}", info.name, label));
+        f(&mut s);
+        s.finish(info.name, label, kind, seed)
+    };
+    let label = kind.name().to_string();
+    Ok(match info.name {
+        "election" => vec![one(base, label, stories::election)],
+        "leader-crash" => vec![one(base, label, stories::leader_crash)],
+        "split-vote" => vec![stories::split_vote(kind, base)],
+        "replication" => vec![one(
+            SimConfig { nodes: 3, ..base },
+            label,
+            stories::replication,
+        )],
+        "partition" => vec![one(base, label, stories::partition)],
+        "lagging-follower" => {
+            let mut cfg = base;
+            cfg.raft.snapshot_threshold = 100;
+            cfg.zab.snapshot_threshold = 100;
+            cfg.zab.commit_log_count = 100;
+            vec![one(cfg, label, stories::lagging_follower)]
+        }
+        "disruptive-rejoin" => match kind {
+            ProtocolKind::Raft => {
+                let mut classic = base.clone();
+                classic.raft.pre_vote = false;
+                classic.raft.check_quorum = false;
+                vec![
+                    one(
+                        classic,
+                        "raft, no pre-vote".into(),
+                        stories::disruptive_rejoin,
+                    ),
+                    one(base, "raft, pre-vote".into(), stories::disruptive_rejoin),
+                ]
+            }
+            ProtocolKind::Zab => vec![one(base, label, stories::disruptive_rejoin)],
+        },
+        "even-cluster" => vec![one(
+            SimConfig { nodes: 4, ..base },
+            label,
+            stories::even_cluster,
+        )],
+        "stale-proposal" => vec![one(base, label, stories::stale_proposal)],
+        other => return Err(format!("scenario {other} has no script")),
+    })
+}

@@ -1,0 +1,199 @@
+//! Every teaching scenario, for both protocols: the outcome each story promises.
+
+use harness::scenario::{self, Outcome, SCENARIOS};
+use harness::sim::trace::{read_jsonl, write_jsonl};
+use harness::ProtocolKind;
+
+fn play(name: &str, kind: ProtocolKind) -> Vec<Outcome> {
+    let out = scenario::run(name, kind, 1).expect("the scenario exists");
+    for o in &out {
+        assert!(!o.trace.is_empty(), "{name}/{}: a trace", o.label);
+        let story = scenario::narrate(o);
+        assert!(story.len() > 5, "{name}/{}: a narration", o.label);
+        assert!(!o.verdict.is_empty(), "{name}/{}: an outcome", o.label);
+    }
+    out
+}
+
+fn one(name: &str, kind: ProtocolKind) -> Outcome {
+    let mut v = play(name, kind);
+    assert_eq!(v.len(), 1);
+    v.remove(0)
+}
+
+const BOTH: [ProtocolKind; 2] = [ProtocolKind::Raft, ProtocolKind::Zab];
+
+#[test]
+fn election_one_node_wins_and_heartbeats_keep_it() {
+    for k in BOTH {
+        let o = one("election", k);
+        assert!(o.flag("leader_elected"), "{k:?}");
+        assert!(o.flag("leader_kept"), "{k:?}: {:?}", o.facts);
+        assert_eq!(o.num("elections_after"), Some(0.0), "{k:?}");
+        assert!(o.num("heartbeats").unwrap() > 5.0, "{k:?}");
+    }
+}
+
+#[test]
+fn leader_crash_elects_another_and_keeps_committed_writes() {
+    for k in BOTH {
+        let o = one("leader-crash", k);
+        assert_ne!(o.facts["new_leader"], o.facts["old_leader"], "{k:?}");
+        assert!(o.num("no_leader_ms").unwrap() > 0.0, "{k:?}");
+        assert!(o.flag("committed_write_survived"), "{k:?}");
+    }
+}
+
+#[test]
+fn split_vote_raft_needs_another_round_zab_votes_converge() {
+    let raft = one("split-vote", ProtocolKind::Raft);
+    assert!(raft.flag("split"), "{:?}", raft.facts);
+    assert!(raft.num("resolved_term") > raft.num("split_term"));
+    assert!(raft.num("split_candidates").unwrap() >= 2.0);
+    let zab = one("split-vote", ProtocolKind::Zab);
+    assert!(zab.num("initial_votes").unwrap() >= 2.0, "{:?}", zab.facts);
+    assert!(zab.flag("leader_is_best_vote"), "{:?}", zab.facts);
+}
+
+#[test]
+fn replication_commits_with_a_majority_then_tells_the_followers() {
+    let raft = one("replication", ProtocolKind::Raft);
+    let zab = one("replication", ProtocolKind::Zab);
+    for o in [&raft, &zab] {
+        assert!(o.flag("committed_everywhere"), "{}", o.label);
+        assert_eq!(o.facts["applied_value"], "1");
+        // Three nodes: the entry to two followers and two acknowledgements.
+        assert_eq!(
+            o.num("messages_to_commit"),
+            Some(4.0),
+            "{}: {:?}",
+            o.label,
+            o.facts
+        );
+    }
+    let types = |o: &Outcome| o.facts["message_types"].to_string();
+    assert!(types(&raft).contains("AppendEntriesResponse"));
+    for p in ["PROPOSAL", "ACK", "COMMIT"] {
+        assert!(types(&zab).contains(p), "{}", types(&zab));
+    }
+    // ZAB tells each follower with a COMMIT; Raft with its next AppendEntries.
+    assert_eq!(zab.num("messages_to_tell_followers"), Some(2.0));
+    assert!(!types(&raft).contains("COMMIT"));
+}
+
+#[test]
+fn partition_only_the_majority_commits_and_the_minority_rolls_back() {
+    for k in BOTH {
+        let o = one("partition", k);
+        assert!(o.flag("minority_accepted"), "{k:?}");
+        assert!(!o.flag("minority_committed"), "{k:?}");
+        assert!(o.flag("majority_committed"), "{k:?}");
+        assert!(o.flag("minority_entry_rolled_back"), "{k:?}: {:?}", o.facts);
+        assert!(o.flag("majority_value_everywhere"), "{k:?}");
+    }
+}
+
+#[test]
+fn lagging_follower_catches_up_by_repair_then_by_snapshot() {
+    let raft = one("lagging-follower", ProtocolKind::Raft);
+    assert_eq!(raft.facts["short_mechanism"], "AppendEntries");
+    assert!(
+        raft.num("short_rejections").unwrap() >= 1.0,
+        "{:?}",
+        raft.facts
+    );
+    assert_eq!(raft.facts["long_mechanism"], "InstallSnapshot");
+    let zab = one("lagging-follower", ProtocolKind::Zab);
+    assert_eq!(zab.facts["short_mechanism"], "DIFF");
+    assert_eq!(zab.facts["long_mechanism"], "SNAP");
+    for o in [&raft, &zab] {
+        assert!(
+            o.flag("short_caught_up") && o.flag("long_caught_up"),
+            "{:?}",
+            o.facts
+        );
+    }
+}
+
+#[test]
+fn disruptive_rejoin_only_raft_without_pre_vote_disrupts() {
+    let raft = play("disruptive-rejoin", ProtocolKind::Raft);
+    assert_eq!(raft.len(), 2);
+    let (classic, pre) = (&raft[0], &raft[1]);
+    assert!(classic.label.contains("no pre-vote"));
+    assert!(classic.flag("leader_disrupted"), "{:?}", classic.facts);
+    assert!(classic.num("isolated_era") > classic.num("era_before"));
+    assert!(!pre.flag("leader_disrupted"), "{:?}", pre.facts);
+    assert_eq!(pre.num("isolated_era"), pre.num("era_before"));
+    let zab = one("disruptive-rejoin", ProtocolKind::Zab);
+    assert!(!zab.flag("leader_disrupted"), "{:?}", zab.facts);
+    assert!(zab.flag("rejoined_follows"));
+}
+
+#[test]
+fn even_cluster_split_in_halves_has_no_leader() {
+    for k in BOTH {
+        let o = one("even-cluster", k);
+        assert_eq!(o.num("new_leaders_during_split"), Some(0.0), "{k:?}");
+        assert!(!o.flag("leader_at_end_of_split"), "{k:?}");
+        assert!(!o.flag("write_during_split_committed"), "{k:?}");
+        assert_ne!(o.num("leader_after_heal"), Some(0.0), "{k:?}");
+    }
+}
+
+#[test]
+fn stale_proposal_is_rolled_back_by_the_new_era() {
+    for k in BOTH {
+        let o = one("stale-proposal", k);
+        assert!(o.flag("stale_logged"), "{k:?}");
+        assert!(o.flag("stale_rolled_back"), "{k:?}: {:?}", o.facts);
+        assert!(o.flag("rollback_seen"), "{k:?}");
+        assert!(o.flag("fresh_everywhere"), "{k:?}");
+    }
+    let raft = one("stale-proposal", ProtocolKind::Raft);
+    assert!(raft.flag("leader_commits_only_its_own_era"));
+    let zab = one("stale-proposal", ProtocolKind::Zab);
+    let sync = zab.facts["sync"].as_str().unwrap();
+    assert!(sync == "TRUNC" || sync == "SNAP", "{sync}");
+}
+
+#[test]
+fn every_scenario_is_listed_and_replays_identically() {
+    assert_eq!(SCENARIOS.len(), 9);
+    for s in SCENARIOS {
+        assert!(
+            scenario::run(s.name, ProtocolKind::Zab, 3).is_ok(),
+            "{}",
+            s.name
+        );
+    }
+    assert!(scenario::run("no-such-story", ProtocolKind::Raft, 1).is_err());
+    let a = one("leader-crash", ProtocolKind::Raft);
+    let b = one("leader-crash", ProtocolKind::Raft);
+    assert_eq!(a.trace, b.trace, "same seed, same run");
+}
+
+#[test]
+fn traces_round_trip_through_json_lines() {
+    let o = one("partition", ProtocolKind::Zab);
+    let mut buf = Vec::new();
+    write_jsonl(&o.trace, &mut buf).unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    assert_eq!(text.lines().count(), o.trace.len());
+    for kind in [
+        "\"kind\":\"meta\"",
+        "\"kind\":\"send\"",
+        "\"kind\":\"state\"",
+        "\"kind\":\"partition\"",
+        "\"kind\":\"client\"",
+        "\"kind\":\"append\"",
+    ] {
+        assert!(text.contains(kind), "{kind}");
+    }
+    assert_eq!(read_jsonl(&text).unwrap(), o.trace);
+    let err = read_jsonl("{\"kind\":\"meta\"}\nnot json\n").unwrap_err();
+    assert!(
+        err.starts_with("line 1") || err.starts_with("line 2"),
+        "{err}"
+    );
+}
