@@ -57,6 +57,9 @@ fn bad_flags_get_one_line_and_exit_2() {
         &["load", "--clients", "0"],
         &["load", "--reads", "2", "--endpoints", "127.0.0.1:1"],
         &["load", "--seconds", "-1"],
+        &["scenario", "no-such-story"],
+        &["scenario"],
+        &["view", "/nonexistent/trace.jsonl"],
     ] {
         let o = lab(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -239,4 +242,61 @@ fn same_seed_same_output() {
     let vb: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
     assert_eq!(va["trace_hash"], vb["trace_hash"]);
     assert_eq!(va["commit_latency"], vb["commit_latency"]);
+}
+
+#[test]
+fn scenario_lists_narrates_and_writes_traces_the_viewer_reads() {
+    let o = lab(&["scenario", "--list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let list = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(list.lines().count(), 9, "{list}");
+    assert!(list.contains("stale-proposal"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("crash.jsonl");
+    let o = lab(&[
+        "scenario",
+        "leader-crash",
+        "--trace",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        text.contains("== leader-crash · raft (seed 1) =="),
+        "{text}"
+    );
+    assert!(text.contains("== leader-crash · zab (seed 1) =="), "{text}");
+    assert!(text.contains("CRASHES"), "{text}");
+    assert!(text.contains("Outcome:"), "{text}");
+    let raft = dir.path().join("crash.raft.jsonl");
+    let zab = dir.path().join("crash.zab.jsonl");
+    assert!(raft.exists() && zab.exists());
+
+    let page = dir.path().join("p.html");
+    let o = lab(&[
+        "view",
+        raft.to_str().unwrap(),
+        zab.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("leader-crash: raft") && html.contains("leader-crash: zab"));
+
+    // A file that is not a trace gets a one-line error naming it.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "hello\n").unwrap();
+    let o = lab(&["view", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.jsonl") && stderr(&o).contains("line 1"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = lab(&["scenario", "partition", "--protocol", "zab", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["facts"]["minority_entry_rolled_back"], true);
 }

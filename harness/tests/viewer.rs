@@ -1,0 +1,147 @@
+//! The trace viewer in a real browser: headless Chromium opens a generated page, which must
+//! load without script errors and whose time slider must move the replay; a screenshot is kept.
+//!
+//! Chromium comes from Debian's `chromium` package (`.ci/run` installs it when it can). When it
+//! is missing the test says so and passes, unless REQUIRE_BROWSER=1, which `.ci/run` sets once
+//! the install succeeded.
+
+use harness::scenario;
+use harness::sim::trace::write_jsonl;
+use harness::ProtocolKind;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("CHROMIUM").ok(),
+        Some("/usr/bin/chromium".into()),
+        Some("/usr/bin/chromium-browser".into()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Runs Chromium headless on `url` with extra args; kills it (by PID) after 90 s.
+fn run_chromium(bin: &Path, profile: &Path, url: &str, extra: &[&str]) -> (String, String) {
+    let mut child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--hide-scrollbars",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let so = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let se = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (so.join().unwrap(), se.join().unwrap())
+}
+
+#[test]
+fn the_viewer_replays_two_traces_in_headless_chromium() {
+    let Some(bin) = chromium() else {
+        if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("REQUIRE_BROWSER=1 but no chromium was found");
+        }
+        eprintln!("chromium not installed: skipping the browser check (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for kind in [ProtocolKind::Raft, ProtocolKind::Zab] {
+        let o = scenario::run("leader-crash", kind, 1).unwrap().remove(0);
+        let path = dir.path().join(format!("{}.jsonl", kind.name()));
+        write_jsonl(&o.trace, std::fs::File::create(&path).unwrap()).unwrap();
+        files.push(path);
+    }
+    let page = dir.path().join("page.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_consensus-lab"))
+        .arg("view")
+        .args(&files)
+        .arg("-o")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let url = format!("file://{}#selftest", page.display());
+    let (dom, log) = run_chromium(&bin, &dir.path().join("profile1"), &url, &["--dump-dom"]);
+    let start = dom
+        .find("<pre id=\"selftest\" data-done=\"1\">")
+        .unwrap_or_else(|| panic!("the page ran its self-test\n{log}"));
+    let body = &dom[start..];
+    let json = &body[body.find('>').unwrap() + 1..body.find("</pre>").unwrap()];
+    let report: serde_json::Value = serde_json::from_str(&json.replace("&amp;", "&"))
+        .unwrap_or_else(|e| panic!("self-test report {json}: {e}"));
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "script errors: {report}"
+    );
+    assert_eq!(
+        report["moved"], true,
+        "the slider moved the replay: {report}"
+    );
+    assert_eq!(report["nodes"], 10, "two panels of five nodes: {report}");
+    assert!(
+        report["leader"].as_str().unwrap().contains("leader="),
+        "{report}"
+    );
+    assert!(!log.contains("Uncaught"), "console errors:\n{log}");
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("viewer-leader-crash.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("file://{}#t=400000", page.display());
+    run_chromium(
+        &bin,
+        &dir.path().join("profile2"),
+        &url,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1400,900",
+        ],
+    );
+    let png = std::fs::read(&shot).expect("a screenshot was written");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    assert!(
+        png.len() > 10_000,
+        "a screenshot with content ({} bytes)",
+        png.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
