@@ -134,7 +134,12 @@ pub(super) fn election(s: &mut Script) {
     s.fact("leader_kept", still == Some(leader));
     s.fact("elections_after", changes_after);
     s.fact("heartbeats", heartbeats);
-    if let Some((t, node, role)) = first_candidate {
+    if !s.raft {
+        s.say(format!(
+            "Every server was LOOKING from the start; their votes converged on n{leader}, which after finalizeWait, discovery and synchronization led epoch {era} at {}.",
+            ms(elected_at)
+        ));
+    } else if let Some((t, node, role)) = first_candidate {
         s.fact("first_candidate", node);
         s.say(format!(
             "n{node} moved first ({role} at {}); n{leader} won {} {era} at {}.",
