@@ -390,6 +390,38 @@ fn check_protocol_marker(dir: &std::path::Path, protocol: ProtocolKind) -> anyho
     }
 }
 
+/// The node's driver loop, boxed so both protocols fit one variable.
+type NodeRun = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    consensus_core::runtime::NodeStats,
+                    consensus_core::runtime::NodeError,
+                >,
+            > + Send,
+    >,
+>;
+
+/// Binds the peer transport, recovers the file log and builds the node with `make`.
+async fn start_node<R>(
+    tcp: crate::net::tcp::TcpConfig,
+    store_dir: &std::path::Path,
+    make: impl FnOnce(consensus_core::Recovered<R::HardState>, consensus_core::Time) -> R,
+) -> anyhow::Result<(NodeRun, NodeHandle)>
+where
+    R: consensus_core::Replica + Send + 'static,
+{
+    let listen = tcp.listen;
+    let transport = crate::net::TcpTransport::bind(tcp)
+        .await
+        .with_context(|| format!("cannot listen for peers on {listen}"))?;
+    let store = FileLog::open(store_dir)?;
+    let (node, handle) = Node::start(store, transport, KvStore::default(), make)
+        .await
+        .with_context(|| format!("cannot recover {}", store_dir.display()))?;
+    Ok((Box::pin(node.run()), handle))
+}
+
 /// Starts the node and its HTTP API, and runs until `shutdown` completes or the node fails.
 pub async fn serve(
     cfg: ServeConfig,
@@ -411,32 +443,16 @@ pub async fn serve(
     let id = cfg.id;
     let (run, handle) = match cfg.protocol {
         ProtocolKind::Raft => {
-            let transport = crate::net::TcpTransport::bind(tcp)
-                .await
-                .with_context(|| format!("cannot listen for peers on {}", cfg.peers[&id]))?;
-            let store = FileLog::open(&store_dir)?;
-            let (node, handle) = Node::start(store, transport, KvStore::default(), |rec, now| {
+            start_node(tcp, &store_dir, |rec, now| {
                 raft::RaftReplica::new(id, &voters, raft::Config::default(), seed, rec, now)
             })
-            .await
-            .with_context(|| format!("cannot recover {}", store_dir.display()))?;
-            let run: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
-                Box::pin(node.run());
-            (run, handle)
+            .await?
         }
         ProtocolKind::Zab => {
-            let transport = crate::net::TcpTransport::bind(tcp)
-                .await
-                .with_context(|| format!("cannot listen for peers on {}", cfg.peers[&id]))?;
-            let store = FileLog::open(&store_dir)?;
-            let (node, handle) = Node::start(store, transport, KvStore::default(), |rec, now| {
+            start_node(tcp, &store_dir, |rec, now| {
                 zab::ZabReplica::new(id, &voters, zab::Config::default(), seed, rec, now)
             })
-            .await
-            .with_context(|| format!("cannot recover {}", store_dir.display()))?;
-            let run: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> =
-                Box::pin(node.run());
-            (run, handle)
+            .await?
         }
     };
     let node_task = tokio::spawn(run.instrument(span.clone()));

@@ -53,6 +53,18 @@ pub struct Hello {
     pub node_id: NodeId,
 }
 
+impl Hello {
+    /// The handshake of node `node_id` of cluster `cluster_id`, in this version.
+    pub fn new(cluster_id: &str, node_id: NodeId) -> Hello {
+        Hello {
+            magic: HELLO_MAGIC,
+            version: PROTOCOL_VERSION,
+            cluster_id: cluster_id.to_string(),
+            node_id,
+        }
+    }
+}
+
 /// Where a node listens and who its peers are.
 #[derive(Clone, Debug)]
 pub struct TcpConfig {
@@ -105,12 +117,7 @@ where
             }
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
             outboxes.insert(peer, tx);
-            let hello = Hello {
-                magic: HELLO_MAGIC,
-                version: PROTOCOL_VERSION,
-                cluster_id: cfg.cluster_id.clone(),
-                node_id: cfg.id,
-            };
+            let hello = Hello::new(&cfg.cluster_id, cfg.id);
             tasks.push(tokio::spawn(
                 dial_loop(peer, addr, hello, rx).instrument(span.clone()),
             ));
@@ -384,12 +391,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_cluster_id_is_refused() {
-        let hello = Hello {
-            magic: HELLO_MAGIC,
-            version: PROTOCOL_VERSION,
-            cluster_id: "another".into(),
-            node_id: 1,
-        };
+        let hello = Hello::new("another", 1);
         let mut bytes = framed(&codec::encode(&hello).unwrap());
         bytes.extend(framed(&codec::encode(&"sneaky".to_string()).unwrap()));
         refused_then_still_serving(bytes).await;
@@ -397,23 +399,13 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_node_id_is_refused() {
-        let hello = Hello {
-            magic: HELLO_MAGIC,
-            version: PROTOCOL_VERSION,
-            cluster_id: "test".into(),
-            node_id: 77,
-        };
+        let hello = Hello::new("test", 77);
         refused_then_still_serving(framed(&codec::encode(&hello).unwrap())).await;
     }
 
     #[tokio::test]
     async fn undecodable_message_after_a_good_handshake_closes_only_that_connection() {
-        let hello = Hello {
-            magic: HELLO_MAGIC,
-            version: PROTOCOL_VERSION,
-            cluster_id: "test".into(),
-            node_id: 1,
-        };
+        let hello = Hello::new("test", 1);
         let mut bytes = framed(&codec::encode(&hello).unwrap());
         bytes.extend(framed(&[0xff; 9]));
         refused_then_still_serving(bytes).await;

@@ -114,6 +114,24 @@ struct Seen {
     commit: [u64; 2],
 }
 
+impl Seen {
+    fn of(
+        role: &str,
+        era: u64,
+        leader: Option<NodeId>,
+        vote: Option<NodeId>,
+        commit: [u64; 2],
+    ) -> Seen {
+        Seen {
+            role: role.to_string(),
+            era,
+            leader,
+            vote,
+            commit,
+        }
+    }
+}
+
 fn line(t: u64, who: &str, text: &str) -> String {
     format!("{:>9.1} ms  {who:<4} {text}", t as f64 / 1000.0)
 }
@@ -154,16 +172,7 @@ pub fn narrate(o: &Outcome) -> Vec<String> {
                 } = e
                 {
                     // Keep the bookkeeping, without the lines.
-                    seen.insert(
-                        *node,
-                        Seen {
-                            role: role_name.clone(),
-                            era: *era,
-                            leader: *leader,
-                            vote: *vote,
-                            commit: *commit,
-                        },
-                    );
+                    seen.insert(*node, Seen::of(role_name, *era, *leader, *vote, *commit));
                 }
                 if !quiet_told[k] {
                     quiet_told[k] = true;
@@ -293,16 +302,7 @@ pub fn narrate(o: &Outcome) -> Vec<String> {
                         }
                     }
                 }
-                seen.insert(
-                    *node,
-                    Seen {
-                        role: role_name.clone(),
-                        era: *era,
-                        leader: *leader,
-                        vote: *vote,
-                        commit: *commit,
-                    },
-                );
+                seen.insert(*node, Seen::of(role_name, *era, *leader, *vote, *commit));
             }
             TraceEvent::Send {
                 from, msg, fields, ..
