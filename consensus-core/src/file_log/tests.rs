@@ -168,6 +168,19 @@ fn last_segment(dir: &Path) -> PathBuf {
     segs.pop().unwrap()
 }
 
+/// Flips the bits of the byte at `at` (negative: from the end) of `path`; returns the new bytes.
+fn flip(path: &Path, at: isize) -> Vec<u8> {
+    let mut data = fs::read(path).unwrap();
+    let i = if at < 0 {
+        data.len() - at.unsigned_abs()
+    } else {
+        at as usize
+    };
+    data[i] ^= 0xff;
+    fs::write(path, &data).unwrap();
+    data
+}
+
 #[test]
 fn torn_tail_is_truncated_and_the_log_stays_writable() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,11 +215,7 @@ fn flipped_byte_in_the_last_record_is_a_torn_tail() {
     let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
     persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
     drop(log);
-    let seg = last_segment(dir.path());
-    let mut data = fs::read(&seg).unwrap();
-    let n = data.len();
-    data[n - 2] ^= 0xff;
-    fs::write(&seg, &data).unwrap();
+    flip(&last_segment(dir.path()), -2);
     let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
     assert_eq!(rec.entries, entries(1, 1..=4));
 }
@@ -218,11 +227,9 @@ fn flipped_byte_before_the_tail_stops_recovery_naming_file_and_offset() {
     persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
     drop(log);
     let seg = last_segment(dir.path());
-    let mut data = fs::read(&seg).unwrap();
     let first_len = RECORD_HEADER_BYTES + codec::encode(&entry(1, 1)).unwrap().len();
     // Damage the second record's payload.
-    data[first_len + RECORD_HEADER_BYTES + 1] ^= 0xff;
-    fs::write(&seg, &data).unwrap();
+    let data = flip(&seg, (first_len + RECORD_HEADER_BYTES + 1) as isize);
     let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
     match run(log.recover()) {
         Err(StorageError::Corrupt { file, offset, .. }) => {
@@ -242,10 +249,7 @@ fn damage_in_an_earlier_segment_stops_recovery() {
     persist(&mut log, vec![PersistOp::Append(entries(1, 1..=20))]);
     let first = log.segment_paths()[0].clone();
     drop(log);
-    let mut data = fs::read(&first).unwrap();
-    let n = data.len();
-    data[n - 1] ^= 0xff;
-    fs::write(&first, &data).unwrap();
+    flip(&first, -1);
     let mut log: FileLog<u64> = FileLog::with_segment_bytes(dir.path(), 64).unwrap();
     let err = run(log.recover()).unwrap_err();
     assert!(
@@ -264,10 +268,10 @@ fn damaged_hard_state_file_is_an_error() {
     let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
     persist(&mut log, vec![PersistOp::HardState(9)]);
     drop(log);
-    let path = dir.path().join(HARD_STATE_FILE);
-    let mut data = fs::read(&path).unwrap();
-    data[RECORD_HEADER_BYTES] ^= 0xff;
-    fs::write(&path, &data).unwrap();
+    flip(
+        &dir.path().join(HARD_STATE_FILE),
+        RECORD_HEADER_BYTES as isize,
+    );
     let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
     assert!(matches!(
         run(log.recover()),

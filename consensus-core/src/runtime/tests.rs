@@ -187,7 +187,15 @@ async fn a_restarted_node_replays_its_file_log_into_the_state_machine() {
         codec::decode::<KvOutput>(&out).unwrap(),
         KvOutput::Value(Some("v9".into()))
     );
-    assert_eq!(handle.status().last, Position::new(1, 11));
+    // The status is published at the end of the turn that answered the read.
+    let mut status = handle.watch_status();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.last == Position::new(1, 11)),
+    )
+    .await
+    .expect("the status reports the recovered log plus the read")
+    .unwrap();
     drop(handle);
     task.await.unwrap().unwrap();
 }

@@ -306,6 +306,21 @@ mod tests {
         "127.0.0.1:0".parse().unwrap()
     }
 
+    async fn node(
+        id: NodeId,
+        listen: SocketAddr,
+        peers: BTreeMap<NodeId, SocketAddr>,
+    ) -> TcpTransport<String> {
+        TcpTransport::bind(TcpConfig {
+            id,
+            cluster_id: "test".into(),
+            listen,
+            peers,
+        })
+        .await
+        .unwrap()
+    }
+
     async fn pair() -> (TcpTransport<String>, TcpTransport<String>) {
         // Bind both first on ephemeral ports, then tell each where the other is.
         let l1 = std::net::TcpListener::bind(addr()).unwrap();
@@ -313,23 +328,7 @@ mod tests {
         let (a1, a2) = (l1.local_addr().unwrap(), l2.local_addr().unwrap());
         drop((l1, l2));
         let peers: BTreeMap<NodeId, SocketAddr> = [(1, a1), (2, a2)].into();
-        let t1 = TcpTransport::bind(TcpConfig {
-            id: 1,
-            cluster_id: "test".into(),
-            listen: a1,
-            peers: peers.clone(),
-        })
-        .await
-        .unwrap();
-        let t2 = TcpTransport::bind(TcpConfig {
-            id: 2,
-            cluster_id: "test".into(),
-            listen: a2,
-            peers,
-        })
-        .await
-        .unwrap();
-        (t1, t2)
+        (node(1, a1, peers.clone()).await, node(2, a2, peers).await)
     }
 
     async fn recv(t: &mut TcpTransport<String>) -> (NodeId, String) {
@@ -418,14 +417,7 @@ mod tests {
         drop(t2);
         tokio::time::sleep(Duration::from_millis(50)).await;
         let peers: BTreeMap<NodeId, SocketAddr> = [(1, t1.local_addr()), (2, a2)].into();
-        let mut t2 = TcpTransport::<String>::bind(TcpConfig {
-            id: 2,
-            cluster_id: "test".into(),
-            listen: a2,
-            peers,
-        })
-        .await
-        .unwrap();
+        let mut t2 = node(2, a2, peers).await;
         // Messages sent while the connection re-establishes may be lost; keep sending.
         let got = tokio::time::timeout(Duration::from_secs(10), async {
             let mut i = 0;
