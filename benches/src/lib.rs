@@ -58,10 +58,7 @@ impl<R: Replica> Direct<R> {
         let r = &mut self.nodes[i];
         let ready = r.take_ready();
         // Persistence is instant here: report every append as durable at once.
-        let appended = ready.persist.iter().rev().find_map(|op| match op {
-            consensus_core::PersistOp::Append(es) => es.last().map(|e| e.pos),
-            _ => None,
-        });
+        let appended = ready.appended_through();
         if let Some(p) = appended {
             r.persisted(self.now, p);
         }

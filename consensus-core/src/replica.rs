@@ -61,6 +61,15 @@ impl<M, H> Default for Ready<M, H> {
 }
 
 impl<M, H> Ready<M, H> {
+    /// The position of the last entry `persist` appends: what to pass to
+    /// [`Replica::persisted`] once it is durable (`None` when nothing is appended).
+    pub fn appended_through(&self) -> Option<Position> {
+        self.persist.iter().rev().find_map(|op| match op {
+            PersistOp::Append(es) => es.last().map(|e| e.pos),
+            _ => None,
+        })
+    }
+
     /// True when there is nothing to persist, send or apply.
     pub fn is_empty(&self) -> bool {
         self.persist.is_empty()
@@ -156,4 +165,24 @@ pub trait Replica {
     fn persisted(&mut self, now: Time, through: Position);
     /// Reports role, era, leader and log positions.
     fn status(&self) -> Status;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn appended_through_is_the_last_entry_of_the_last_append() {
+        let e = |s| Entry::command(Position::new(1, s), Bytes::new());
+        let mut r: Ready<(), u64> = Ready::default();
+        assert_eq!(r.appended_through(), None);
+        r.persist = vec![
+            PersistOp::Append(vec![e(1), e(2)]),
+            PersistOp::HardState(3),
+            PersistOp::Append(vec![e(3)]),
+            PersistOp::TruncateAfter(Position::new(1, 9)),
+        ];
+        assert_eq!(r.appended_through(), Some(Position::new(1, 3)));
+    }
 }

@@ -263,10 +263,7 @@ where
 
     async fn process(&mut self, ready: Ready<R::Message, R::HardState>) -> Result<(), NodeError> {
         self.stats.readies += 1;
-        let appended = ready.persist.iter().rev().find_map(|op| match op {
-            PersistOp::Append(es) => es.last().map(|e| e.pos),
-            _ => None,
-        });
+        let appended = ready.appended_through();
         if !ready.persist.is_empty() {
             for op in &ready.persist {
                 if let PersistOp::Append(es) = op {

@@ -360,23 +360,28 @@ fn a_follower_with_a_proposal_from_an_older_epoch_is_sent_a_snapshot() {
     assert_eq!(p.len(), 1 + 2 * 5 + 1);
 }
 
-#[test]
-fn newleader_logs_the_synced_transactions_then_current_epoch_then_acks() {
-    let (mut f, mut feed) = connected_follower(epochs(2, 2), &[z(2, 1)]);
-    feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 3 });
-    feed.send(&mut f, 2, Packet::Diff { zxid: z(2, 3) });
+/// The leader's DIFF up to (2, 3): PROPOSAL and COMMIT of (2, 2) and (2, 3).
+fn diff_two_committed_proposals(f: &mut ZabReplica, feed: &mut Feed) {
+    feed.send(f, 2, Packet::Diff { zxid: z(2, 3) });
     for c in 2..=3 {
         let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
         feed.send(
-            &mut f,
+            f,
             3,
             Packet::Proposal {
                 zxid: z(2, c),
                 data,
             },
         );
-        feed.send(&mut f, 3, Packet::Commit { zxid: z(2, c) });
+        feed.send(f, 3, Packet::Commit { zxid: z(2, c) });
     }
+}
+
+#[test]
+fn newleader_logs_the_synced_transactions_then_current_epoch_then_acks() {
+    let (mut f, mut feed) = connected_follower(epochs(2, 2), &[z(2, 1)]);
+    feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 3 });
+    diff_two_committed_proposals(&mut f, &mut feed);
     let r = feed.send(
         &mut f,
         4,
@@ -442,19 +447,7 @@ fn zookeeper_4643_a_crash_anywhere_in_the_newleader_sync_never_leaves_current_ep
             .persist;
         run(disk.write(&persist)).unwrap();
         run(disk.sync()).unwrap();
-        feed.send(&mut f, 2, Packet::Diff { zxid: z(2, 3) });
-        for c in 2..=3 {
-            let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
-            feed.send(
-                &mut f,
-                3,
-                Packet::Proposal {
-                    zxid: z(2, c),
-                    data,
-                },
-            );
-            feed.send(&mut f, 3, Packet::Commit { zxid: z(2, c) });
-        }
+        diff_two_committed_proposals(&mut f, &mut feed);
         persist = feed
             .send(
                 &mut f,
@@ -642,10 +635,7 @@ impl Pump {
                     continue;
                 }
                 let r = n.take_ready();
-                let appended = r.persist.iter().rev().find_map(|op| match op {
-                    PersistOp::Append(es) => es.last().map(|e| e.pos),
-                    _ => None,
-                });
+                let appended = r.appended_through();
                 if let Some(p) = appended {
                     n.persisted(self.now, p);
                 }

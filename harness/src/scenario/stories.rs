@@ -102,7 +102,6 @@ pub(super) fn election(s: &mut Script) {
         .map(|(t, node, role, _, _)| (t, node, role));
     s.c.run_for(SEC);
     let still = s.c.leader();
-    let elections_after = states(&tr, 0).len(); // before the quiet second
     let tr = s.c.trace_events().to_vec();
     let changes_after: usize = states(&tr, elected_at.as_micros() as u64 + 1)
         .iter()
@@ -126,7 +125,6 @@ pub(super) fn election(s: &mut Script) {
             .filter(|(f, _, _)| *f == leader)
             .count()
     };
-    let _ = elections_after;
     s.fact("leader_elected", true);
     s.fact("leader", leader);
     s.fact("era", era);
@@ -474,7 +472,7 @@ pub(super) fn lagging_follower(s: &mut Script) {
     let Some(leader) = s.wait_leader(5 * SEC) else {
         return;
     };
-    let lag = s.c.ids().find(|&i| i != leader).expect("3 nodes");
+    let lag = s.c.ids().find(|&i| i != leader).expect("a follower");
     for (phase, writes) in [("short", 40usize), ("long", 400)] {
         let Some(leader) = s.wait_leader(5 * SEC) else {
             return;
@@ -556,7 +554,6 @@ pub(super) fn lagging_follower(s: &mut Script) {
                 "did NOT catch up"
             }
         ));
-        let _ = leader;
     }
 }
 

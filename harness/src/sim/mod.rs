@@ -397,18 +397,19 @@ impl<R: Replica> Sim<R> {
                 let n = self.node(to);
                 if n.inc != to_inc || n.replica.is_none() || self.blocked.contains(&(from, to)) {
                     self.stats.dropped += 1;
-                    if let Some(tr) = self.tracer.as_mut() {
+                    if self.tracer.is_some() {
                         let why = if self.blocked.contains(&(from, to)) {
                             "link cut"
                         } else {
                             "receiver crashed"
                         };
-                        tr.events.push(TraceEvent::Drop {
-                            t: t / 1000,
+                        let msg = trace::describe(&msg).0;
+                        self.trace_event(|t| TraceEvent::Drop {
+                            t,
                             from,
                             to,
                             id,
-                            msg: trace::describe(&msg).0,
+                            msg,
                             why: why.into(),
                         });
                     }
@@ -562,10 +563,7 @@ impl<R: Replica> Sim<R> {
         };
         let n = &mut self.nodes[id as usize - 1];
         let sync = !ready.persist.is_empty();
-        let appended = ready.persist.iter().rev().find_map(|op| match op {
-            consensus_core::PersistOp::Append(es) => es.last().map(|e| e.pos),
-            _ => None,
-        });
+        let appended = ready.appended_through();
         let apply = Apply {
             appended,
             messages: ready.messages,
@@ -673,34 +671,33 @@ impl<R: Replica> Sim<R> {
         }
         self.buf.hash(&mut self.trace);
         let to = env.to;
-        let mut id = 0;
+        let cut = !self.valid(to) || self.blocked.contains(&(from, to));
+        // The message's trace id and type name (0 and empty when not tracing).
+        let (mut id, mut name) = (0, String::new());
         if let Some(tr) = self.tracer.as_mut() {
             id = tr.next_id();
             let (msg, fields) = trace::describe(&env.msg);
-            let t = self.now.as_micros() as u64;
+            name = msg.clone();
             tr.events.push(TraceEvent::Send {
+                t: self.now.as_micros() as u64,
+                from,
+                to,
+                id,
+                msg,
+                fields,
+                bytes: self.buf.len() as u64,
+            });
+        }
+        if cut {
+            self.stats.dropped += 1;
+            self.trace_event(|t| TraceEvent::Drop {
                 t,
                 from,
                 to,
                 id,
-                msg: msg.clone(),
-                fields,
-                bytes: self.buf.len() as u64,
+                msg: name,
+                why: "link cut".into(),
             });
-            if !(1..=self.nodes.len() as NodeId).contains(&to) || self.blocked.contains(&(from, to))
-            {
-                tr.events.push(TraceEvent::Drop {
-                    t,
-                    from,
-                    to,
-                    id,
-                    msg,
-                    why: "link cut".into(),
-                });
-            }
-        }
-        if !self.valid(to) || self.blocked.contains(&(from, to)) {
-            self.stats.dropped += 1;
             return;
         }
         let f = self.net_faults;
@@ -720,16 +717,14 @@ impl<R: Replica> Sim<R> {
         }
         if f.drop > 0.0 && self.rng.random_bool(f.drop) {
             self.stats.dropped += 1;
-            if let Some(tr) = self.tracer.as_mut() {
-                tr.events.push(TraceEvent::Drop {
-                    t: self.now.as_micros() as u64,
-                    from,
-                    to,
-                    id,
-                    msg: trace::describe(&env.msg).0,
-                    why: "lost".into(),
-                });
-            }
+            self.trace_event(|t| TraceEvent::Drop {
+                t,
+                from,
+                to,
+                id,
+                msg: name,
+                why: "lost".into(),
+            });
             return;
         }
         if f.duplicate > 0.0 && self.rng.random_bool(f.duplicate) {
