@@ -307,8 +307,11 @@ where
     }
 
     fn plan_snapshot(&mut self, snap: &Snapshot) {
+        if snap.last < self.snapshot_last {
+            return; // older than the stored one: ignored, as the contract says
+        }
         self.steps.push(Step::Snapshot(snap.clone()));
-        if snap.last <= self.snapshot_last {
+        if snap.last == self.snapshot_last {
             return;
         }
         self.snapshot_last = snap.last;
@@ -387,9 +390,13 @@ where
                     self.file(seg)?.write_all_at(&bytes, off)?;
                     dirty.insert(seg);
                 }
+                // A truncation or removal is durable before anything written after it, so
+                // that a crash leaves a prefix of the planned changes (the `LogStore`
+                // contract): never new records beside old ones that should be gone.
                 Step::SetLen { seg, len } => {
                     self.file(seg)?.set_len(len)?;
                     dirty.insert(seg);
+                    self.flush(&mut dirty, &mut dir_dirty)?;
                 }
                 Step::Remove(seg) => {
                     self.files.remove(&seg);
@@ -399,6 +406,7 @@ where
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                         Err(e) => return Err(e.into()),
                     }
+                    self.flush(&mut dirty, &mut dir_dirty)?;
                 }
                 Step::HardState(h) => {
                     // Everything planned before it is durable first.

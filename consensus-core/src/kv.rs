@@ -127,6 +127,14 @@ impl KvStore {
         self.applied_count
     }
 
+    /// True when both stores hold the same keys, values, sessions and command count (the
+    /// position of the last command aside): what a replay of the same sequence must give.
+    pub fn same_contents(&self, other: &KvStore) -> bool {
+        self.data == other.data
+            && self.sessions == other.sessions
+            && self.applied_count == other.applied_count
+    }
+
     /// Applies a decoded command, honouring the client's session.
     pub fn apply_command(&mut self, cmd: &KvCommand) -> KvOutput {
         if let Some((last_seq, last_out)) = self.sessions.get(&cmd.client) {

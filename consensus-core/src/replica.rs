@@ -23,7 +23,8 @@ pub enum PersistOp<H> {
     Append(Vec<Entry>),
     /// Drop every durable entry whose position is greater than the given one.
     TruncateAfter(Position),
-    /// Store this snapshot and drop every durable entry at or before its last position.
+    /// Store this snapshot and drop every durable entry at or before its last position (a
+    /// snapshot older than the stored one is ignored).
     Snapshot(Snapshot),
 }
 
@@ -46,6 +47,9 @@ pub struct Ready<M, H> {
     /// Once `committed` is applied, the state machine stands at this position: snapshot it
     /// and pass the snapshot to [`Replica::compact`].
     pub snapshot_at: Option<Position>,
+    /// Safety invariants the core found broken (for example, a truncation below the commit
+    /// point): the driver reports them; a core never panics on them.
+    pub violations: Vec<String>,
 }
 
 impl<M, H> Default for Ready<M, H> {
@@ -56,6 +60,7 @@ impl<M, H> Default for Ready<M, H> {
             restore: None,
             committed: Vec::new(),
             snapshot_at: None,
+            violations: Vec::new(),
         }
     }
 }
@@ -77,6 +82,7 @@ impl<M, H> Ready<M, H> {
             && self.restore.is_none()
             && self.committed.is_empty()
             && self.snapshot_at.is_none()
+            && self.violations.is_empty()
     }
 }
 

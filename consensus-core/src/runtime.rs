@@ -263,6 +263,9 @@ where
 
     async fn process(&mut self, ready: Ready<R::Message, R::HardState>) -> Result<(), NodeError> {
         self.stats.readies += 1;
+        for v in &ready.violations {
+            tracing::error!(node = self.replica.id(), "safety invariant broken: {v}");
+        }
         let appended = ready.appended_through();
         if !ready.persist.is_empty() {
             for op in &ready.persist {

@@ -65,6 +65,15 @@ impl Snapshots {
         self.latest = Some(snapshot);
     }
 
+    /// The state machine must be rebuilt from the latest snapshot (the empty state without
+    /// one), for example after a truncation below what it applied.
+    pub fn restore_latest(&mut self) {
+        self.restore = Some(self.latest.clone().unwrap_or(Snapshot {
+            last: Position::ZERO,
+            data: Default::default(),
+        }));
+    }
+
     /// A peer's snapshot replaced this node's state: serve it, and restore it first.
     pub fn installed(&mut self, snapshot: Snapshot) {
         self.requested = false;

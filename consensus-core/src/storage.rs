@@ -38,8 +38,14 @@ pub enum StorageError {
 
 /// A durable log plus hard state, written by a driver on behalf of a core.
 ///
-/// [`LogStore::write`] buffers; only [`LogStore::sync`] makes writes durable. A crash loses
-/// whatever was written but not synced.
+/// [`LogStore::write`] buffers; only [`LogStore::sync`] makes writes durable. What a crash
+/// leaves is the contract every store keeps and every core relies on: the state as of the last
+/// completed sync, plus **a prefix** of the operations written since, in order, where the last
+/// operation of that prefix may be an `Append` cut after any of its entries. A `Ready`'s persist
+/// operations are therefore not crash-atomic: a core orders them so that every prefix is safe
+/// (ZAB's SNAP stores the snapshot before it drops the log after it). [`MemLogStore::crash_keeping`]
+/// models exactly this; `FileLog` performs its steps in order and makes a truncation durable
+/// before anything written after it.
 #[async_trait]
 pub trait LogStore<H: Send + Sync>: Send {
     /// Buffers the given changes, in order.
@@ -74,6 +80,39 @@ impl<H: Clone> MemLogStore<H> {
         self.pending.clear();
     }
 
+    /// Operations written since the last sync.
+    pub fn pending_ops(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// A power failure partway through a sync: the first `ops` unsynced operations reach the
+    /// disk, then the first `entries` entries of the next one if it is an append; the rest is
+    /// lost. A store that fails to apply them (an order violation) keeps what it had.
+    pub fn crash_keeping(&mut self, ops: usize, entries: usize) {
+        let pending = std::mem::take(&mut self.pending);
+        let mut durable = self.durable.clone();
+        for op in pending.iter().take(ops) {
+            if Self::apply(&mut durable, op).is_err() {
+                return;
+            }
+        }
+        if let Some(PersistOp::Append(es)) = pending.get(ops) {
+            let cut = PersistOp::Append(es[..entries.min(es.len())].to_vec());
+            if Self::apply(&mut durable, &cut).is_err() {
+                return;
+            }
+        }
+        self.durable = durable;
+    }
+
+    /// Entries in the `index`-th unsynced operation if it is an append (0 otherwise).
+    pub fn pending_entries(&self, index: usize) -> usize {
+        match self.pending.get(index) {
+            Some(PersistOp::Append(es)) => es.len(),
+            _ => 0,
+        }
+    }
+
     /// The durable state, without the unsynced writes.
     pub fn durable(&self) -> &Recovered<H> {
         &self.durable
@@ -104,6 +143,14 @@ impl<H: Clone> MemLogStore<H> {
                 durable.entries.truncate(keep);
             }
             PersistOp::Snapshot(snap) => {
+                if durable
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| snap.last < s.last)
+                {
+                    // An older snapshot than the stored one is ignored (as `FileLog` does).
+                    return Ok(());
+                }
                 let drop = durable.entries.partition_point(|e| e.pos <= snap.last);
                 durable.entries.drain(..drop);
                 durable.snapshot = Some(snap.clone());
@@ -164,6 +211,26 @@ mod tests {
         let r = run(s.recover()).unwrap();
         assert_eq!(r.hard_state, 4);
         assert_eq!(r.entries, vec![e(1, 1), e(1, 2)]);
+    }
+
+    #[test]
+    fn a_crash_mid_sync_keeps_a_prefix_of_the_unsynced_operations() {
+        let mut s: MemLogStore<u64> = MemLogStore::new();
+        run(s.write(&[PersistOp::Append(vec![e(1, 1)])])).unwrap();
+        run(s.sync()).unwrap();
+        run(s.write(&[
+            PersistOp::HardState(7),
+            PersistOp::Append(vec![e(1, 2), e(1, 3), e(1, 4)]),
+            PersistOp::HardState(8),
+        ]))
+        .unwrap();
+        assert_eq!(s.pending_ops(), 3);
+        assert_eq!(s.pending_entries(1), 3);
+        s.crash_keeping(1, 2);
+        let r = run(s.recover()).unwrap();
+        assert_eq!(r.hard_state, 7);
+        assert_eq!(r.entries, vec![e(1, 1), e(1, 2), e(1, 3)]);
+        assert_eq!(s.pending_ops(), 0);
     }
 
     #[test]

@@ -54,6 +54,7 @@ trait Backend {
     fn diverged(&self) -> &BTreeMap<NodeId, String>;
     fn kv(&self, id: NodeId) -> &KvStore;
     fn durable_entries(&self, id: NodeId) -> &[Entry];
+    fn durable_hard_state(&self, id: NodeId) -> serde_json::Value;
     fn is_crashed(&self, id: NodeId) -> bool;
     fn disconnect(&mut self, id: NodeId);
     fn connect(&mut self, id: NodeId);
@@ -71,6 +72,9 @@ trait Backend {
     fn stop_nemesis(&mut self);
     fn workload_done(&self) -> bool;
     fn converged(&self) -> bool;
+    fn final_state_problems(&self) -> Vec<String>;
+    fn final_prefix(&self) -> usize;
+    fn faults_injected(&self) -> BTreeMap<&'static str, u64>;
     fn history(&self) -> Option<&History>;
     fn enable_trace(&mut self, title: &str, protocol: &str);
     fn trace_events(&self) -> &[TraceEvent];
@@ -113,6 +117,9 @@ impl<R: Replica> Backend for Sim<R> {
     }
     fn durable_entries(&self, id: NodeId) -> &[Entry] {
         &Sim::durable(self, id).entries
+    }
+    fn durable_hard_state(&self, id: NodeId) -> serde_json::Value {
+        serde_json::to_value(&Sim::durable(self, id).hard_state).unwrap_or_default()
     }
     fn is_crashed(&self, id: NodeId) -> bool {
         Sim::is_crashed(self, id)
@@ -164,6 +171,15 @@ impl<R: Replica> Backend for Sim<R> {
     }
     fn converged(&self) -> bool {
         Sim::converged(self)
+    }
+    fn final_state_problems(&self) -> Vec<String> {
+        Sim::final_state_problems(self)
+    }
+    fn final_prefix(&self) -> usize {
+        Sim::final_prefix(self)
+    }
+    fn faults_injected(&self) -> BTreeMap<&'static str, u64> {
+        Sim::faults_injected(self)
     }
     fn history(&self) -> Option<&History> {
         self.workload.as_ref().map(|w| &w.history)
@@ -249,6 +265,21 @@ impl Cluster {
         pred(self)
     }
 
+    /// Runs one event at a time until `pred` holds (checked after every event, so a test can
+    /// act between two steps of a protocol) or `limit` passes; returns whether it held.
+    pub fn step_until(&mut self, limit: Duration, mut pred: impl FnMut(&Cluster) -> bool) -> bool {
+        let end = self.now() + limit;
+        while self.now() < end {
+            if pred(self) {
+                return true;
+            }
+            if !self.inner.step_one() {
+                self.run_for(Duration::from_millis(1));
+            }
+        }
+        pred(self)
+    }
+
     /// Current virtual time.
     pub fn now(&self) -> Time {
         self.inner.now()
@@ -304,6 +335,12 @@ impl Cluster {
     /// The entries on node `id`'s simulated disk (synced only).
     pub fn durable_entries(&self, id: NodeId) -> &[Entry] {
         self.inner.durable_entries(id)
+    }
+
+    /// The hard state on node `id`'s simulated disk, as JSON (Raft: term and vote; ZAB:
+    /// acceptedEpoch and currentEpoch), in the protocol's own field names.
+    pub fn durable_hard_state(&self, id: NodeId) -> serde_json::Value {
+        self.inner.durable_hard_state(id)
     }
 
     /// True while node `id` is crashed.
@@ -389,6 +426,21 @@ impl Cluster {
 
     pub(crate) fn converged(&self) -> bool {
         self.inner.converged()
+    }
+
+    /// What is wrong with the replicas' final state (see `Sim::final_state_problems`).
+    pub(crate) fn final_state_problems(&self) -> Vec<String> {
+        self.inner.final_state_problems()
+    }
+
+    /// Length of the prefix of the cluster's sequence every node's final state holds.
+    pub(crate) fn final_prefix(&self) -> usize {
+        self.inner.final_prefix()
+    }
+
+    /// Faults the nemesis injected, by kind.
+    pub fn faults_injected(&self) -> BTreeMap<&'static str, u64> {
+        self.inner.faults_injected()
     }
 
     pub(crate) fn step_one(&mut self) -> bool {

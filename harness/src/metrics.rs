@@ -2,7 +2,7 @@
 //! event) and the latency of client operations.
 
 use crate::history::{History, Outcome};
-use consensus_core::{NodeId, Role, Status, Time};
+use consensus_core::{NodeId, Position, Role, Status, Time};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +11,8 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Observer {
     roles: Vec<Option<(Role, u64)>>,
+    /// Each live node's last reported commit position (None while down).
+    commits: Vec<Option<Position>>,
     leaders_by_era: BTreeMap<u64, NodeId>,
     violations: Vec<String>,
     elections: u64,
@@ -27,6 +29,7 @@ impl Observer {
     pub fn new(nodes: usize) -> Self {
         Observer {
             roles: vec![None; nodes],
+            commits: vec![None; nodes],
             leaders_by_era: BTreeMap::new(),
             violations: Vec::new(),
             elections: 0,
@@ -41,6 +44,7 @@ impl Observer {
 
     /// Records node `id`'s status at `now` (None: the node is down).
     pub fn observe(&mut self, now: Time, id: NodeId, status: Option<&Status>) {
+        self.check_commit(id, status);
         let new = status.map(|s| (s.role, s.era));
         let slot = &mut self.roles[id as usize - 1];
         if *slot == new {
@@ -51,7 +55,7 @@ impl Observer {
         let is_leader = matches!(new, Some((Role::Leader, _)));
         if let Some((Role::Leader, era)) = new {
             match self.leaders_by_era.get(&era) {
-                Some(&other) if other != id => self.violations.push(format!(
+                Some(&other) if other != id => self.violation(format!(
                     "election safety: nodes {other} and {id} both led era {era}"
                 )),
                 Some(_) => {}
@@ -86,9 +90,45 @@ impl Observer {
         }
     }
 
+    /// The commit point never passes the node's own log and never moves back while the node
+    /// stays up (a restart may start lower: only the snapshot is known to be committed).
+    fn check_commit(&mut self, id: NodeId, status: Option<&Status>) {
+        let slot = &mut self.commits[id as usize - 1];
+        let Some(s) = status else {
+            *slot = None;
+            return;
+        };
+        let before = slot.replace(s.commit);
+        if s.commit > s.last {
+            let what = format!(
+                "node {id}: commit point {} is past its last log position {}",
+                s.commit, s.last
+            );
+            self.violation(what);
+        }
+        if let Some(b) = before.filter(|&b| s.commit < b) {
+            let what = format!(
+                "node {id}: commit point moved back from {b} to {}",
+                s.commit
+            );
+            self.violation(what);
+        }
+    }
+
+    /// Node `id` replaces its state machine with a snapshot: its commit point may restart
+    /// from the snapshot's.
+    pub fn state_reloaded(&mut self, id: NodeId) {
+        self.commits[id as usize - 1] = None;
+    }
+
+    /// Most violations kept: one broken invariant can repeat at every event.
+    const MAX_VIOLATIONS: usize = 20;
+
     /// Records a broken invariant.
     pub fn violation(&mut self, what: String) {
-        self.violations.push(what);
+        if self.violations.len() < Self::MAX_VIOLATIONS {
+            self.violations.push(what);
+        }
     }
 
     /// Every broken invariant seen so far.

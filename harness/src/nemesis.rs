@@ -20,8 +20,26 @@ pub enum Faults {
     Partition,
     /// Drop, duplicate and reorder messages, with delay spikes.
     Loss,
-    /// All of the above, one at a time.
+    /// Crash, partition and loss one at a time, with bursts of chaos among them.
     Mixed,
+    /// Overlapping faults: short multi-group partitions, one-way cuts, crashes of up to a
+    /// minority, whole-cluster power loss, and faults aimed at protocol windows (an election,
+    /// a new leader's synchronization, a snapshot install, a leader's fresh append).
+    Chaos,
+}
+
+impl Faults {
+    /// The lowercase name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Faults::None => "none",
+            Faults::Crash => "crash",
+            Faults::Partition => "partition",
+            Faults::Loss => "loss",
+            Faults::Mixed => "mixed",
+            Faults::Chaos => "chaos",
+        }
+    }
 }
 
 /// A node picked by a fault step.
@@ -78,6 +96,8 @@ pub enum FaultStep {
     Partition(Cut),
     /// Make the network lossy.
     Unreliable(NetFaults),
+    /// Let the chaos engine inject overlapping faults for the step's duration.
+    Chaos,
 }
 
 /// Draws the next fault and how long it lasts, then how long to stay healthy.
@@ -104,21 +124,30 @@ impl Nemesis {
 
     /// Time to stay healthy before the next fault.
     pub fn quiet(&mut self) -> Duration {
-        Duration::from_millis(self.rng.random_range(300..1500))
+        let ms = self.rng.random_range(300..1500);
+        if self.kind == Faults::Chaos {
+            // Short calms between long storms: enough to make progress, not to rest.
+            return Duration::from_millis(ms / 6);
+        }
+        Duration::from_millis(ms)
     }
 
     /// The next fault and how long to hold it, or `None` for [`Faults::None`].
     pub fn next_fault(&mut self) -> Option<(FaultStep, Duration)> {
         let kind = match self.kind {
             Faults::None => return None,
-            Faults::Mixed => match self.rng.random_range(0..3) {
+            Faults::Mixed => match self.rng.random_range(0..4) {
                 0 => Faults::Crash,
                 1 => Faults::Partition,
-                _ => Faults::Loss,
+                2 => Faults::Loss,
+                _ => Faults::Chaos,
             },
             k => k,
         };
-        let hold = Duration::from_millis(self.rng.random_range(300..2000));
+        let mut hold = Duration::from_millis(self.rng.random_range(300..2000));
+        if self.kind == Faults::Chaos {
+            hold *= 3;
+        }
         // Draw the same number of values whatever the kind, so schedules stay aligned.
         let leader_first = self.rng.random_bool(0.5);
         let a = self.rng.random_range(0..self.nodes.max(1));
@@ -145,6 +174,7 @@ impl Nemesis {
                 2 => Cut::DeafOneWay(first),
                 _ => Cut::MuteOneWay(first),
             }),
+            Faults::Chaos => FaultStep::Chaos,
             _ => FaultStep::Unreliable(NetFaults {
                 drop: [0.02, 0.05, 0.1, 0.2][variant as usize],
                 duplicate: 0.05,

@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 
 /// How long the cluster gets to converge after the workload and faults end.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(30);
+/// Liveness: after the last fault heals, a leader must be elected within this (virtual time).
+pub const LEADER_BOUND: Duration = Duration::from_secs(2);
+/// Liveness: after the last fault heals, every node must have caught up within this.
+pub const CATCH_UP_BOUND: Duration = Duration::from_secs(5);
 
 /// Everything that defines one run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -166,6 +170,16 @@ pub struct RunReport {
     pub divergence: Option<String>,
     /// Whether all nodes caught up after the faults ended.
     pub converged: bool,
+    /// Virtual time from the last heal to a leader (None: none within the settle limit).
+    pub leader_after_heal_ms: Option<f64>,
+    /// Virtual time from the last heal until every node caught up (None: never).
+    pub caught_up_after_heal_ms: Option<f64>,
+    /// Liveness bounds missed after the last heal (must be empty).
+    pub liveness: Vec<String>,
+    /// Problems of the replicas' final state against the cluster's sequence (must be empty).
+    pub final_state: Vec<String>,
+    /// Faults the nemesis injected, by kind.
+    pub faults: std::collections::BTreeMap<String, u64>,
     /// Broken invariants (must be empty).
     pub violations: Vec<String>,
     /// Simulator events processed.
@@ -184,6 +198,8 @@ impl RunReport {
             && self.diverged.is_empty()
             && self.violations.is_empty()
             && self.converged
+            && self.liveness.is_empty()
+            && self.final_state.is_empty()
     }
 
     /// A one-line reason for a failed run.
@@ -215,6 +231,8 @@ impl RunReport {
         if !self.converged {
             why.push("cluster did not converge after healing".into());
         }
+        why.extend(self.liveness.iter().cloned());
+        why.extend(self.final_state.iter().cloned());
         why.extend(self.violations.iter().cloned());
         (!why.is_empty()).then(|| why.join("; "))
     }
@@ -228,6 +246,13 @@ pub fn run(cfg: &RunConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
 /// Runs one simulation on a simulator shaped by `sim` (its node count and seed come from `cfg`).
 pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
     let wall = Instant::now();
+    // ZAB runs on streams whatever was asked (it needs FIFO links): report what ran, so the
+    // printed reproduction command is the run that happened.
+    let mut cfg = cfg.clone();
+    if cfg.protocol == ProtocolKind::Zab {
+        cfg.network = Semantics::Stream;
+    }
+    let cfg = &cfg;
     let mut sim = SimConfig {
         nodes: cfg.nodes,
         seed: cfg.seed,
@@ -250,8 +275,34 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
     }
     let workload_end = c.now();
     c.stop_nemesis();
+    let healed = c.now();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let has_leader = c.run_until(SETTLE_LIMIT, |c| c.leader().is_some());
+    let leader_at = has_leader.then(|| ms(c.now() - healed));
     let converged = c.run_until(SETTLE_LIMIT, |c| c.converged());
-    report(cfg, &c, workload_end, converged, wall)
+    let caught_up_at = converged.then(|| ms(c.now() - healed));
+    let mut liveness = Vec::new();
+    match leader_at {
+        Some(t) if t <= ms(LEADER_BOUND) => {}
+        t => liveness.push(format!(
+            "liveness: no leader within {} ms of the last heal ({})",
+            ms(LEADER_BOUND),
+            t.map_or("none at all".into(), |t| format!("took {t:.0} ms"))
+        )),
+    }
+    match caught_up_at {
+        Some(t) if t <= ms(CATCH_UP_BOUND) => {}
+        Some(t) => liveness.push(format!(
+            "liveness: nodes caught up {t:.0} ms after the last heal (bound {} ms)",
+            ms(CATCH_UP_BOUND)
+        )),
+        None => {} // reported as not converged
+    }
+    let mut r = report(cfg, &c, workload_end, converged, wall);
+    r.leader_after_heal_ms = leader_at;
+    r.caught_up_after_heal_ms = caught_up_at;
+    r.liveness = liveness;
+    r
 }
 
 fn report(
@@ -263,14 +314,15 @@ fn report(
 ) -> RunReport {
     let empty = Default::default();
     let history = c.history().unwrap_or(&empty);
-    let check = checker::check(history, checker::DEFAULT_BUDGET);
+    let reference = c.committed_sequence();
+    let check = checker::check_with_order(history, reference, checker::DEFAULT_BUDGET);
     let (ops_ok, ops_failed, ops_unknown) = history.counts();
 
-    // Every applied command was checked against the cluster's sequence as it happened.
-    let reference = c.committed_sequence();
+    // Every applied command was checked against the cluster's sequence as it happened; an
+    // acknowledged write counts as kept only if every replica's final state holds it.
     let diverged: Vec<NodeId> = c.diverged().keys().copied().collect();
     let divergence = c.diverged().values().next().cloned();
-    let in_log: BTreeSet<(u64, u64)> = reference
+    let in_log: BTreeSet<(u64, u64)> = reference[..c.final_prefix()]
         .iter()
         .filter_map(|b| codec::decode::<KvCommand>(b).ok())
         .map(|k| (k.client, k.seq))
@@ -326,6 +378,19 @@ fn report(
         diverged,
         divergence,
         converged,
+        leader_after_heal_ms: None,
+        caught_up_after_heal_ms: None,
+        liveness: Vec::new(),
+        final_state: if converged {
+            c.final_state_problems()
+        } else {
+            Vec::new()
+        },
+        faults: c
+            .faults_injected()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         violations: c.violations().to_vec(),
         sim_events: stats.events,
         wall_ms: wall.elapsed().as_secs_f64() * 1e3,

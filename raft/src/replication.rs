@@ -203,10 +203,16 @@ impl RaftReplica {
                 Some(t) if t == e.pos.era => continue,
                 Some(_) => {
                     let keep = e.pos.seq - 1;
-                    debug_assert!(
-                        keep >= self.commit_index,
-                        "never truncate committed entries"
-                    );
+                    if keep < self.commit_index {
+                        // Log Matching says this cannot happen; if it does, say so and keep
+                        // the committed prefix rather than rewrite it.
+                        self.ready.violations.push(format!(
+                            "node {}: AppendEntries from {from} conflicts at {} below the \
+                             commit index {}",
+                            self.id, e.pos.seq, self.commit_index
+                        ));
+                        return;
+                    }
                     let at = self.log.position_at(keep).expect("keep is inside the log");
                     self.log.truncate_after(keep);
                     self.ready.persist.push(PersistOp::TruncateAfter(at));

@@ -61,13 +61,29 @@ impl ZabReplica {
                 last_heard: now,
             },
         );
-        l.epoch_acks.remove(&from);
+        // An epoch acknowledgement stands across a reconnect, as in ZooKeeper: the learner's
+        // acceptedEpoch is durable, and on reconnecting it answers LEADERINFO with -1 ("already
+        // counted"), so dropping its earlier ack would leave it uncountable for good.
         l.newleader_acks.remove(&from);
-        if let Some(e) = l.epoch {
-            l.handlers.get_mut(&from).expect("inserted").state = HandlerState::EpochSent;
-            self.send_to_learner(from, Packet::LeaderInfo { new_epoch: e });
-        } else {
-            self.maybe_fix_epoch();
+        match l.epoch {
+            Some(e) if accepted_epoch > e => {
+                // The learner promised a newer epoch than ours (a would-be leader that never
+                // established): it will refuse this one forever. Deviation from ZooKeeper,
+                // which loops here: adopt the promise and start over, so that the next epoch
+                // is above it. Raising one's own acceptedEpoch only narrows what this server
+                // will accept, so it never weakens a promise (docs/zab.md).
+                let hard = HardState {
+                    accepted_epoch: accepted_epoch.max(self.hard.accepted_epoch),
+                    ..self.hard
+                };
+                self.set_hard(hard);
+                self.go_looking();
+            }
+            Some(e) => {
+                l.handlers.get_mut(&from).expect("inserted").state = HandlerState::EpochSent;
+                self.send_to_learner(from, Packet::LeaderInfo { new_epoch: e });
+            }
+            None => self.maybe_fix_epoch(),
         }
     }
 

@@ -184,6 +184,11 @@ pub(crate) struct Following {
     pub committed_in_sync: Vec<consensus_core::Entry>,
     /// Logged proposals waiting for their COMMIT, in order.
     pub pending: VecDeque<Zxid>,
+    /// How far the history synchronized so far is the leader's committed history (DIFF's,
+    /// TRUNC's or SNAP's zxid, then each COMMIT during sync). It becomes this follower's
+    /// commit point only at UPTODATE, once the leader is established: a leader that never
+    /// reaches its NEWLEADER quorum commits nothing, and a later epoch may drop that history.
+    pub sync_committed: Zxid,
     /// When to connect again if the leader has not answered yet.
     pub retry_at: Time,
 }
@@ -367,6 +372,7 @@ impl ZabReplica {
             not_committed: VecDeque::new(),
             committed_in_sync: Vec::new(),
             pending: VecDeque::new(),
+            sync_committed: Zxid::default(),
             retry_at: self.now + self.config.leader_connect_retry,
         }));
         let accepted_epoch = self.hard.accepted_epoch;

@@ -419,26 +419,46 @@ mod exchange {
         /// The follower's side of synchronization.
         pub(crate) fn sync_packet(&mut self, packet: Packet) {
             match packet {
-                Packet::Diff { .. } => {}
+                Packet::Diff { zxid } => self.note_sync_committed(zxid),
                 Packet::Trunc { zxid } => {
-                    self.log.truncate_after(zxid);
-                    self.ready
-                        .persist
-                        .push(PersistOp::TruncateAfter(zxid.position()));
+                    self.truncate_log(zxid);
+                    self.note_sync_committed(zxid);
                 }
                 Packet::Snap { snapshot } => {
                     let at = Zxid::from_position(snapshot.last).unwrap_or_default();
+                    let own = self.log.snapshot_zxid();
+                    if at < own {
+                        // Our own snapshot is newer and holds only committed state, which the
+                        // leader's history contains: keep it, drop the log after it, and let
+                        // the proposals that follow fill in. (Installing the older one would
+                        // leave a gap between it and our log if a crash came in between.)
+                        self.log.truncate_after(own);
+                        self.ready
+                            .persist
+                            .push(PersistOp::TruncateAfter(own.position()));
+                        self.snapshots.restore_latest();
+                        self.last_committed = own;
+                        self.last_applied = own;
+                        self.applied_since_snapshot = 0;
+                        self.note_sync_committed(own);
+                        return;
+                    }
                     self.log.reset_to(at);
-                    self.ready
-                        .persist
-                        .push(PersistOp::TruncateAfter(Position::ZERO));
+                    // The snapshot first, then drop the log after it: a crash between the two
+                    // leaves the old log behind a valid snapshot, never neither (ZooKeeper
+                    // never deletes its log on SNAP either).
                     self.ready
                         .persist
                         .push(PersistOp::Snapshot(snapshot.clone()));
+                    self.ready
+                        .persist
+                        .push(PersistOp::TruncateAfter(at.position()));
+                    // A snapshot holds only state its leader applied, which a quorum committed.
                     self.last_committed = at;
                     self.last_applied = at;
                     self.applied_since_snapshot = 0;
                     self.snapshots.installed(snapshot);
+                    self.note_sync_committed(at);
                 }
                 Packet::Proposal { zxid, data } => {
                     if let ZabRole::Following(f) = &mut self.role {
@@ -455,6 +475,7 @@ mod exchange {
                     if f.not_committed.front().map(|e| e.pos) == Some(zxid.position()) {
                         let e = f.not_committed.pop_front().expect("checked");
                         f.committed_in_sync.push(e);
+                        self.note_sync_committed(zxid);
                     } else {
                         self.go_looking();
                     }
@@ -465,6 +486,45 @@ mod exchange {
             }
         }
 
+        fn note_sync_committed(&mut self, zxid: Zxid) {
+            if let ZabRole::Following(f) = &mut self.role {
+                f.sync_committed = f.sync_committed.max(zxid);
+            }
+        }
+
+        /// TRUNC: drop every logged proposal after `to` (`ZKDatabase.truncateLog`). Nothing
+        /// applied may be dropped; if it was, the state machine is rebuilt from the durable
+        /// snapshot and the log, as ZooKeeper reloads its database, and the broken invariant
+        /// is reported.
+        pub(crate) fn truncate_log(&mut self, to: Zxid) {
+            if to >= self.log.last_zxid() {
+                return;
+            }
+            if self.last_committed > to {
+                self.ready.violations.push(format!(
+                    "server {}: TRUNC to {to} drops committed {}",
+                    self.id, self.last_committed
+                ));
+            }
+            self.log.truncate_after(to);
+            self.ready
+                .persist
+                .push(PersistOp::TruncateAfter(to.position()));
+            if self.last_applied > to {
+                let base = self.log.snapshot_zxid();
+                if base > to {
+                    self.ready.violations.push(format!(
+                        "server {}: TRUNC to {to} is below the snapshot at {base}",
+                        self.id
+                    ));
+                }
+                self.snapshots.restore_latest();
+                self.last_applied = base;
+                self.applied_since_snapshot = 0;
+            }
+            self.last_committed = self.last_committed.min(to).max(self.last_applied);
+        }
+
         /// NEWLEADER, in ZooKeeper's order: the SNAP/TRUNC result is already logged; log the
         /// transactions committed during sync, then currentEpoch, then ACK (all durable first).
         fn on_new_leader(&mut self, zxid: Zxid) {
@@ -473,9 +533,9 @@ mod exchange {
             };
             let new_epoch = f.new_epoch;
             let committed = std::mem::take(&mut f.committed_in_sync);
+            // Logged and durable before the ACK, but not applied: the leader may still fail
+            // to reach its NEWLEADER quorum. UPTODATE makes this history committed.
             self.log_entries(committed);
-            // What the log holds now is a prefix of the leader's committed history.
-            self.last_committed = self.last_committed.max(self.log.last_zxid());
             let hard = HardState {
                 current_epoch: new_epoch,
                 ..self.hard
@@ -494,12 +554,13 @@ mod exchange {
             let new_epoch = f.new_epoch;
             let committed = std::mem::take(&mut f.committed_in_sync);
             let pending: Vec<Entry> = f.not_committed.drain(..).collect();
+            let sync_committed = f.sync_committed;
             self.fle.update_election_vote(new_epoch);
-            if let Some(last) = committed.last() {
-                let z = Zxid::from_position(last.pos).expect("logged zxids fit");
-                self.log_entries(committed);
-                self.last_committed = self.last_committed.max(z);
-            }
+            self.log_entries(committed);
+            // The leader is established: the synchronized history is committed.
+            self.last_committed = self
+                .last_committed
+                .max(sync_committed.min(self.log.last_zxid()));
             for e in pending {
                 let zxid = Zxid::from_position(e.pos).expect("logged zxids fit");
                 self.log_entries(vec![e]);

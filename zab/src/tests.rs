@@ -1,5 +1,6 @@
 //! Unit tests of the ZAB core: each drives servers by hand and checks one rule.
 
+use crate::election::ServerState;
 use crate::message::{Message, Packet};
 use crate::replica::{Config, Conn, HardState, ZabReplica, ZabRole};
 use crate::zxid::Zxid;
@@ -147,12 +148,107 @@ fn the_new_epoch_is_one_more_than_the_highest_accepted_epoch_of_a_quorum() {
     l.receive(
         ms(3),
         4,
-        quorum_packet(14, 0, Packet::FollowerInfo { accepted_epoch: 9 }),
+        quorum_packet(14, 0, Packet::FollowerInfo { accepted_epoch: 7 }),
     );
     assert_eq!(
         packets(&l.take_ready()),
         vec![(4, Packet::LeaderInfo { new_epoch: 7 })]
     );
+}
+
+#[test]
+fn a_learner_that_promised_a_newer_epoch_makes_the_leader_start_over_above_it() {
+    // Issue 10, bug 3: the learner would refuse epoch 7 forever; the leader adopts the
+    // promise (never weaker) and looks again, so the next epoch is above 9.
+    let mut l = server(3, 5, epochs(4, 4), &[]);
+    l.become_leader();
+    for (from, conn) in [(1, 11), (2, 12)] {
+        l.receive(
+            ms(1),
+            from,
+            quorum_packet(conn, 0, Packet::FollowerInfo { accepted_epoch: 6 }),
+        );
+    }
+    l.take_ready();
+    l.receive(
+        ms(3),
+        4,
+        quorum_packet(14, 0, Packet::FollowerInfo { accepted_epoch: 9 }),
+    );
+    let r = l.take_ready();
+    assert!(
+        packets(&r).is_empty(),
+        "no LEADERINFO 7 to a learner that promised 9"
+    );
+    assert_eq!(r.persist, vec![PersistOp::HardState(epochs(9, 4))]);
+    assert_eq!(l.server_state(), ServerState::Looking);
+}
+
+#[test]
+fn an_epoch_ack_survives_the_learner_reconnecting_during_discovery() {
+    // Issue 10, bug 5: a learner that acked the epoch and reconnects answers LEADERINFO with
+    // -1; its first ack must still count, as in ZooKeeper.
+    let mut l = server(3, 5, epochs(4, 4), &[]);
+    l.become_leader();
+    for (from, conn) in [(1, 11), (2, 12)] {
+        l.receive(
+            ms(1),
+            from,
+            quorum_packet(conn, 0, Packet::FollowerInfo { accepted_epoch: 4 }),
+        );
+    }
+    l.take_ready();
+    l.receive(
+        ms(2),
+        1,
+        quorum_packet(
+            11,
+            1,
+            Packet::AckEpoch {
+                current_epoch: Some(4),
+                last_zxid: Zxid::default(),
+            },
+        ),
+    );
+    l.take_ready();
+    // Learner 1 reconnects: FOLLOWERINFO with the epoch it accepted, then ACKEPOCH -1.
+    l.receive(
+        ms(3),
+        1,
+        quorum_packet(21, 0, Packet::FollowerInfo { accepted_epoch: 5 }),
+    );
+    assert_eq!(
+        packets(&l.take_ready()),
+        vec![(1, Packet::LeaderInfo { new_epoch: 5 })]
+    );
+    l.receive(
+        ms(4),
+        1,
+        quorum_packet(
+            21,
+            1,
+            Packet::AckEpoch {
+                current_epoch: None,
+                last_zxid: Zxid::default(),
+            },
+        ),
+    );
+    l.take_ready();
+    l.receive(
+        ms(5),
+        2,
+        quorum_packet(
+            12,
+            1,
+            Packet::AckEpoch {
+                current_epoch: Some(4),
+                last_zxid: Zxid::default(),
+            },
+        ),
+    );
+    // Leader, learner 1 (first ack) and learner 2: a quorum of 5 settles epoch 5.
+    let r = l.take_ready();
+    assert_eq!(r.persist, vec![PersistOp::HardState(epochs(5, 5))]);
 }
 
 #[test]
@@ -409,7 +505,13 @@ fn newleader_logs_the_synced_transactions_then_current_epoch_then_acks() {
             }
         )]
     );
+    // Logged, not committed: the leader may never reach its NEWLEADER quorum (issue 10,
+    // bug 1). UPTODATE says it did.
+    assert_eq!(f.last_committed(), Zxid::default());
+    assert!(f.take_ready().committed.is_empty());
+    let r = feed.send(&mut f, 5, Packet::UpToDate);
     assert_eq!(f.last_committed(), z(2, 3));
+    assert_eq!(r.committed.len(), 3);
 }
 
 /// ZOOKEEPER-4643 on a real disk: the follower crashes at every point of the sync that makes a

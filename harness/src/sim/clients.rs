@@ -173,9 +173,9 @@ impl<R: Replica> Sim<R> {
         let Some(r) = n.replica.as_mut() else {
             return; // lost: the client will time out
         };
-        match r.propose(now, bytes) {
+        match r.propose(now, bytes.clone()) {
             Ok(pos) => {
-                n.waiting.insert(pos, (c, seq, attempt));
+                n.waiting.insert(pos, (c, seq, attempt, bytes));
                 if let Some(p) = self.wl().clients[c].current.as_mut() {
                     p.accepted = true;
                 }

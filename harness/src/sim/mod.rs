@@ -171,6 +171,17 @@ pub(crate) enum Event<M> {
         seq: u64,
     },
     Nemesis,
+    /// A beat of the chaos engine started by chaos step `generation`.
+    Chaos {
+        generation: u64,
+    },
+    /// A fault aimed at a protocol window of `node` (incarnation `inc`).
+    ChaosAim {
+        generation: u64,
+        node: NodeId,
+        inc: u64,
+        window: faults::Window,
+    },
 }
 
 /// The part of a Ready that waits for its fsync: messages to send, then what to apply.
@@ -206,8 +217,8 @@ impl<M> Ord for Scheduled<M> {
     }
 }
 
-/// Who waits for an entry a node accepted: (client, seq, attempt).
-type Waiter = (usize, u64, u32);
+/// Who waits for an entry a node accepted: (client, seq, attempt) and the command it proposed.
+type Waiter = (usize, u64, u32, Command);
 
 pub(crate) struct Node<R: Replica> {
     replica: Option<R>,
@@ -254,6 +265,8 @@ pub struct Sim<R: Replica> {
     diverged: BTreeMap<NodeId, String>,
     pub(crate) workload: Option<Workload>,
     nemesis: Option<faults::NemesisState>,
+    /// Faults injected by a nemesis that has stopped, by kind.
+    faults_done: BTreeMap<&'static str, u64>,
 }
 
 impl<R: Replica> Sim<R> {
@@ -279,6 +292,7 @@ impl<R: Replica> Sim<R> {
             diverged: BTreeMap::new(),
             workload: None,
             nemesis: None,
+            faults_done: BTreeMap::new(),
             cfg,
         };
         for id in 1..=sim.cfg.nodes as NodeId {
@@ -504,6 +518,19 @@ impl<R: Replica> Sim<R> {
                 (t, 9u8).hash(&mut self.trace);
                 self.nemesis_step();
             }
+            Event::Chaos { generation } => {
+                (t, 10u8).hash(&mut self.trace);
+                self.chaos_step(generation);
+            }
+            Event::ChaosAim {
+                generation,
+                node,
+                inc,
+                window,
+            } => {
+                (t, 11u8, node).hash(&mut self.trace);
+                self.chaos_aim(generation, node, inc, window);
+            }
         }
     }
 
@@ -526,6 +553,11 @@ impl<R: Replica> Sim<R> {
             n.tick_at = Some(deadline);
             let inc = n.inc;
             self.schedule(deadline, Event::Tick { node: id, inc });
+        }
+        if ready.as_ref().is_some_and(|r| r.restore.is_some()) {
+            // The state machine is reloaded from a snapshot: the commit point starts over
+            // from it (a ZAB SNAP may bring an older one; the leader's history follows).
+            self.observer.state_reloaded(id);
         }
         self.observer.observe(now, id, Some(&status));
         if let Some(tr) = self.tracer.as_mut() {
@@ -561,6 +593,12 @@ impl<R: Replica> Sim<R> {
         let Some(ready) = ready else {
             return;
         };
+        for v in &ready.violations {
+            self.observer.violation(v.clone());
+        }
+        if let Some(w) = faults::Window::of(&status, &ready) {
+            self.chaos_window(id, w);
+        }
         let n = &mut self.nodes[id as usize - 1];
         let sync = !ready.persist.is_empty();
         let appended = ready.appended_through();
@@ -790,15 +828,17 @@ impl<R: Replica> Sim<R> {
             )),
         }
         let n = &mut self.nodes[id as usize - 1];
-        n.applied.push(cmd);
+        n.applied.push(cmd.clone());
         // Entries accepted at an earlier position that were never applied are gone for good.
         let mut replies = Vec::new();
         while let Some((&pos, _)) = n.waiting.first_key_value() {
             if pos > entry.pos {
                 break;
             }
-            let (pos, (client, seq, attempt)) = n.waiting.pop_first().expect("non-empty");
-            let reply = if pos == entry.pos {
+            let (pos, (client, seq, attempt, proposed)) = n.waiting.pop_first().expect("non-empty");
+            // The entry at the client's position may be another leader's: only the client's
+            // own command answers it (as the real runtime checks).
+            let reply = if pos == entry.pos && proposed == cmd {
                 Reply::Done(out.clone())
             } else {
                 Reply::Retry
@@ -1000,12 +1040,17 @@ impl<R: Replica> Sim<R> {
     pub fn crash(&mut self, id: NodeId) {
         let now = self.now;
         let lying = self.cfg.lying_disks;
-        let n = self.node_mut(id);
-        if n.replica.is_none() {
+        if self.node(id).replica.is_none() {
             return;
         }
+        let n = &mut self.nodes[id as usize - 1];
         n.replica = None;
-        n.store.crash();
+        // Power fails partway through whatever the disk was doing: a prefix of the unsynced
+        // writes survives, the last one possibly cut inside an append (the LogStore contract).
+        let ops = n.store.pending_ops();
+        let keep = self.rng.random_range(0..=ops);
+        let entries = self.rng.random_range(0..=n.store.pending_entries(keep));
+        n.store.crash_keeping(keep, entries);
         if lying {
             n.store = MemLogStore::new();
         }
@@ -1068,12 +1113,54 @@ impl<R: Replica> Sim<R> {
 
     /// Stops the nemesis and repairs everything it broke.
     pub(crate) fn stop_nemesis(&mut self) {
+        self.faults_done = self.faults_injected();
         self.nemesis = None;
         self.heal();
         self.set_unreliable(NetFaults::NONE);
         for id in 1..=self.nodes.len() as NodeId {
             self.restart(id);
         }
+    }
+
+    /// The end-of-run check of every replica against the cluster's sequence: each node holds
+    /// the whole sequence (not a prefix of it), its applied commands are the sequence's, and
+    /// its store equals a replay of the sequence. Returns the problems found.
+    pub(crate) fn final_state_problems(&self) -> Vec<String> {
+        let mut reference = KvStore::new();
+        for cmd in &self.oracle {
+            reference.apply_bytes(Position::ZERO, cmd);
+        }
+        let mut problems = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let id = i as NodeId + 1;
+            let total = n.applied_base + n.applied.len() as u64;
+            if total != self.oracle.len() as u64 {
+                problems.push(format!(
+                    "node {id} ends with {total} commands applied; the cluster's sequence has {}",
+                    self.oracle.len()
+                ));
+            } else if self.oracle[n.applied_base as usize..] != n.applied[..] {
+                problems.push(format!(
+                    "node {id}'s applied commands differ from the sequence"
+                ));
+            } else if !n.sm.same_contents(&reference) {
+                problems.push(format!(
+                    "node {id}'s store differs from a replay of the cluster's sequence"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Commands every node's final state holds: the shortest prefix of the cluster's
+    /// sequence that all nodes applied.
+    pub(crate) fn final_prefix(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| (n.applied_base + n.applied.len() as u64) as usize)
+            .min()
+            .unwrap_or(0)
+            .min(self.oracle.len())
     }
 
     /// True once every client has finished.

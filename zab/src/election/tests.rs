@@ -109,9 +109,9 @@ fn a_quorum_decides_only_after_the_finalize_wait() {
     f.look_for_leader(ms(0), vote(1, 1, 3, 1));
     assert_eq!(f.receive(ms(10), 2, looking(vote(2, 1, 7, 1), 1)), None);
     assert_eq!(f.receive(ms(12), 3, looking(vote(2, 1, 7, 1), 1)), None);
-    assert_eq!(f.next_deadline(), Some(ms(10 + 200)));
-    assert_eq!(f.tick(ms(209)), None);
-    let d = f.tick(ms(210)).expect("decided");
+    assert_eq!(f.next_deadline(), Some(ms(10 + 10)));
+    assert_eq!(f.tick(ms(19)), None);
+    let d = f.tick(ms(20)).expect("decided");
     assert_eq!(d.state, ServerState::Following);
     assert_eq!(d.vote, vote(2, 1, 7, 1));
     assert_eq!(f.state(), ServerState::Following);
@@ -148,6 +148,7 @@ fn silence_resends_notifications_with_doubling_backoff_up_to_the_cap() {
         1,
         &[1, 2, 3],
         ElectionConfig {
+            min_notification_interval: ms(200),
             max_notification_interval: ms(1000),
             ..ElectionConfig::default()
         },
