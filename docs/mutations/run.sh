@@ -16,9 +16,9 @@ for patch in docs/mutations/*.patch; do
     --nodes "$nodes" --jobs 2 2>&1 || true)
   git apply -R "$patch"
   trap - EXIT
-  first=$(grep -o -- '--seed [0-9]*' <<<"$out" | head -1 | awk '{print $2}')
-  summary=$(grep -E 'seeds of' <<<"$out" | tail -1)
-  why=$(grep -m1 -E 'seed [0-9]+:|FAILED|lost|diverged|violation|liveness|not linearizable' <<<"$out" | cut -c1-160)
+  first=$( (grep -o -- '--seed [0-9]*' <<<"$out" || true) | head -1 | awk '{print $2}')
+  summary=$( (grep -E 'seeds of' <<<"$out" || true) | tail -1)
+  why=$( (grep -m1 -E 'lost|diverged|violation|liveness|not linearizable|converge|final' <<<"$out" || true) | cut -c1-200)
   echo "$name | first failing seed: ${first:-none} | $summary | $why"
 done
 cargo build --release -q -p harness

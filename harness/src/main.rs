@@ -384,6 +384,16 @@ fn print_table(r: &RunReport) {
         }
     );
     println!("  converged after faults    {}", yes_no(r.converged));
+    if let Some(t) = r.caught_up_after_heal_ms {
+        println!("  caught up after last heal {t:.0} ms (virtual)");
+    }
+    for p in r.liveness.iter().chain(&r.final_state) {
+        println!("  problem                   {p}");
+    }
+    if !r.faults.is_empty() {
+        let f: Vec<String> = r.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("  faults injected           {}", f.join(", "));
+    }
     for v in &r.violations {
         println!("  violation                 {v}");
     }
