@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use harness::run::{self, RunConfig, RunReport};
 use harness::{Faults, KeyDistribution, ProtocolKind, Semantics};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::ops::RangeInclusive;
 use std::process::ExitCode;
@@ -499,7 +500,16 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
     );
     pb.set_message("0 failing");
     let failing = std::sync::atomic::AtomicU64::new(0);
+    // Per protocol: faults injected by kind, summed over the sweep.
+    let tally: std::sync::Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>> = Default::default();
     let on_done = |r: &RunReport| {
+        {
+            let mut t = tally.lock().expect("no panics hold this lock");
+            let faults = t.entry(r.config.protocol.name()).or_default();
+            for (k, v) in &r.faults {
+                *faults.entry(k.clone()).or_default() += v;
+            }
+        }
         if !r.passed() {
             let f = failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             pb.set_message(format!("{f} failing"));
@@ -536,6 +546,7 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
     }
     pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    let tally = tally.into_inner().expect("no panics hold this lock");
     if a.json {
         let out = serde_json::json!({
             "protocols": kinds,
@@ -549,12 +560,17 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
                 "why": r.failure(),
                 "reproduce": r.config.command_line(),
             })).collect::<Vec<_>>(),
+            "faults_injected": tally,
             "wall_ms": secs * 1e3,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for l in lines {
+        for (l, kind) in lines.iter().zip(&kinds) {
             println!("{l}");
+            if let Some(f) = tally.get(kind.name()).filter(|f| !f.is_empty()) {
+                let f: Vec<String> = f.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                println!("  faults injected: {}", f.join(", "));
+            }
         }
         for r in &failures {
             println!(

@@ -890,3 +890,70 @@ fn the_leader_pings_its_learners_every_half_tick() {
         .count();
     assert_eq!(pings, 2);
 }
+
+/// Issue 10, bug 2: SNAP on a real disk. The follower's log holds committed (2, 1)..(2, 3) and
+/// a divergent (2, 4); the leader sends a snapshot at (3, 5). A crash after any step of the
+/// follower's persist leaves the old log or the snapshot, never neither (the order used to be
+/// "truncate everything, then store the snapshot").
+#[test]
+fn a_crash_anywhere_in_a_snap_leaves_the_old_log_or_the_snapshot() {
+    use consensus_core::poll::now_or_never;
+    use consensus_core::{FileLog, LogStore, Snapshot};
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        now_or_never(f).expect("FileLog never waits")
+    }
+    let old = [z(2, 1), z(2, 2), z(2, 3), z(2, 4)];
+    let mut planned = usize::MAX;
+    let mut n = 0;
+    let mut saw_snapshot = false;
+    while n <= planned {
+        let dir = tempfile::tempdir().unwrap();
+        let mut disk: FileLog<HardState> = FileLog::open(dir.path()).unwrap();
+        run(disk.recover()).unwrap();
+        let entries: Vec<Entry> = old
+            .iter()
+            .map(|z| Entry::command(z.position(), Bytes::from_static(b"x")))
+            .collect();
+        run(disk.write(&[
+            PersistOp::HardState(epochs(2, 2)),
+            PersistOp::Append(entries),
+        ]))
+        .unwrap();
+        run(disk.sync()).unwrap();
+
+        let (mut f, mut feed) = connected_follower(epochs(2, 2), &old);
+        let persist = feed
+            .send(&mut f, 1, Packet::LeaderInfo { new_epoch: 4 })
+            .persist;
+        run(disk.write(&persist)).unwrap();
+        run(disk.sync()).unwrap();
+        let snapshot = Snapshot {
+            last: z(3, 5).position(),
+            data: Bytes::from_static(b"state"),
+        };
+        let persist = feed.send(&mut f, 2, Packet::Snap { snapshot }).persist;
+        run(disk.write(&persist)).unwrap();
+        planned = disk.sync_prefix(n).unwrap();
+        drop(disk);
+
+        let mut reopened: FileLog<HardState> = FileLog::open(dir.path()).unwrap();
+        let rec = run(reopened.recover()).unwrap();
+        let logged: Vec<Zxid> = rec
+            .entries
+            .iter()
+            .map(|e| Zxid::from_position(e.pos).unwrap())
+            .collect();
+        match &rec.snapshot {
+            Some(s) => {
+                assert_eq!(s.last, z(3, 5).position());
+                saw_snapshot = true;
+            }
+            None => assert_eq!(
+                logged, old,
+                "crash after {n} of {planned} steps: neither the old log nor the snapshot"
+            ),
+        }
+        n += 1;
+    }
+    assert!(saw_snapshot, "the complete SNAP stores the snapshot");
+}

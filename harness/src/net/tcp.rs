@@ -36,7 +36,9 @@ const INBOX: usize = 65_536;
 /// How long a new connection may take to present its [`Hello`].
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+// Short, so that a peer whose link comes back is reached again well within a second (a ZAB
+// node rejoins within 1 s of a heal: docs/zab.md).
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Frames written before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 4096;
 

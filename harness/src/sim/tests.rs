@@ -204,3 +204,92 @@ fn a_partition_breaks_a_stream_and_loses_what_was_in_flight() {
     sim.run_for(Duration::from_millis(10));
     assert_eq!(received(&sim, 2), vec!["after"]);
 }
+
+/// A core that commits another client's command at the position it gave a proposal: what a
+/// broken (or third) protocol could do when an entry is overwritten.
+struct Impostor {
+    id: NodeId,
+    next: u64,
+    commit: Option<Entry>,
+}
+
+impl Replica for Impostor {
+    type Message = String;
+    type HardState = u64;
+    fn id(&self) -> NodeId {
+        self.id
+    }
+    fn tick(&mut self, _now: Time) {}
+    fn next_deadline(&self) -> Time {
+        Duration::from_secs(3600)
+    }
+    fn receive(&mut self, _now: Time, _from: NodeId, _msg: String) {}
+    fn propose(&mut self, _now: Time, _command: Command) -> Result<Position, ProposeError> {
+        self.next += 1;
+        let pos = Position::new(1, self.next);
+        let other = consensus_core::kv::KvCommand {
+            client: 99,
+            seq: self.next,
+            op: consensus_core::kv::KvOp::Put {
+                key: "x".into(),
+                value: "impostor".into(),
+            },
+        };
+        self.commit = Some(Entry::command(pos, other.encode()));
+        Ok(pos)
+    }
+    fn has_ready(&self) -> bool {
+        self.commit.is_some()
+    }
+    fn take_ready(&mut self) -> Ready<String, u64> {
+        Ready {
+            committed: self.commit.take().into_iter().collect(),
+            ..Ready::default()
+        }
+    }
+    fn compact(&mut self, _now: Time, _snapshot: consensus_core::Snapshot) {}
+    fn persisted(&mut self, _now: Time, _through: Position) {}
+    fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: Role::Leader,
+            role_name: "Impostor",
+            era: 1,
+            leader: Some(self.id),
+            vote: Some(self.id),
+            commit: Position::new(1, self.next),
+            last: Position::new(1, self.next),
+        }
+    }
+}
+
+#[test]
+fn a_client_is_answered_only_for_its_own_command() {
+    // Issue 10, bug 7: the client was told `Done` with the output of whatever was applied at
+    // its position.
+    let mut sim = Sim::new(
+        SimConfig {
+            nodes: 1,
+            ..SimConfig::default()
+        },
+        Box::new(|id, _, _| Impostor {
+            id,
+            next: 0,
+            commit: None,
+        }),
+    );
+    sim.start_workload(WorkloadConfig {
+        clients: 1,
+        ops: 1,
+        read_ratio: 0.0,
+        ..WorkloadConfig::default()
+    });
+    sim.run_for(Duration::from_secs(10));
+    let h = &sim.workload.as_ref().unwrap().history;
+    assert_eq!(h.ops.len(), 1);
+    assert_eq!(
+        h.ops[0].outcome,
+        crate::history::Outcome::Unknown,
+        "never acknowledged: its command was never applied"
+    );
+}

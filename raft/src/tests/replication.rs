@@ -73,6 +73,24 @@ fn conflicting_entries_are_truncated_and_replaced() {
 }
 
 #[test]
+fn a_conflict_below_the_commit_index_is_reported_and_never_truncates() {
+    // Issue 10, bug 6: this was a debug_assert, so release sweeps truncated silently.
+    let mut f = node_with(2, 3, plain(), 3, &[1, 2, 2]);
+    // A leader of term 3 commits through index 3.
+    f.receive(ms(1), 1, append(3, 3, 2, vec![], 3));
+    f.take_ready();
+    // A message that Log Matching forbids: index 2 in term 3 after prev (1, 1).
+    f.receive(ms(2), 1, append(3, 1, 1, vec![at(3, 2)], 3));
+    let r = f.take_ready();
+    assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+    assert!(!r
+        .persist
+        .iter()
+        .any(|op| matches!(op, PersistOp::TruncateAfter(_))));
+    assert_eq!(f.log().last_position(), Position::new(2, 3));
+}
+
+#[test]
 fn a_stale_append_never_truncates_matching_entries() {
     let mut f = node_with(2, 3, plain(), 1, &[]);
     f.receive(
