@@ -6,6 +6,7 @@ pub mod codec;
 pub mod file_log;
 pub mod kv;
 pub mod poll;
+pub mod quorum;
 pub mod replica;
 pub mod runtime;
 pub mod snapshots;
@@ -15,6 +16,7 @@ pub mod transport;
 pub mod types;
 
 pub use file_log::FileLog;
+pub use quorum::{Majority, Quorum};
 pub use replica::{Envelope, PersistOp, ProposeError, Ready, Replica, Role, Status};
 pub use snapshots::Snapshots;
 pub use state_machine::StateMachine;

@@ -18,7 +18,7 @@ for patch in docs/mutations/*.patch; do
   trap - EXIT
   first=$( (grep -o -- '--seed [0-9]*' <<<"$out" || true) | head -1 | awk '{print $2}')
   summary=$( (grep -E 'seeds of' <<<"$out" || true) | tail -1)
-  why=$( (grep -m1 -E 'lost|diverged|violation|liveness|not linearizable|converge|final' <<<"$out" || true) | cut -c1-200)
+  why=$( (grep -m1 'FAILED:' <<<"$out" || true) | sed 's/.*FAILED: //' | cut -c1-160)
   echo "$name | first failing seed: ${first:-none} | $summary | $why"
 done
 cargo build --release -q -p harness

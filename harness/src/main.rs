@@ -514,13 +514,19 @@ fn cmd_check(a: CheckArgs) -> Result<ExitCode> {
             let f = failing.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             pb.set_message(format!("{f} failing"));
             if !a.json {
-                pb.println(format!(
+                let line = format!(
                     "{} seed {} FAILED: {}\n  reproduce: {}",
                     r.config.protocol.name(),
                     r.config.seed,
                     r.failure().unwrap_or_default(),
                     r.config.command_line()
-                ));
+                );
+                // Without a terminal the bar is hidden and would swallow the line.
+                if pb.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    pb.println(line);
+                }
             }
         }
         pb.inc(1);

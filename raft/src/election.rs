@@ -181,7 +181,7 @@ impl RaftReplica {
         self.votes.clear();
         self.votes.insert(self.id);
         self.reset_election_timer();
-        if self.votes.len() >= self.quorum() {
+        if self.quorum.is_reached(self.votes.iter().copied()) {
             self.become_leader();
         } else {
             self.request_votes(false);
@@ -269,7 +269,7 @@ impl RaftReplica {
             return;
         }
         self.votes.insert(from);
-        if self.votes.len() >= self.quorum() {
+        if self.quorum.is_reached(self.votes.iter().copied()) {
             if pre_vote {
                 self.become_candidate();
             } else {
@@ -281,12 +281,19 @@ impl RaftReplica {
     /// Check-quorum: a leader that has not heard from a majority within an election timeout
     /// steps down, so a partitioned leader stops taking writes.
     pub(crate) fn check_quorum(&mut self) {
-        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        let active: Vec<NodeId> = std::iter::once(self.id)
+            .chain(
+                self.progress
+                    .iter()
+                    .filter(|(_, p)| p.recent_active)
+                    .map(|(&id, _)| id),
+            )
+            .collect();
         for p in self.progress.values_mut() {
             p.recent_active = false;
         }
         self.check_quorum_deadline = self.now + self.config.election_timeout_min;
-        if active < self.quorum() {
+        if !self.quorum.is_reached(active) {
             self.become_follower(self.hard.current_term, None);
         }
     }

@@ -13,8 +13,8 @@ pub mod replication;
 pub mod snapshot;
 
 use consensus_core::{
-    Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Ready, Recovered, Replica,
-    Role, Snapshot, Snapshots, Status, Time,
+    Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready, Recovered,
+    Replica, Role, Snapshot, Snapshots, Status, Time,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -103,6 +103,8 @@ pub struct RaftReplica {
     pub(crate) id: NodeId,
     /// Every voter, this node included, sorted.
     pub(crate) voters: Vec<NodeId>,
+    /// The voters' quorum: who must agree for a vote, a commit, or check-quorum.
+    pub(crate) quorum: Quorum,
     pub(crate) config: Config,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) role: RaftRole,
@@ -143,9 +145,8 @@ impl RaftReplica {
             config.election_timeout_min < config.election_timeout_max,
             "election timeout range must be non-empty"
         );
-        let mut voters = voters.to_vec();
-        voters.sort_unstable();
-        voters.dedup();
+        let quorum = Quorum::majority(voters);
+        let voters = quorum.voters();
         let snapshot_last = recovered
             .snapshot
             .as_ref()
@@ -154,6 +155,7 @@ impl RaftReplica {
         let mut node = RaftReplica {
             id,
             voters,
+            quorum,
             config,
             rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             role: RaftRole::Follower,
@@ -206,7 +208,7 @@ impl RaftReplica {
 
     /// Votes needed to win: a majority of the voters.
     pub fn quorum(&self) -> usize {
-        self.voters.len() / 2 + 1
+        self.quorum.incoming().size()
     }
 
     pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {

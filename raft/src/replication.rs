@@ -299,10 +299,13 @@ impl RaftReplica {
         if self.role != RaftRole::Leader {
             return;
         }
-        let mut matched: Vec<u64> = self.progress.values().map(|p| p.match_index).collect();
-        matched.push(self.log.last_index());
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matched[self.quorum() - 1];
+        let n = self.quorum.committed(|id| {
+            if id == self.id {
+                self.log.last_index()
+            } else {
+                self.progress.get(&id).map_or(0, |p| p.match_index)
+            }
+        });
         if n > self.commit_index && self.log.term_at(n) == Some(self.hard.current_term) {
             self.commit_index = n;
         }

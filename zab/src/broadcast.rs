@@ -2,7 +2,7 @@
 //! strictly ordered commit (`Leader.propose`, `processAck`, `tryToCommit`).
 
 use crate::zxid::Zxid;
-use consensus_core::NodeId;
+use consensus_core::{Majority, NodeId};
 use std::collections::VecDeque;
 
 /// Most voters an ensemble may have (acknowledgements are kept as a bit set).
@@ -11,9 +11,8 @@ pub const MAX_VOTERS: usize = 128;
 /// Proposals of the current epoch that are not yet committed, with who acknowledged each.
 #[derive(Clone, Debug)]
 pub struct Outstanding {
-    /// Every voter, sorted: a voter's bit is its index here.
-    voters: Vec<NodeId>,
-    quorum: u32,
+    /// Every voter: a voter's bit is its index among them.
+    voters: Majority,
     /// Proposals in zxid order, each with the set of voters that acknowledged it.
     proposals: VecDeque<(Zxid, u128)>,
     last_committed: Zxid,
@@ -23,15 +22,12 @@ impl Outstanding {
     /// A tracker for an ensemble of `voters` (at most [`MAX_VOTERS`]), starting after
     /// `last_committed`.
     pub fn new(voters: &[NodeId], last_committed: Zxid) -> Self {
+        let voters = Majority::new(voters);
         assert!(
-            voters.len() <= MAX_VOTERS,
+            voters.voters().len() <= MAX_VOTERS,
             "a ZAB ensemble has at most {MAX_VOTERS} voters"
         );
-        let mut voters = voters.to_vec();
-        voters.sort_unstable();
-        voters.dedup();
         Outstanding {
-            quorum: (voters.len() / 2 + 1) as u32,
             voters,
             proposals: VecDeque::new(),
             last_committed,
@@ -75,14 +71,15 @@ impl Outstanding {
     }
 
     fn bit(&self, id: NodeId) -> Option<u128> {
-        self.voters.binary_search(&id).ok().map(|i| 1u128 << i)
+        self.voters.index_of(id).map(|i| 1u128 << i)
     }
 
     /// Pops, in order, the proposals at the head that a quorum acknowledged.
     fn commit_ready(&mut self) -> Vec<Zxid> {
         let mut committed = Vec::new();
         while let Some(&(z, acks)) = self.proposals.front() {
-            if acks.count_ones() < self.quorum {
+            // The bits are distinct voters: their count is the number of voters that acked.
+            if (acks.count_ones() as usize) < self.voters.size() {
                 break;
             }
             self.proposals.pop_front();

@@ -90,12 +90,12 @@ impl ZabReplica {
     /// Once a quorum (the leader included) has connected, fixes the new epoch, persists it as
     /// acceptedEpoch, then offers it to every connected learner.
     pub(crate) fn maybe_fix_epoch(&mut self) {
-        let quorum = self.quorum();
         let own = self.hard.accepted_epoch;
         let ZabRole::Leading(l) = &mut self.role else {
             return;
         };
-        if l.epoch.is_some() || 1 + l.handlers.len() < quorum {
+        let connected = std::iter::once(self.id).chain(l.handlers.keys().copied());
+        if l.epoch.is_some() || !self.quorum.is_reached(connected) {
             return;
         }
         let max = l

@@ -3,7 +3,7 @@
 //! the notifications it wants sent and, eventually, a [`Decision`].
 
 use crate::zxid::Zxid;
-use consensus_core::{NodeId, Time};
+use consensus_core::{NodeId, Quorum, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -105,6 +105,7 @@ pub struct Decision {
 pub struct FastLeaderElection {
     id: NodeId,
     voters: Vec<NodeId>,
+    quorum: Quorum,
     config: ElectionConfig,
     logical_clock: u64,
     state: ServerState,
@@ -123,9 +124,8 @@ impl FastLeaderElection {
     /// The election of server `id` among `voters` (itself included); it starts settled, not
     /// looking, until [`FastLeaderElection::look_for_leader`].
     pub fn new(id: NodeId, voters: &[NodeId], config: ElectionConfig) -> Self {
-        let mut voters = voters.to_vec();
-        voters.sort_unstable();
-        voters.dedup();
+        let quorum = Quorum::majority(voters);
+        let voters = quorum.voters();
         let own = Vote {
             leader: id,
             zxid: Zxid::default(),
@@ -134,6 +134,7 @@ impl FastLeaderElection {
         FastLeaderElection {
             id,
             voters,
+            quorum,
             resend_interval: config.min_notification_interval,
             config,
             logical_clock: 0,
@@ -161,10 +162,6 @@ impl FastLeaderElection {
     /// Looking, or the state the last decision put this server in.
     pub fn state(&self) -> ServerState {
         self.state
-    }
-
-    fn quorum(&self) -> usize {
-        self.voters.len() / 2 + 1
     }
 
     fn notification(&self) -> Notification {
@@ -329,17 +326,18 @@ impl FastLeaderElection {
 
     /// A quorum of this round's votes equals `vote` exactly.
     fn term_predicate_round(&self, vote: &Vote) -> bool {
-        self.recv_set.values().filter(|v| *v == vote).count() >= self.quorum()
+        let agree = self.recv_set.iter().filter(|(_, v)| *v == vote);
+        self.quorum.is_reached(agree.map(|(&id, _)| id))
     }
 
     /// A quorum of settled servers follow the same leader in the same epoch (ZooKeeper's
     /// `Vote.equals` ignores the zxid for servers that are not looking).
     fn term_predicate_settled(&self, vote: &Vote) -> bool {
-        self.out_of_election
-            .values()
-            .filter(|(v, _, _)| v.leader == vote.leader && v.peer_epoch == vote.peer_epoch)
-            .count()
-            >= self.quorum()
+        let agree = self
+            .out_of_election
+            .iter()
+            .filter(|(_, (v, _, _))| v.leader == vote.leader && v.peer_epoch == vote.peer_epoch);
+        self.quorum.is_reached(agree.map(|(&id, _)| id))
     }
 
     /// ZooKeeper's `checkLeader`: never follow a leader that has not said it leads; never lead

@@ -6,8 +6,8 @@ use crate::log::ZabLog;
 use crate::message::{Message, Packet};
 use crate::zxid::Zxid;
 use consensus_core::{
-    Command, Envelope, NodeId, PersistOp, Position, ProposeError, Ready, Recovered, Replica, Role,
-    Snapshot, Snapshots, Status, Time,
+    Command, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready, Recovered,
+    Replica, Role, Snapshot, Snapshots, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -204,6 +204,8 @@ pub(crate) enum ZabRole {
 pub struct ZabReplica {
     pub(crate) id: NodeId,
     pub(crate) voters: Vec<NodeId>,
+    /// The voters' quorum, for every count ZAB makes (epoch, NEWLEADER, liveness).
+    pub(crate) quorum: Quorum,
     pub(crate) config: Config,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) hard: HardState,
@@ -233,9 +235,8 @@ impl ZabReplica {
             voters.contains(&id),
             "server {id} must be one of the voters"
         );
-        let mut voters = voters.to_vec();
-        voters.sort_unstable();
-        voters.dedup();
+        let quorum = Quorum::majority(voters);
+        let voters = quorum.voters();
         let snap_zxid = recovered
             .snapshot
             .as_ref()
@@ -250,6 +251,7 @@ impl ZabReplica {
         let mut z = ZabReplica {
             id,
             voters,
+            quorum,
             config,
             rng,
             hard: recovered.hard_state,
@@ -295,10 +297,6 @@ impl ZabReplica {
     /// True for a leader that a quorum acknowledged and that takes proposals.
     pub fn is_established_leader(&self) -> bool {
         matches!(&self.role, ZabRole::Leading(l) if l.established)
-    }
-
-    pub(crate) fn quorum(&self) -> usize {
-        self.voters.len() / 2 + 1
     }
 
     pub(crate) fn set_hard(&mut self, hard: HardState) {
@@ -511,12 +509,15 @@ impl ZabReplica {
                 // Drop learners silent for longer than syncLimit; without a quorum, give up.
                 let silent = tick * self.config.sync_limit;
                 l.handlers.retain(|_, h| now <= h.last_heard + silent);
-                let synced = 1 + l
+                let synced = l
                     .handlers
-                    .values()
-                    .filter(|h| h.state == HandlerState::Synced)
-                    .count();
-                if l.established && synced < self.voters.len() / 2 + 1 {
+                    .iter()
+                    .filter(|(_, h)| h.state == HandlerState::Synced)
+                    .map(|(&id, _)| id);
+                let alive = self
+                    .quorum
+                    .is_reached(std::iter::once(self.id).chain(synced));
+                if l.established && !alive {
                     self.go_looking();
                     return;
                 }

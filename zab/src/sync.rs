@@ -251,14 +251,13 @@ mod exchange {
         /// Once a quorum (the leader included) acknowledged the epoch: persist currentEpoch,
         /// then synchronize every learner that is waiting.
         pub(crate) fn maybe_settle_epoch(&mut self) {
-            let quorum = self.quorum();
             let ZabRole::Leading(l) = &mut self.role else {
                 return;
             };
             let Some(e) = l.epoch else {
                 return;
             };
-            if l.epoch_settled || l.epoch_acks.len() < quorum {
+            if l.epoch_settled || !self.quorum.is_reached(l.epoch_acks.iter().copied()) {
                 return;
             }
             l.epoch_settled = true;
@@ -390,12 +389,14 @@ mod exchange {
 
         /// A quorum acknowledged NEWLEADER: the leader's history is committed and it serves.
         pub(crate) fn maybe_establish(&mut self) {
-            let quorum = self.quorum();
             let voters = self.voters.clone();
             let ZabRole::Leading(l) = &mut self.role else {
                 return;
             };
-            if l.established || !l.epoch_settled || l.newleader_acks.len() < quorum {
+            if l.established
+                || !l.epoch_settled
+                || !self.quorum.is_reached(l.newleader_acks.iter().copied())
+            {
                 return;
             }
             let e = l.epoch.expect("settled epochs are fixed");
