@@ -207,8 +207,8 @@ impl RaftReplica {
                         // Log Matching says this cannot happen; if it does, say so and keep
                         // the committed prefix rather than rewrite it.
                         self.ready.violations.push(format!(
-                            "node {}: AppendEntries from {from} conflicts at {} below the \
-                             commit index {}",
+                            "node {}: AppendEntries from {from} conflicts at index {}, at or \
+                             below its commit index {}",
                             self.id, e.pos.seq, self.commit_index
                         ));
                         return;
