@@ -275,7 +275,19 @@ async fn dial_loop(peer: NodeId, addr: SocketAddr, hello: Hello, mut rx: mpsc::R
         backoff = BACKOFF_MIN;
         let result: std::io::Result<()> = async {
             loop {
-                let Some(first) = rx.recv().await else {
+                // The peer never writes on this connection: if its read side ends or errs, the
+                // connection is gone (closed by the peer, or by whatever sits in between).
+                // Notice it now rather than lose the next message to a dead socket.
+                let first = tokio::select! {
+                    m = rx.recv() => m,
+                    _ = framed.next() => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "closed by the peer",
+                        ));
+                    }
+                };
+                let Some(first) = first else {
                     return Ok(());
                 };
                 framed.feed(first).await?;
@@ -437,5 +449,33 @@ mod tests {
         .expect("the dialer reconnects");
         assert_eq!(got.0, 1);
         assert!(got.1.starts_with("again"));
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_peer_closed_is_replaced_before_the_next_message() {
+        // Issue 10, bug 4: a dialer kept writing into a connection the other side had closed,
+        // so the next message (a ZAB notification after a heal) was lost to a dead socket.
+        // Here the other side first accepts and closes at once (as a cut link or a restarting
+        // process does), then the real peer comes up at the same address.
+        let raw = tokio::net::TcpListener::bind(addr()).await.unwrap();
+        let a2 = raw.local_addr().unwrap();
+        let l1 = std::net::TcpListener::bind(addr()).unwrap();
+        let a1 = l1.local_addr().unwrap();
+        drop(l1);
+        let peers: BTreeMap<NodeId, SocketAddr> = [(1, a1), (2, a2)].into();
+        let t1 = node(1, a1, peers.clone()).await;
+        t1.send(2, "into the void".into()).await.unwrap();
+        let (sock, _) = tokio::time::timeout(Duration::from_secs(5), raw.accept())
+            .await
+            .expect("the dialer connects")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(sock);
+        drop(raw);
+        let mut t2 = node(2, a2, peers).await;
+        // Time for the dialer to notice the closed connection and dial again.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        t1.send(2, "one".into()).await.unwrap();
+        assert_eq!(recv(&mut t2).await, (1, "one".to_string()));
     }
 }
