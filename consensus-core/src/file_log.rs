@@ -284,19 +284,22 @@ where
         let Some(&cut) = self.index.get(keep) else {
             return;
         };
-        self.steps.push(Step::SetLen {
-            seg: cut.seg,
-            len: cut.off,
-        });
+        // From the end backwards: later segments first, newest first, then the cut. A crash
+        // in between leaves the log shortened from its tail, never with a hole in it.
         let later: Vec<u64> = self
             .seg_last
             .range(cut.seg + 1..)
             .map(|(&s, _)| s)
+            .rev()
             .collect();
         for s in later {
             self.seg_last.remove(&s);
             self.steps.push(Step::Remove(s));
         }
+        self.steps.push(Step::SetLen {
+            seg: cut.seg,
+            len: cut.off,
+        });
         let last_in_seg = match keep.checked_sub(1).map(|i| self.index[i]) {
             Some(l) if l.seg == cut.seg => l.pos,
             _ => self.snapshot_last,

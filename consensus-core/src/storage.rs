@@ -41,7 +41,9 @@ pub enum StorageError {
 /// [`LogStore::write`] buffers; only [`LogStore::sync`] makes writes durable. What a crash
 /// leaves is the contract every store keeps and every core relies on: the state as of the last
 /// completed sync, plus **a prefix** of the operations written since, in order, where the last
-/// operation of that prefix may be an `Append` cut after any of its entries. A `Ready`'s persist
+/// operation of that prefix may be cut short: an `Append` after any of its entries, a
+/// `TruncateAfter` after dropping only part of the tail it drops (the log shortened from its
+/// end, never with a hole). A `Ready`'s persist
 /// operations are therefore not crash-atomic: a core orders them so that every prefix is safe
 /// (ZAB's SNAP stores the snapshot before it drops the log after it). [`MemLogStore::crash_keeping`]
 /// models exactly this; `FileLog` performs its steps in order and makes a truncation durable
@@ -86,8 +88,9 @@ impl<H: Clone> MemLogStore<H> {
     }
 
     /// A power failure partway through a sync: the first `ops` unsynced operations reach the
-    /// disk, then the first `entries` entries of the next one if it is an append; the rest is
-    /// lost. A store that fails to apply them (an order violation) keeps what it had.
+    /// disk, then part of the next one: the first `entries` entries of an append, or the last
+    /// `entries` of the entries a truncation drops; the rest is lost. A store that fails to
+    /// apply them (an order violation) keeps what it had.
     pub fn crash_keeping(&mut self, ops: usize, entries: usize) {
         let pending = std::mem::take(&mut self.pending);
         let mut durable = self.durable.clone();
@@ -96,19 +99,36 @@ impl<H: Clone> MemLogStore<H> {
                 return;
             }
         }
-        if let Some(PersistOp::Append(es)) = pending.get(ops) {
-            let cut = PersistOp::Append(es[..entries.min(es.len())].to_vec());
-            if Self::apply(&mut durable, &cut).is_err() {
-                return;
+        match pending.get(ops) {
+            Some(PersistOp::Append(es)) => {
+                let cut = PersistOp::Append(es[..entries.min(es.len())].to_vec());
+                if Self::apply(&mut durable, &cut).is_err() {
+                    return;
+                }
             }
+            Some(PersistOp::TruncateAfter(_)) => {
+                let keep = durable.entries.len().saturating_sub(entries);
+                durable.entries.truncate(keep);
+            }
+            _ => {}
         }
         self.durable = durable;
     }
 
-    /// Entries in the `index`-th unsynced operation if it is an append (0 otherwise).
+    /// How far the `index`-th unsynced operation can be cut short: the entries of an append,
+    /// or the entries a truncation would drop (0 for anything else).
     pub fn pending_entries(&self, index: usize) -> usize {
         match self.pending.get(index) {
             Some(PersistOp::Append(es)) => es.len(),
+            Some(PersistOp::TruncateAfter(pos)) => {
+                let mut durable = self.durable.clone();
+                for op in self.pending.iter().take(index) {
+                    if Self::apply(&mut durable, op).is_err() {
+                        return 0;
+                    }
+                }
+                durable.entries.iter().filter(|e| e.pos > *pos).count()
+            }
             _ => 0,
         }
     }
@@ -231,6 +251,17 @@ mod tests {
         assert_eq!(r.hard_state, 7);
         assert_eq!(r.entries, vec![e(1, 1), e(1, 2), e(1, 3)]);
         assert_eq!(s.pending_ops(), 0);
+    }
+
+    #[test]
+    fn a_crash_mid_truncation_shortens_the_log_from_its_end() {
+        let mut s: MemLogStore<u64> = MemLogStore::new();
+        run(s.write(&[PersistOp::Append(vec![e(1, 1), e(1, 2), e(1, 3), e(1, 4)])])).unwrap();
+        run(s.sync()).unwrap();
+        run(s.write(&[PersistOp::TruncateAfter(Position::new(1, 1))])).unwrap();
+        assert_eq!(s.pending_entries(0), 3);
+        s.crash_keeping(0, 2);
+        assert_eq!(run(s.recover()).unwrap().entries, vec![e(1, 1), e(1, 2)]);
     }
 
     #[test]

@@ -331,3 +331,103 @@ fn zookeeper_1156_truncation_keeps_exactly_the_entries_up_to_the_target() {
         }
     }
 }
+
+/// A small deterministic generator for the crash-equivalence test (no dependency needed).
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// Valid persist operations on top of a log whose entries are `log` and whose snapshot ends at
+/// `snap`: appends (sometimes in a new era), truncations, snapshots, hard states.
+fn random_ops(
+    rng: &mut Xorshift,
+    log: &mut Vec<Position>,
+    snap: &mut Position,
+) -> Vec<PersistOp<u64>> {
+    let mut ops = Vec::new();
+    for _ in 0..1 + rng.below(5) {
+        let last = log.last().copied().unwrap_or(*snap);
+        match rng.below(5) {
+            0 | 1 => {
+                let era = last.era.max(1) + rng.below(2);
+                let n = 1 + rng.below(3);
+                let es: Vec<Entry> = (1..=n).map(|i| entry(era, last.seq + i)).collect();
+                log.extend(es.iter().map(|e| e.pos));
+                ops.push(PersistOp::Append(es));
+            }
+            2 if !log.is_empty() => {
+                let keep = rng.below(log.len() as u64 + 1) as usize;
+                let at = if keep == 0 { *snap } else { log[keep - 1] };
+                log.truncate(keep);
+                ops.push(PersistOp::TruncateAfter(at));
+            }
+            3 if !log.is_empty() => {
+                let upto = rng.below(log.len() as u64) as usize;
+                let at = log[upto];
+                log.drain(..=upto);
+                *snap = at;
+                ops.push(PersistOp::Snapshot(Snapshot {
+                    last: at,
+                    data: Bytes::from(format!("state at {at}")),
+                }));
+            }
+            _ => ops.push(PersistOp::HardState(rng.below(1000))),
+        }
+    }
+    ops
+}
+
+/// The `LogStore` crash contract, checked on the real file log against the in-memory model: a
+/// crash after any step of a sync leaves exactly what `MemLogStore::crash_keeping` allows (the
+/// synced state plus a prefix of the unsynced operations, the last possibly a cut append).
+#[test]
+fn a_crash_after_any_step_leaves_what_the_in_memory_model_allows() {
+    use crate::storage::{LogStore, MemLogStore};
+    let mut checked = 0;
+    for seed in 1..=200u64 {
+        let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut log_pos = Vec::new();
+        let mut snap = Position::ZERO;
+        let base = random_ops(&mut rng, &mut log_pos, &mut snap);
+        let batch = random_ops(&mut rng, &mut log_pos, &mut snap);
+        // Every state the model allows after a crash in the middle of syncing `batch`.
+        let mut allowed = Vec::new();
+        for k in 0..=batch.len() {
+            let mut mem: MemLogStore<u64> = MemLogStore::new();
+            run(mem.write(&base)).unwrap();
+            run(mem.sync()).unwrap();
+            run(mem.write(&batch)).unwrap();
+            for j in 0..=mem.pending_entries(k) {
+                let mut mem = mem.clone();
+                mem.crash_keeping(k, j);
+                allowed.push(run(mem.recover()).unwrap());
+            }
+        }
+        let mut planned = usize::MAX;
+        let mut n = 0;
+        while n <= planned {
+            let dir = tempfile::tempdir().unwrap();
+            // Small segments: appends open new ones, truncations and snapshots remove them.
+            let (mut log, _) = open(dir.path(), 64);
+            persist(&mut log, base.clone());
+            run(log.write(&batch)).unwrap();
+            planned = log.sync_prefix(n).unwrap();
+            drop(log);
+            let (_, rec) = open(dir.path(), 64);
+            assert!(
+                allowed.contains(&rec),
+                "seed {seed}: a crash after {n} of {planned} steps left {rec:?}\nbase {base:?}\nbatch {batch:?}"
+            );
+            checked += 1;
+            n += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} crash points checked");
+}
