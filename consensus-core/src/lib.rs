@@ -1,25 +1,24 @@
-//! Shared pieces of consensus-lab: protocol-neutral types, the sans-IO [`Replica`] contract that
-//! both Raft and ZAB implement, storage and transport traits with in-memory implementations, the
-//! one codec module that turns values into bytes, and the key-value state machine.
+//! Shared pieces of consensus-lab, pure (no tokio, no file system): protocol-neutral types, the
+//! sans-IO [`Replica`] contract that both Raft and ZAB implement, quorums, the storage,
+//! transport and state-machine traits (with an in-memory log store), the one codec module that
+//! turns values into bytes, and the key-value state machine. The drivers that run a core for
+//! real (tokio runtime, on-disk log, TCP) are in the `consensus-node` crate.
 
 pub mod codec;
-pub mod file_log;
 pub mod kv;
 pub mod poll;
 pub mod quorum;
 pub mod replica;
-pub mod runtime;
 pub mod snapshots;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;
 pub mod types;
 
-pub use file_log::FileLog;
 pub use quorum::{Majority, Quorum};
 pub use replica::{Envelope, PersistOp, ProposeError, Ready, Replica, Role, Status};
 pub use snapshots::Snapshots;
 pub use state_machine::StateMachine;
 pub use storage::{LogStore, MemLogStore, Recovered, StorageError};
-pub use transport::{MemNetwork, MemTransport, Transport, TransportError};
+pub use transport::{Transport, TransportError};
 pub use types::{Command, Entry, NodeId, Payload, Position, Snapshot, Time};

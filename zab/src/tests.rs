@@ -521,7 +521,8 @@ fn newleader_logs_the_synced_transactions_then_current_epoch_then_acks() {
 fn zookeeper_4643_a_crash_anywhere_in_the_newleader_sync_never_leaves_current_epoch_without_its_transactions(
 ) {
     use consensus_core::poll::now_or_never;
-    use consensus_core::{FileLog, LogStore};
+    use consensus_core::LogStore;
+    use consensus_node::FileLog;
     fn run<T>(f: impl std::future::Future<Output = T>) -> T {
         now_or_never(f).expect("FileLog never waits")
     }
@@ -898,7 +899,8 @@ fn the_leader_pings_its_learners_every_half_tick() {
 #[test]
 fn a_crash_anywhere_in_a_snap_leaves_the_old_log_or_the_snapshot() {
     use consensus_core::poll::now_or_never;
-    use consensus_core::{FileLog, LogStore, Snapshot};
+    use consensus_core::{LogStore, Snapshot};
+    use consensus_node::FileLog;
     fn run<T>(f: impl std::future::Future<Output = T>) -> T {
         now_or_never(f).expect("FileLog never waits")
     }

@@ -6,7 +6,7 @@ pub mod client;
 pub mod launch;
 pub mod load;
 pub mod server;
-pub mod tcp;
+pub use consensus_node::tcp;
 
 pub use client::{Client, HttpReply};
 pub use load::{LoadConfig, LoadReport};

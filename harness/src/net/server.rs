@@ -24,8 +24,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use consensus_core::codec;
 use consensus_core::kv::{KvCommand, KvOp, KvOutput, KvStore};
-use consensus_core::runtime::{ClientError, Node, NodeHandle};
-use consensus_core::{FileLog, NodeId, Status};
+use consensus_core::{NodeId, Status};
+use consensus_node::runtime::{ClientError, Node, NodeHandle};
+use consensus_node::FileLog;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -395,8 +396,8 @@ type NodeRun = std::pin::Pin<
     Box<
         dyn std::future::Future<
                 Output = Result<
-                    consensus_core::runtime::NodeStats,
-                    consensus_core::runtime::NodeError,
+                    consensus_node::runtime::NodeStats,
+                    consensus_node::runtime::NodeError,
                 >,
             > + Send,
     >,

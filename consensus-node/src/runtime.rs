@@ -7,14 +7,12 @@
 //! commit). It then persists and syncs, tells the core what became durable, sends the
 //! messages, applies committed entries and answers the clients whose entries they are.
 
-use crate::poll::now_or_never;
-use crate::replica::{Ready, Replica, Status};
-use crate::state_machine::StateMachine;
-use crate::storage::{LogStore, Recovered, StorageError};
-use crate::transport::Transport;
-use crate::types::{Command, Payload, Position, Snapshot, Time};
-use crate::{NodeId, PersistOp};
 use bytes::Bytes;
+use consensus_core::poll::now_or_never;
+use consensus_core::{
+    Command, LogStore, NodeId, Payload, PersistOp, Position, Ready, Recovered, Replica, Snapshot,
+    StateMachine, Status, StorageError, Time, Transport,
+};
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -246,7 +244,7 @@ where
                     let _ = old.reply.send(Err(ClientError::Superseded));
                 }
             }
-            Err(crate::ProposeError::NotLeader { leader }) => {
+            Err(consensus_core::ProposeError::NotLeader { leader }) => {
                 let _ = req.reply.send(Err(ClientError::NotLeader { leader }));
             }
         }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::poll::now_or_never;
 use bytes::Bytes;
+use consensus_core::poll::now_or_never;
 
 fn entry(era: u64, seq: u64) -> Entry {
     Entry::command(
@@ -389,7 +389,7 @@ fn random_ops(
 /// synced state plus a prefix of the unsynced operations, the last possibly a cut append).
 #[test]
 fn a_crash_after_any_step_leaves_what_the_in_memory_model_allows() {
-    use crate::storage::{LogStore, MemLogStore};
+    use consensus_core::MemLogStore;
     let mut checked = 0;
     for seed in 1..=200u64 {
         let mut rng = Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));

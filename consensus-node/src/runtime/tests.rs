@@ -1,10 +1,9 @@
 use super::*;
-use crate::codec;
 use crate::file_log::FileLog;
-use crate::kv::{KvCommand, KvOp, KvOutput, KvStore};
-use crate::replica::{Envelope, ProposeError, Role};
-use crate::transport::MemNetwork;
-use crate::types::Entry;
+use crate::mem_transport::MemNetwork;
+use consensus_core::codec;
+use consensus_core::kv::{KvCommand, KvOp, KvOutput, KvStore};
+use consensus_core::{Entry, Envelope, ProposeError, Role};
 use std::time::Duration;
 
 /// A one-node "cluster": always the leader, commits an entry once it is durable.

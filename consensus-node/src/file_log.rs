@@ -16,11 +16,9 @@
 //! warning) and refuses to start, naming the file and offset, when a bad record has valid
 //! records after it or sits in an earlier segment: that would drop acknowledged entries.
 
-use crate::codec;
-use crate::replica::PersistOp;
-use crate::storage::{LogStore, Recovered, StorageError};
-use crate::types::{Entry, Position, Snapshot};
 use async_trait::async_trait;
+use consensus_core::codec;
+use consensus_core::{Entry, LogStore, PersistOp, Position, Recovered, Snapshot, StorageError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
