@@ -6,27 +6,11 @@ use harness::run::{self, RunConfig};
 use harness::{Cluster, Faults, ProtocolKind, SimConfig};
 use std::time::Duration;
 
+mod common;
+use common::{leader, zab};
+
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
-}
-
-fn zab(nodes: usize, seed: u64) -> Cluster {
-    Cluster::new(
-        ProtocolKind::Zab,
-        SimConfig {
-            nodes,
-            seed,
-            ..SimConfig::default()
-        },
-    )
-}
-
-fn leader(c: &mut Cluster) -> NodeId {
-    assert!(
-        c.run_until(secs(15.0), |c| c.leader().is_some()),
-        "no leader"
-    );
-    c.leader().unwrap()
 }
 
 fn total(c: &Cluster, id: NodeId) -> u64 {

@@ -3,30 +3,14 @@
 
 use bytes::Bytes;
 use consensus_core::{NodeId, Role};
-use harness::{Cluster, ProtocolKind, SimConfig};
+use harness::Cluster;
 use std::time::Duration;
+
+mod common;
+use common::{leader, zab};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-fn zab(nodes: usize, seed: u64) -> Cluster {
-    Cluster::new(
-        ProtocolKind::Zab,
-        SimConfig {
-            nodes,
-            seed,
-            ..SimConfig::default()
-        },
-    )
-}
-
-fn leader(c: &mut Cluster) -> NodeId {
-    assert!(
-        c.run_until(Duration::from_secs(15), |c| c.leader().is_some()),
-        "no leader"
-    );
-    c.leader().unwrap()
 }
 
 fn commit(c: &mut Cluster, tag: &str, n: usize) {

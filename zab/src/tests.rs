@@ -156,20 +156,35 @@ fn the_new_epoch_is_one_more_than_the_highest_accepted_epoch_of_a_quorum() {
     );
 }
 
-#[test]
-fn a_learner_that_promised_a_newer_epoch_makes_the_leader_start_over_above_it() {
-    // Issue 10, bug 3: the learner would refuse epoch 7 forever; the leader adopts the
-    // promise (never weaker) and looks again, so the next epoch is above 9.
+/// A leader of 5 (epochs (4, 4)) to which learners 1 and 2 connected with `accepted_epoch`.
+fn leading_with_two_learners(accepted_epoch: u64) -> ZabReplica {
     let mut l = server(3, 5, epochs(4, 4), &[]);
     l.become_leader();
     for (from, conn) in [(1, 11), (2, 12)] {
         l.receive(
             ms(1),
             from,
-            quorum_packet(conn, 0, Packet::FollowerInfo { accepted_epoch: 6 }),
+            quorum_packet(conn, 0, Packet::FollowerInfo { accepted_epoch }),
         );
     }
     l.take_ready();
+    l
+}
+
+/// Learner `from` answers LEADERINFO on connection `conn` (its packet `seq`).
+fn ack_epoch(l: &mut ZabReplica, from: NodeId, conn: u64, seq: u64, current_epoch: Option<u64>) {
+    let ack = Packet::AckEpoch {
+        current_epoch,
+        last_zxid: Zxid::default(),
+    };
+    l.receive(ms(2 + seq), from, quorum_packet(conn, seq, ack));
+}
+
+#[test]
+fn a_learner_that_promised_a_newer_epoch_makes_the_leader_start_over_above_it() {
+    // Issue 10, bug 3: the learner would refuse epoch 7 forever; the leader adopts the
+    // promise (never weaker) and looks again, so the next epoch is above 9.
+    let mut l = leading_with_two_learners(6);
     l.receive(
         ms(3),
         4,
@@ -188,28 +203,8 @@ fn a_learner_that_promised_a_newer_epoch_makes_the_leader_start_over_above_it() 
 fn an_epoch_ack_survives_the_learner_reconnecting_during_discovery() {
     // Issue 10, bug 5: a learner that acked the epoch and reconnects answers LEADERINFO with
     // -1; its first ack must still count, as in ZooKeeper.
-    let mut l = server(3, 5, epochs(4, 4), &[]);
-    l.become_leader();
-    for (from, conn) in [(1, 11), (2, 12)] {
-        l.receive(
-            ms(1),
-            from,
-            quorum_packet(conn, 0, Packet::FollowerInfo { accepted_epoch: 4 }),
-        );
-    }
-    l.take_ready();
-    l.receive(
-        ms(2),
-        1,
-        quorum_packet(
-            11,
-            1,
-            Packet::AckEpoch {
-                current_epoch: Some(4),
-                last_zxid: Zxid::default(),
-            },
-        ),
-    );
+    let mut l = leading_with_two_learners(4);
+    ack_epoch(&mut l, 1, 11, 1, Some(4));
     l.take_ready();
     // Learner 1 reconnects: FOLLOWERINFO with the epoch it accepted, then ACKEPOCH -1.
     l.receive(
@@ -221,31 +216,9 @@ fn an_epoch_ack_survives_the_learner_reconnecting_during_discovery() {
         packets(&l.take_ready()),
         vec![(1, Packet::LeaderInfo { new_epoch: 5 })]
     );
-    l.receive(
-        ms(4),
-        1,
-        quorum_packet(
-            21,
-            1,
-            Packet::AckEpoch {
-                current_epoch: None,
-                last_zxid: Zxid::default(),
-            },
-        ),
-    );
+    ack_epoch(&mut l, 1, 21, 1, None);
     l.take_ready();
-    l.receive(
-        ms(5),
-        2,
-        quorum_packet(
-            12,
-            1,
-            Packet::AckEpoch {
-                current_epoch: Some(4),
-                last_zxid: Zxid::default(),
-            },
-        ),
-    );
+    ack_epoch(&mut l, 2, 12, 1, Some(4));
     // Leader, learner 1 (first ack) and learner 2: a quorum of 5 settles epoch 5.
     let r = l.take_ready();
     assert_eq!(r.persist, vec![PersistOp::HardState(epochs(5, 5))]);
