@@ -5,6 +5,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
+/// The seed of node `id`'s own generator, from the run's `seed`: distinct per node, and, with
+/// `salt` (for example the start time), per incarnation.
+pub fn node_seed(seed: u64, id: NodeId, salt: u64) -> u64 {
+    seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.rotate_left(17)
+}
+
 /// A protocol message addressed to one peer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Envelope<M> {
@@ -73,6 +79,16 @@ impl<M, H> Ready<M, H> {
             PersistOp::Append(es) => es.last().map(|e| e.pos),
             _ => None,
         })
+    }
+
+    /// Asks for `entries` to be appended, joining an append that is the last persist operation
+    /// so far (one write for consecutive appends; order with other operations is kept).
+    pub fn append(&mut self, entries: Vec<Entry>) {
+        if let Some(PersistOp::Append(pending)) = self.persist.last_mut() {
+            pending.extend(entries);
+        } else {
+            self.persist.push(PersistOp::Append(entries));
+        }
     }
 
     /// True when there is nothing to persist, send or apply.

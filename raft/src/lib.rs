@@ -13,8 +13,8 @@ pub mod replication;
 pub mod snapshot;
 
 use consensus_core::{
-    Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready, Recovered,
-    Replica, Role, Snapshot, Snapshots, Status, Time,
+    node_seed, Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready,
+    Recovered, Replica, Role, Snapshot, Snapshots, Status, Time,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -157,7 +157,7 @@ impl RaftReplica {
             voters,
             quorum,
             config,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            rng: ChaCha8Rng::seed_from_u64(node_seed(seed, id, 0)),
             role: RaftRole::Follower,
             hard: recovered.hard_state,
             log: RaftLog::from_parts(snapshot_last, recovered.entries),
@@ -221,11 +221,7 @@ impl RaftReplica {
     }
 
     pub(crate) fn persist_append(&mut self, entries: Vec<Entry>) {
-        if let Some(PersistOp::Append(pending)) = self.ready.persist.last_mut() {
-            pending.extend(entries);
-        } else {
-            self.ready.persist.push(PersistOp::Append(entries));
-        }
+        self.ready.append(entries);
     }
 
     /// The latest snapshot this node holds.

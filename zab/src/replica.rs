@@ -6,8 +6,8 @@ use crate::log::ZabLog;
 use crate::message::{Message, Packet};
 use crate::zxid::Zxid;
 use consensus_core::{
-    Command, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready, Recovered,
-    Replica, Role, Snapshot, Snapshots, Status, Time,
+    node_seed, Command, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready,
+    Recovered, Replica, Role, Snapshot, Snapshots, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -245,9 +245,7 @@ impl ZabReplica {
         let fle = FastLeaderElection::new(id, &voters, config.election.clone());
         let threshold = config.snapshot_threshold;
         // Connection ids must differ across restarts: mix in the start time.
-        let rng = ChaCha8Rng::seed_from_u64(
-            seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (now.as_nanos() as u64).rotate_left(17),
-        );
+        let rng = ChaCha8Rng::seed_from_u64(node_seed(seed, id, now.as_nanos() as u64));
         let mut z = ZabReplica {
             id,
             voters,

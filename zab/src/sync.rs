@@ -582,11 +582,7 @@ mod exchange {
             for e in &fresh {
                 self.log.push(e.clone());
             }
-            if let Some(PersistOp::Append(pending)) = self.ready.persist.last_mut() {
-                pending.extend(fresh);
-            } else {
-                self.ready.persist.push(PersistOp::Append(fresh));
-            }
+            self.ready.append(fresh);
         }
     }
 
