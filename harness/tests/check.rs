@@ -197,3 +197,21 @@ fn the_final_state_check_catches_a_write_every_replica_lost() {
         r.failure()
     );
 }
+
+#[test]
+fn a_zab_run_asked_for_datagram_links_reports_the_stream_links_it_ran_on() {
+    // Issue 10, bug 8: the reproduction command said datagram while ZAB ran on streams.
+    let r = run::run(
+        &RunConfig {
+            protocol: ProtocolKind::Zab,
+            nodes: 3,
+            ops: 200,
+            faults: Faults::None,
+            network: Semantics::Datagram,
+            ..RunConfig::default()
+        },
+        None,
+    );
+    assert_eq!(r.config.network, Semantics::Stream);
+    assert!(!r.config.command_line().contains("datagram"));
+}
