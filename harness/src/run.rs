@@ -319,10 +319,17 @@ fn report(
     let (ops_ok, ops_failed, ops_unknown) = history.counts();
 
     // Every applied command was checked against the cluster's sequence as it happened; an
-    // acknowledged write counts as kept only if every replica's final state holds it.
+    // acknowledged write counts as kept only if every replica's final state holds it. (A
+    // cluster that did not converge is reported as such; its lagging nodes are not counted as
+    // having lost writes.)
     let diverged: Vec<NodeId> = c.diverged().keys().copied().collect();
     let divergence = c.diverged().values().next().cloned();
-    let in_log: BTreeSet<(u64, u64)> = reference[..c.final_prefix()]
+    let kept = if converged {
+        c.final_prefix()
+    } else {
+        reference.len()
+    };
+    let in_log: BTreeSet<(u64, u64)> = reference[..kept]
         .iter()
         .filter_map(|b| codec::decode::<KvCommand>(b).ok())
         .map(|k| (k.client, k.seq))
