@@ -7,7 +7,7 @@ use harness::{Cluster, Faults, ProtocolKind, SimConfig};
 use std::time::Duration;
 
 mod common;
-use common::{leader, zab};
+use common::{leader, propose_all, zab};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -33,14 +33,7 @@ fn applied_through(c: &Cluster, id: NodeId, cmd: &str) -> bool {
 
 /// Commits `n` commands named `{tag}-{i}` and waits until every live node applied them.
 fn commit(c: &mut Cluster, tag: &str, n: usize) {
-    let mut i = 0;
-    while i < n {
-        let l = leader(c);
-        if c.propose(l, Bytes::from(format!("{tag}-{i}"))).is_ok() {
-            i += 1;
-        }
-        c.run_for(Duration::from_millis(2));
-    }
+    propose_all(c, tag, n);
     let last = format!("{tag}-{}", n - 1);
     let live: Vec<NodeId> = c.ids().filter(|&id| !c.is_crashed(id)).collect();
     assert!(

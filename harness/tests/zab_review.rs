@@ -7,21 +7,14 @@ use harness::Cluster;
 use std::time::Duration;
 
 mod common;
-use common::{leader, zab};
+use common::{leader, propose_all, zab};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 fn commit(c: &mut Cluster, tag: &str, n: usize) {
-    let mut i = 0;
-    while i < n {
-        let l = leader(c);
-        if c.propose(l, Bytes::from(format!("{tag}-{i}"))).is_ok() {
-            i += 1;
-        }
-        c.run_for(ms(2));
-    }
+    propose_all(c, tag, n);
     c.run_for(ms(50));
 }
 

@@ -487,6 +487,20 @@ fn newleader_logs_the_synced_transactions_then_current_epoch_then_acks() {
     assert_eq!(r.committed.len(), 3);
 }
 
+/// What a restart finds in `dir`: the recovered state and the zxids of its log.
+fn reopen(dir: &std::path::Path) -> (Recovered<HardState>, Vec<Zxid>) {
+    use consensus_core::poll::now_or_never;
+    use consensus_core::LogStore;
+    let mut log: consensus_node::FileLog<HardState> = consensus_node::FileLog::open(dir).unwrap();
+    let rec = now_or_never(log.recover()).unwrap().unwrap();
+    let logged = rec
+        .entries
+        .iter()
+        .map(|e| Zxid::from_position(e.pos).unwrap())
+        .collect();
+    (rec, logged)
+}
+
 /// ZOOKEEPER-4643 on a real disk: the follower crashes at every point of the sync that makes a
 /// NEWLEADER's state durable; a restart that finds the new currentEpoch always finds the
 /// synced transactions too (never the epoch without them).
@@ -537,13 +551,7 @@ fn zookeeper_4643_a_crash_anywhere_in_the_newleader_sync_never_leaves_current_ep
         planned = disk.sync_prefix(n).unwrap();
         drop(disk);
 
-        let mut reopened: FileLog<HardState> = FileLog::open(dir.path()).unwrap();
-        let rec = run(reopened.recover()).unwrap();
-        let logged: Vec<Zxid> = rec
-            .entries
-            .iter()
-            .map(|e| Zxid::from_position(e.pos).unwrap())
-            .collect();
+        let (rec, logged) = reopen(dir.path());
         assert_eq!(rec.hard_state.accepted_epoch, 3, "crash after {n} steps");
         if rec.hard_state.current_epoch == 3 {
             assert_eq!(
@@ -911,13 +919,7 @@ fn a_crash_anywhere_in_a_snap_leaves_the_old_log_or_the_snapshot() {
         planned = disk.sync_prefix(n).unwrap();
         drop(disk);
 
-        let mut reopened: FileLog<HardState> = FileLog::open(dir.path()).unwrap();
-        let rec = run(reopened.recover()).unwrap();
-        let logged: Vec<Zxid> = rec
-            .entries
-            .iter()
-            .map(|e| Zxid::from_position(e.pos).unwrap())
-            .collect();
+        let (rec, logged) = reopen(dir.path());
         match &rec.snapshot {
             Some(s) => {
                 assert_eq!(s.last, z(3, 5).position());

@@ -1,6 +1,7 @@
 //! Helpers shared by the simulator story tests.
 #![allow(dead_code)] // each test file uses its own subset
 
+use bytes::Bytes;
 use consensus_core::NodeId;
 use harness::{Cluster, ProtocolKind, SimConfig};
 use std::time::Duration;
@@ -24,4 +25,16 @@ pub fn leader(c: &mut Cluster) -> NodeId {
         "no leader"
     );
     c.leader().unwrap()
+}
+
+/// Proposes `n` commands named `{tag}-{i}` at whoever leads, 2 ms apart, retrying refusals.
+pub fn propose_all(c: &mut Cluster, tag: &str, n: usize) {
+    let mut i = 0;
+    while i < n {
+        let l = leader(c);
+        if c.propose(l, Bytes::from(format!("{tag}-{i}"))).is_ok() {
+            i += 1;
+        }
+        c.run_for(Duration::from_millis(2));
+    }
 }
