@@ -281,10 +281,10 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
     let leader_at = has_leader.then(|| ms(c.now() - healed));
     let converged = c.run_until(SETTLE_LIMIT, |c| c.converged());
     let caught_up_at = converged.then(|| ms(c.now() - healed));
-    let mut liveness = Vec::new();
+    let mut missed = Vec::new();
     match leader_at {
         Some(t) if t <= ms(LEADER_BOUND) => {}
-        t => liveness.push(format!(
+        t => missed.push(format!(
             "liveness: no leader within {} ms of the last heal ({})",
             ms(LEADER_BOUND),
             t.map_or("none at all".into(), |t| format!("took {t:.0} ms"))
@@ -292,26 +292,36 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
     }
     match caught_up_at {
         Some(t) if t <= ms(CATCH_UP_BOUND) => {}
-        Some(t) => liveness.push(format!(
+        Some(t) => missed.push(format!(
             "liveness: nodes caught up {t:.0} ms after the last heal (bound {} ms)",
             ms(CATCH_UP_BOUND)
         )),
         None => {} // reported as not converged
     }
-    let mut r = report(cfg, &c, workload_end, converged, wall);
-    r.leader_after_heal_ms = leader_at;
-    r.caught_up_after_heal_ms = caught_up_at;
-    r.liveness = liveness;
-    r
+    let after_heal = AfterHeal {
+        leader_ms: leader_at,
+        caught_up_ms: caught_up_at,
+        missed,
+    };
+    report(cfg, &c, workload_end, after_heal, wall)
+}
+
+/// How the cluster recovered once the last fault healed.
+struct AfterHeal {
+    leader_ms: Option<f64>,
+    caught_up_ms: Option<f64>,
+    /// Liveness bounds missed.
+    missed: Vec<String>,
 }
 
 fn report(
     cfg: &RunConfig,
     c: &Cluster,
     workload_end: Duration,
-    converged: bool,
+    after_heal: AfterHeal,
     wall: Instant,
 ) -> RunReport {
+    let converged = after_heal.caught_up_ms.is_some();
     let empty = Default::default();
     let history = c.history().unwrap_or(&empty);
     let reference = c.committed_sequence();
@@ -385,9 +395,9 @@ fn report(
         diverged,
         divergence,
         converged,
-        leader_after_heal_ms: None,
-        caught_up_after_heal_ms: None,
-        liveness: Vec::new(),
+        leader_after_heal_ms: after_heal.leader_ms,
+        caught_up_after_heal_ms: after_heal.caught_up_ms,
+        liveness: after_heal.missed,
         final_state: if converged {
             c.final_state_problems()
         } else {

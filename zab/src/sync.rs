@@ -437,10 +437,8 @@ mod exchange {
                         self.ready
                             .persist
                             .push(PersistOp::TruncateAfter(own.position()));
-                        self.snapshots.restore_latest();
+                        self.reload_from_snapshot();
                         self.last_committed = own;
-                        self.last_applied = own;
-                        self.applied_since_snapshot = 0;
                         self.note_sync_committed(own);
                         return;
                     }
@@ -519,11 +517,17 @@ mod exchange {
                         self.id
                     ));
                 }
-                self.snapshots.restore_latest();
-                self.last_applied = base;
-                self.applied_since_snapshot = 0;
+                self.reload_from_snapshot();
             }
             self.last_committed = self.last_committed.min(to).max(self.last_applied);
+        }
+
+        /// Rebuilds the state machine from the latest snapshot (the empty state without one);
+        /// the log after it is applied again as it commits.
+        fn reload_from_snapshot(&mut self) {
+            self.snapshots.restore_latest();
+            self.last_applied = self.log.snapshot_zxid();
+            self.applied_since_snapshot = 0;
         }
 
         /// NEWLEADER, in ZooKeeper's order: the SNAP/TRUNC result is already logged; log the

@@ -63,7 +63,7 @@ impl Window {
 
     /// Which window, if any, this Ready of a node with this status opens.
     pub(crate) fn of<M, H>(status: &Status, ready: &Ready<M, H>) -> Option<Window> {
-        let aspiring = status.role == Role::Candidate && status.vote == Some(status.id);
+        let aspiring = would_lead(status);
         let mut hard = false;
         let mut snapshot = false;
         let mut append = false;
@@ -352,9 +352,7 @@ impl<R: Replica> Sim<R> {
             .nodes
             .iter()
             .filter_map(|n| n.replica.as_ref().map(|r| r.status()))
-            .filter(|s| {
-                s.role == Role::Leader || (s.role == Role::Candidate && s.vote == Some(s.id))
-            })
+            .filter(|s| s.role == Role::Leader || would_lead(s))
             .map(|s| s.id)
             .collect();
         match self.leader() {
@@ -437,8 +435,14 @@ impl<R: Replica> Sim<R> {
     }
 }
 
+/// A node that would lead but does not yet: a candidate voting for itself, a leader not yet
+/// established (ZAB's LEADING before its NEWLEADER quorum reports itself so).
+fn would_lead(s: &Status) -> bool {
+    s.role == Role::Candidate && s.vote == Some(s.id)
+}
+
 /// Every directed link between nodes of different groups, and every link of a node in none.
-fn links_between(n: usize, groups: &[Vec<NodeId>]) -> BTreeSet<(NodeId, NodeId)> {
+pub(crate) fn links_between(n: usize, groups: &[Vec<NodeId>]) -> BTreeSet<(NodeId, NodeId)> {
     let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
     let mut links = BTreeSet::new();
     for a in 1..=n as NodeId {

@@ -237,6 +237,14 @@ pub(crate) struct Node<R: Replica> {
     waiting: BTreeMap<Position, Waiter>,
 }
 
+impl<R: Replica> Node<R> {
+    /// Commands this node's state machine holds: those of a restored snapshot, then those
+    /// applied one by one since.
+    fn total_applied(&self) -> u64 {
+        self.applied_base + self.applied.len() as u64
+    }
+}
+
 /// Builds a node's core from what it recovered, at a given time.
 pub type Factory<R> = Box<dyn Fn(NodeId, Recovered<<R as Replica>::HardState>, Time) -> R + Send>;
 
@@ -1014,15 +1022,7 @@ impl<R: Replica> Sim<R> {
             t,
             groups: groups.to_vec(),
         });
-        self.blocked.clear();
-        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
-        for a in 1..=self.nodes.len() as NodeId {
-            for b in 1..=self.nodes.len() as NodeId {
-                if a != b && (group_of(a).is_none() || group_of(a) != group_of(b)) {
-                    self.blocked.insert((a, b));
-                }
-            }
-        }
+        self.blocked = faults::links_between(self.nodes.len(), groups);
     }
 
     /// Restores every link.
@@ -1133,7 +1133,7 @@ impl<R: Replica> Sim<R> {
         let mut problems = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let id = i as NodeId + 1;
-            let total = n.applied_base + n.applied.len() as u64;
+            let total = n.total_applied();
             if total != self.oracle.len() as u64 {
                 problems.push(format!(
                     "node {id} ends with {total} commands applied; the cluster's sequence has {}",
@@ -1157,7 +1157,7 @@ impl<R: Replica> Sim<R> {
     pub(crate) fn final_prefix(&self) -> usize {
         self.nodes
             .iter()
-            .map(|n| (n.applied_base + n.applied.len() as u64) as usize)
+            .map(|n| n.total_applied() as usize)
             .min()
             .unwrap_or(0)
             .min(self.oracle.len())
@@ -1177,12 +1177,11 @@ impl<R: Replica> Sim<R> {
         let Some(ls) = self.status(leader) else {
             return false;
         };
-        let total = |n: &Node<R>| n.applied_base + n.applied.len() as u64;
-        let leader_total = total(self.node(leader));
+        let leader_total = self.node(leader).total_applied();
         self.nodes.iter().all(|n| match &n.replica {
             Some(r) => {
                 let s = r.status();
-                s.commit == ls.last && s.last == ls.last && total(n) == leader_total
+                s.commit == ls.last && s.last == ls.last && n.total_applied() == leader_total
             }
             None => false,
         })
