@@ -3,11 +3,12 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use harness::protocol::{RAFT, ZAB};
 use harness::run::{self, RunConfig};
-use harness::{Faults, ProtocolKind};
+use harness::{Faults, Protocol};
 use std::time::Duration;
 
-const PROTOCOLS: [ProtocolKind; 2] = [ProtocolKind::Raft, ProtocolKind::Zab];
+const PROTOCOLS: [Protocol; 2] = [RAFT, ZAB];
 
 fn propose_to_commit(c: &mut Criterion) {
     let mut g = c.benchmark_group("propose_to_commit_3_nodes");

@@ -135,7 +135,7 @@ pub fn raft(n: usize) -> Direct<RaftReplica> {
 }
 
 /// Virtual time from a leader's crash to the next leader, in a 5-node simulated cluster.
-pub fn election_after_crash(kind: harness::ProtocolKind, seed: u64) -> Duration {
+pub fn election_after_crash(kind: harness::Protocol, seed: u64) -> Duration {
     let mut c = harness::Cluster::new(
         kind,
         harness::SimConfig {

@@ -16,7 +16,9 @@ pub mod transport;
 pub mod types;
 
 pub use quorum::{Majority, Quorum};
-pub use replica::{node_seed, Envelope, PersistOp, ProposeError, Ready, Replica, Role, Status};
+pub use replica::{
+    node_seed, Envelope, MessageName, PersistOp, ProposeError, Ready, Replica, Role, Status,
+};
 pub use snapshots::Snapshots;
 pub use state_machine::StateMachine;
 pub use storage::{LogStore, MemLogStore, Recovered, StorageError};

@@ -11,6 +11,27 @@ pub fn node_seed(seed: u64, id: NodeId, salt: u64) -> u64 {
     seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.rotate_left(17)
 }
 
+/// A wire message that names itself as its paper or system does ("AppendEntries", "DIFF"), for
+/// traces and people.
+pub trait MessageName {
+    /// The message's name; a frame carrying several messages joins theirs with `+`.
+    fn name(&self) -> std::borrow::Cow<'static, str>;
+}
+
+/// A plain text message (a test core's) is named by its text.
+impl MessageName for String {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        self.clone().into()
+    }
+}
+
+/// A core that never sends anything (a test's) has messages of no name.
+impl MessageName for () {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        "()".into()
+    }
+}
+
 /// A protocol message addressed to one peer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Envelope<M> {
@@ -153,7 +174,7 @@ pub enum ProposeError {
 /// collected by [`Replica::take_ready`].
 pub trait Replica {
     /// The protocol's wire messages.
-    type Message: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Message: Clone + Debug + Serialize + DeserializeOwned + MessageName + Send + Sync + 'static;
     /// The protocol's durable non-log state.
     type HardState: Clone
         + Debug

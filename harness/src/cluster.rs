@@ -1,47 +1,26 @@
 //! The test-friendly cluster API, the same for every protocol.
 //!
-//! `Cluster::new(ProtocolKind::Raft, SimConfig::default())` builds a simulated cluster whose
+//! `Cluster::new(protocol::RAFT, SimConfig::default())` builds a simulated cluster whose
 //! nodes are numbered `1..=n`; tests then run virtual time, cut links, crash nodes and look at
 //! what each node applied, without naming the protocol again.
 
 use crate::history::History;
 use crate::metrics::Observer;
 use crate::nemesis::{Nemesis, NetFaults};
+use crate::protocol::Protocol;
 use crate::sim::TraceEvent;
-use crate::sim::{Factory, Semantics, Sim, SimConfig, Stats};
+use crate::sim::{Semantics, Sim, SimConfig, Stats};
 use crate::workload::WorkloadConfig;
 use consensus_core::kv::KvStore;
-use consensus_core::{Command, Entry, NodeId, Position, ProposeError, Replica, Status, Time};
-use raft::RaftReplica;
-use serde::Serialize;
+use consensus_core::{
+    Command, Entry, NodeId, Position, ProposeError, Recovered, Replica, Status, Time,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use zab::ZabReplica;
 
-/// Which protocol a cluster runs.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ProtocolKind {
-    /// Raft (Ongaro & Ousterhout), with pre-vote and check-quorum.
-    Raft,
-    /// ZAB as Apache ZooKeeper runs it.
-    Zab,
-}
-
-impl ProtocolKind {
-    /// The protocol's lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProtocolKind::Raft => "raft",
-            ProtocolKind::Zab => "zab",
-        }
-    }
-}
-
-/// What the harness needs from a simulator, whatever protocol it runs.
-trait Backend {
+/// What the harness needs from a simulator, whatever protocol it runs; a protocol's
+/// [`crate::protocol::ProtocolDef::simulate`] builds one with [`simulated`].
+pub trait Backend {
     fn run_until(&mut self, t: Time);
     fn step_one(&mut self) -> bool;
     fn now(&self) -> Time;
@@ -76,9 +55,21 @@ trait Backend {
     fn final_prefix(&self) -> usize;
     fn faults_injected(&self) -> BTreeMap<&'static str, u64>;
     fn history(&self) -> Option<&History>;
-    fn enable_trace(&mut self, title: &str, protocol: &str);
+    fn enable_trace(&mut self, title: &str, protocol: &str, era: &str);
     fn trace_events(&self) -> &[TraceEvent];
     fn note(&mut self, text: &str);
+}
+
+/// A simulator of nodes built by `make` (from an id, what the node recovered from its disk,
+/// and the time), shaped by `cfg`.
+pub fn simulated<R>(
+    cfg: SimConfig,
+    make: impl Fn(NodeId, Recovered<R::HardState>, Time) -> R + Send + 'static,
+) -> Box<dyn Backend>
+where
+    R: Replica + 'static,
+{
+    Box::new(Sim::new(cfg, Box::new(make)))
 }
 
 impl<R: Replica> Backend for Sim<R> {
@@ -184,8 +175,8 @@ impl<R: Replica> Backend for Sim<R> {
     fn history(&self) -> Option<&History> {
         self.workload.as_ref().map(|w| &w.history)
     }
-    fn enable_trace(&mut self, title: &str, protocol: &str) {
-        Sim::enable_trace(self, title, protocol)
+    fn enable_trace(&mut self, title: &str, protocol: &str, era: &str) {
+        Sim::enable_trace(self, title, protocol, era)
     }
     fn trace_events(&self) -> &[TraceEvent] {
         Sim::trace_events(self)
@@ -197,43 +188,31 @@ impl<R: Replica> Backend for Sim<R> {
 
 /// A simulated cluster of any protocol.
 pub struct Cluster {
-    kind: ProtocolKind,
+    protocol: Protocol,
     nodes: usize,
     inner: Box<dyn Backend>,
 }
 
 impl Cluster {
-    /// Builds a cluster of `cfg.nodes` fresh nodes running `kind`. ZAB always gets stream
-    /// links, whatever `cfg.net.semantics` says: it assumes FIFO connections.
-    pub fn new(kind: ProtocolKind, cfg: SimConfig) -> Cluster {
+    /// Builds a cluster of `cfg.nodes` fresh nodes running `protocol`. A protocol that needs
+    /// FIFO links (ZAB) always gets stream links, whatever `cfg.net.semantics` says.
+    pub fn new(protocol: Protocol, cfg: SimConfig) -> Cluster {
         let nodes = cfg.nodes;
-        let voters: Vec<NodeId> = (1..=nodes as NodeId).collect();
-        let seed = cfg.seed;
-        let inner: Box<dyn Backend> = match kind {
-            ProtocolKind::Raft => {
-                let rc = cfg.raft.clone();
-                let factory: Factory<RaftReplica> = Box::new(move |id, recovered, now| {
-                    RaftReplica::new(id, &voters, rc.clone(), seed, recovered, now)
-                });
-                Box::new(Sim::new(cfg, factory))
-            }
-            ProtocolKind::Zab => {
-                // ZooKeeper runs ZAB over TCP: a FIFO channel per follower.
-                let mut cfg = cfg;
-                cfg.net.semantics = Semantics::Stream;
-                let zc = cfg.zab.clone();
-                let factory: Factory<ZabReplica> = Box::new(move |id, recovered, now| {
-                    ZabReplica::new(id, &voters, zc.clone(), seed, recovered, now)
-                });
-                Box::new(Sim::new(cfg, factory))
-            }
-        };
-        Cluster { kind, nodes, inner }
+        let mut cfg = cfg;
+        if protocol.def().needs_fifo().is_some() {
+            cfg.net.semantics = Semantics::Stream;
+        }
+        let inner = protocol.def().simulate(&cfg);
+        Cluster {
+            protocol,
+            nodes,
+            inner,
+        }
     }
 
     /// The protocol.
-    pub fn kind(&self) -> ProtocolKind {
-        self.kind
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// Number of nodes.
@@ -454,8 +433,8 @@ impl Cluster {
 
     /// Starts recording every event (messages, state changes, log changes, faults) from now on.
     pub fn enable_trace(&mut self, title: &str) {
-        let protocol = self.kind.name();
-        self.inner.enable_trace(title, protocol)
+        let (name, era) = (self.protocol.name(), self.protocol.words().era);
+        self.inner.enable_trace(title, name, era)
     }
 
     /// The events recorded since [`Cluster::enable_trace`].

@@ -3,19 +3,22 @@
 //! and the `consensus-lab` command line.
 
 pub mod checker;
+pub mod cli;
 pub mod cluster;
 pub mod history;
 pub mod metrics;
 pub mod nemesis;
 pub mod net;
+pub mod protocol;
 pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod viewer;
 pub mod workload;
 
-pub use cluster::{Cluster, ProtocolKind};
+pub use cluster::Cluster;
 pub use nemesis::Faults;
+pub use protocol::Protocol;
 pub use run::{RunConfig, RunReport};
 pub use sim::{NetConfig, Semantics, SimConfig};
 pub use workload::{KeyDistribution, WorkloadConfig};

@@ -6,9 +6,10 @@
 //! final log, that no two replicas applied different sequences, and that no invariant broke.
 
 use crate::checker::{self, CheckResult};
-use crate::cluster::{Cluster, ProtocolKind};
+use crate::cluster::Cluster;
 use crate::metrics::Latency;
 use crate::nemesis::{Faults, Nemesis};
+use crate::protocol::{self, Protocol};
 use crate::sim::{Semantics, SimConfig};
 use crate::workload::{KeyDistribution, WorkloadConfig};
 use consensus_core::kv::KvCommand;
@@ -31,7 +32,7 @@ pub const CATCH_UP_BOUND: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunConfig {
     /// The protocol.
-    pub protocol: ProtocolKind,
+    pub protocol: Protocol,
     /// Cluster size.
     pub nodes: usize,
     /// Concurrent clients.
@@ -58,7 +59,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         let w = WorkloadConfig::default();
         RunConfig {
-            protocol: ProtocolKind::Raft,
+            protocol: protocol::RAFT,
             nodes: 5,
             clients: w.clients,
             ops: w.ops,
@@ -67,7 +68,7 @@ impl Default for RunConfig {
             keys: w.keys,
             read_ratio: w.read_ratio,
             distribution: w.distribution,
-            snapshot_threshold: raft::Config::default().snapshot_threshold,
+            snapshot_threshold: protocol::default_snapshot_threshold(),
             network: Semantics::Stream,
         }
     }
@@ -246,10 +247,10 @@ pub fn run(cfg: &RunConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
 /// Runs one simulation on a simulator shaped by `sim` (its node count and seed come from `cfg`).
 pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
     let wall = Instant::now();
-    // ZAB runs on streams whatever was asked (it needs FIFO links): report what ran, so the
-    // printed reproduction command is the run that happened.
+    // A protocol that needs FIFO links runs on streams whatever was asked: report what ran,
+    // so the printed reproduction command is the run that happened.
     let mut cfg = cfg.clone();
-    if cfg.protocol == ProtocolKind::Zab {
+    if cfg.protocol.def().needs_fifo().is_some() {
         cfg.network = Semantics::Stream;
     }
     let cfg = &cfg;
@@ -258,8 +259,7 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
         seed: cfg.seed,
         ..sim
     };
-    sim.raft.snapshot_threshold = cfg.snapshot_threshold;
-    sim.zab.snapshot_threshold = cfg.snapshot_threshold;
+    sim.knobs.snapshot_threshold = Some(cfg.snapshot_threshold);
     sim.net.semantics = cfg.network;
     let mut c = Cluster::new(cfg.protocol, sim);
     c.start_workload(cfg.workload());

@@ -39,6 +39,7 @@ mod tests {
     fn meta() -> TraceEvent {
         TraceEvent::Meta {
             protocol: "raft".into(),
+            era: "term".into(),
             nodes: 3,
             seed: 1,
             title: "t".into(),

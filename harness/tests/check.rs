@@ -3,10 +3,11 @@
 //! The documented full sweep is `consensus-lab check --seeds 1..200 --faults mixed`; the test
 //! suite runs a smaller one so CI stays fast.
 
+use harness::protocol::{RAFT, ZAB};
 use harness::run::{self, RunConfig};
-use harness::{Faults, ProtocolKind, Semantics, SimConfig};
+use harness::{Faults, Protocol, Semantics, SimConfig};
 
-const PROTOCOLS: &[ProtocolKind] = &[ProtocolKind::Raft, ProtocolKind::Zab];
+const PROTOCOLS: &[Protocol] = &[RAFT, ZAB];
 
 /// Sweeps `seeds` of `base` and fails with every failing seed's reproduction command.
 fn assert_sweep_clean(base: &RunConfig, seeds: std::ops::RangeInclusive<u64>) {
@@ -35,7 +36,7 @@ fn mixed_faults_sweep_finds_no_violation() {
         };
         assert_sweep_clean(&base, 1..=40);
         // Raft also runs over datagram links: loss, duplication and reordering.
-        if kind != ProtocolKind::Raft {
+        if kind != RAFT {
             continue;
         }
         let datagrams = RunConfig {
@@ -100,7 +101,7 @@ fn the_checks_catch_disks_that_lie_about_fsync() {
         ..SimConfig::default()
     };
     let base = RunConfig {
-        protocol: ProtocolKind::Raft,
+        protocol: RAFT,
         nodes: 3,
         ops: 3000,
         faults: Faults::Crash,
@@ -156,7 +157,7 @@ fn a_read_heavy_zipf_history_is_decided_not_inconclusive() {
     // witness the checker now tries first.
     let r = run::run(
         &RunConfig {
-            protocol: ProtocolKind::Raft,
+            protocol: RAFT,
             nodes: 5,
             clients: 64,
             read_ratio: 0.9,
@@ -182,7 +183,7 @@ fn the_final_state_check_catches_a_write_every_replica_lost() {
         ..SimConfig::default()
     };
     let base = RunConfig {
-        protocol: ProtocolKind::Zab,
+        protocol: ZAB,
         nodes: 3,
         ops: 3000,
         faults: Faults::Chaos,
@@ -203,7 +204,7 @@ fn a_zab_run_asked_for_datagram_links_reports_the_stream_links_it_ran_on() {
     // Issue 10, bug 8: the reproduction command said datagram while ZAB ran on streams.
     let r = run::run(
         &RunConfig {
-            protocol: ProtocolKind::Zab,
+            protocol: ZAB,
             nodes: 3,
             ops: 200,
             faults: Faults::None,

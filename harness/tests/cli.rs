@@ -25,7 +25,7 @@ fn bad_flags_get_one_line_and_exit_2() {
         &["frobnicate"],
         &["run", "--protocol", "zab", "--network", "datagram"],
         &["compare", "--network", "datagram"],
-        &["check", "--protocol", "all"],
+        &["check", "--protocol", "raft,paxos"],
         &[
             "serve",
             "--id",

@@ -2,16 +2,17 @@
 
 use bytes::Bytes;
 use consensus_core::{NodeId, Role};
-use harness::{Cluster, ProtocolKind, SimConfig};
+use harness::protocol::{RAFT, ZAB};
+use harness::{Cluster, Protocol, SimConfig};
 use std::time::Duration;
 
-const PROTOCOLS: &[ProtocolKind] = &[ProtocolKind::Raft, ProtocolKind::Zab];
+const PROTOCOLS: &[Protocol] = &[RAFT, ZAB];
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-fn cluster(kind: ProtocolKind, nodes: usize, seed: u64) -> Cluster {
+fn cluster(kind: Protocol, nodes: usize, seed: u64) -> Cluster {
     Cluster::new(
         kind,
         SimConfig {
@@ -26,7 +27,7 @@ fn wait_for_leader(c: &mut Cluster) -> NodeId {
     assert!(
         c.run_until(secs(10.0), |c| c.leader().is_some()),
         "{:?}: no leader within 10 s",
-        c.kind()
+        c.protocol()
     );
     c.leader().unwrap()
 }
@@ -51,7 +52,7 @@ fn commit(c: &mut Cluster, cmd: &str, on: &[NodeId]) {
             }
         }
     }
-    panic!("{:?}: {cmd} never committed on {on:?}", c.kind());
+    panic!("{:?}: {cmd} never committed on {on:?}", c.protocol());
 }
 
 fn has(c: &Cluster, id: NodeId, cmd: &str) -> bool {
@@ -63,14 +64,19 @@ fn assert_all_agree(c: &Cluster) {
     assert!(
         c.diverged().is_empty(),
         "{:?}: {:?}",
-        c.kind(),
+        c.protocol(),
         c.diverged()
     );
     let seq = c.committed_sequence();
     for id in c.ids() {
         let base = c.applied_base(id) as usize;
         let a = c.applied(id);
-        assert_eq!(a, &seq[base..base + a.len()], "{:?}: node {id}", c.kind());
+        assert_eq!(
+            a,
+            &seq[base..base + a.len()],
+            "{:?}: node {id}",
+            c.protocol()
+        );
     }
 }
 
@@ -91,14 +97,13 @@ fn total_applied(c: &Cluster, id: NodeId) -> u64 {
     c.applied_base(id) + c.applied(id).len() as u64
 }
 
-fn snapshotting(kind: ProtocolKind, nodes: usize, seed: u64, every: u64) -> Cluster {
+fn snapshotting(kind: Protocol, nodes: usize, seed: u64, every: u64) -> Cluster {
     let mut cfg = SimConfig {
         nodes,
         seed,
         ..SimConfig::default()
     };
-    cfg.raft.snapshot_threshold = every;
-    cfg.zab.snapshot_threshold = every;
+    cfg.knobs.snapshot_threshold = Some(every);
     Cluster::new(kind, cfg)
 }
 
@@ -271,22 +276,24 @@ fn split_votes_resolve() {
                 seed,
                 ..SimConfig::default()
             };
-            cfg.raft.election_timeout_min = Duration::from_millis(150);
-            cfg.raft.election_timeout_max = Duration::from_millis(152);
-            cfg.raft.pre_vote = false;
+            cfg.tuning.set(raft::Config {
+                election_timeout_min: Duration::from_millis(150),
+                election_timeout_max: Duration::from_millis(152),
+                pre_vote: false,
+                ..raft::Config::default()
+            });
             let mut c = Cluster::new(kind, cfg);
             let l = wait_for_leader(&mut c);
             let era = c.status(l).unwrap().era;
-            match kind {
+            if kind == RAFT {
                 // A first leader in a term past 1 means an earlier term ended without one.
-                ProtocolKind::Raft => split_seen |= era > 1,
+                split_seen |= era > 1;
+            } else {
                 // Fast Leader Election cannot split: votes are totally ordered by (epoch,
                 // zxid, id), so every server converges on the best one (here, equal empty
                 // histories: the highest id) in the first epoch.
-                ProtocolKind::Zab => {
-                    assert_eq!((l, era), (4, 1), "seed {seed}");
-                    split_seen = true;
-                }
+                assert_eq!((l, era), (4, 1), "seed {seed}");
+                split_seen = true;
             }
             assert!(c.violations().is_empty(), "{:?}", c.violations());
         }

@@ -1,10 +1,11 @@
 //! Every teaching scenario, for both protocols: the outcome each story promises.
 
+use harness::protocol::{RAFT, ZAB};
 use harness::scenario::{self, Outcome, SCENARIOS};
 use harness::sim::trace::{read_jsonl, write_jsonl};
-use harness::ProtocolKind;
+use harness::Protocol;
 
-fn play(name: &str, kind: ProtocolKind) -> Vec<Outcome> {
+fn play(name: &str, kind: Protocol) -> Vec<Outcome> {
     let out = scenario::run(name, kind, 1).expect("the scenario exists");
     for o in &out {
         assert!(!o.trace.is_empty(), "{name}/{}: a trace", o.label);
@@ -15,13 +16,13 @@ fn play(name: &str, kind: ProtocolKind) -> Vec<Outcome> {
     out
 }
 
-fn one(name: &str, kind: ProtocolKind) -> Outcome {
+fn one(name: &str, kind: Protocol) -> Outcome {
     let mut v = play(name, kind);
     assert_eq!(v.len(), 1);
     v.remove(0)
 }
 
-const BOTH: [ProtocolKind; 2] = [ProtocolKind::Raft, ProtocolKind::Zab];
+const BOTH: [Protocol; 2] = [RAFT, ZAB];
 
 #[test]
 fn election_one_node_wins_and_heartbeats_keep_it() {
@@ -46,19 +47,19 @@ fn leader_crash_elects_another_and_keeps_committed_writes() {
 
 #[test]
 fn split_vote_raft_needs_another_round_zab_votes_converge() {
-    let raft = one("split-vote", ProtocolKind::Raft);
+    let raft = one("split-vote", RAFT);
     assert!(raft.flag("split"), "{:?}", raft.facts);
     assert!(raft.num("resolved_term") > raft.num("split_term"));
     assert!(raft.num("split_candidates").unwrap() >= 2.0);
-    let zab = one("split-vote", ProtocolKind::Zab);
+    let zab = one("split-vote", ZAB);
     assert!(zab.num("initial_votes").unwrap() >= 2.0, "{:?}", zab.facts);
     assert!(zab.flag("leader_is_best_vote"), "{:?}", zab.facts);
 }
 
 #[test]
 fn replication_commits_with_a_majority_then_tells_the_followers() {
-    let raft = one("replication", ProtocolKind::Raft);
-    let zab = one("replication", ProtocolKind::Zab);
+    let raft = one("replication", RAFT);
+    let zab = one("replication", ZAB);
     for o in [&raft, &zab] {
         assert!(o.flag("committed_everywhere"), "{}", o.label);
         assert_eq!(o.facts["applied_value"], "1");
@@ -95,7 +96,7 @@ fn partition_only_the_majority_commits_and_the_minority_rolls_back() {
 
 #[test]
 fn lagging_follower_catches_up_by_repair_then_by_snapshot() {
-    let raft = one("lagging-follower", ProtocolKind::Raft);
+    let raft = one("lagging-follower", RAFT);
     assert_eq!(raft.facts["short_mechanism"], "AppendEntries");
     assert!(
         raft.num("short_rejections").unwrap() >= 1.0,
@@ -103,7 +104,7 @@ fn lagging_follower_catches_up_by_repair_then_by_snapshot() {
         raft.facts
     );
     assert_eq!(raft.facts["long_mechanism"], "InstallSnapshot");
-    let zab = one("lagging-follower", ProtocolKind::Zab);
+    let zab = one("lagging-follower", ZAB);
     assert_eq!(zab.facts["short_mechanism"], "DIFF");
     assert_eq!(zab.facts["long_mechanism"], "SNAP");
     for o in [&raft, &zab] {
@@ -117,7 +118,7 @@ fn lagging_follower_catches_up_by_repair_then_by_snapshot() {
 
 #[test]
 fn disruptive_rejoin_only_raft_without_pre_vote_disrupts() {
-    let raft = play("disruptive-rejoin", ProtocolKind::Raft);
+    let raft = play("disruptive-rejoin", RAFT);
     assert_eq!(raft.len(), 2);
     let (classic, pre) = (&raft[0], &raft[1]);
     assert!(classic.label.contains("no pre-vote"));
@@ -125,7 +126,7 @@ fn disruptive_rejoin_only_raft_without_pre_vote_disrupts() {
     assert!(classic.num("isolated_era") > classic.num("era_before"));
     assert!(!pre.flag("leader_disrupted"), "{:?}", pre.facts);
     assert_eq!(pre.num("isolated_era"), pre.num("era_before"));
-    let zab = one("disruptive-rejoin", ProtocolKind::Zab);
+    let zab = one("disruptive-rejoin", ZAB);
     assert!(!zab.flag("leader_disrupted"), "{:?}", zab.facts);
     assert!(zab.flag("rejoined_follows"));
 }
@@ -150,9 +151,9 @@ fn stale_proposal_is_rolled_back_by_the_new_era() {
         assert!(o.flag("rollback_seen"), "{k:?}");
         assert!(o.flag("fresh_everywhere"), "{k:?}");
     }
-    let raft = one("stale-proposal", ProtocolKind::Raft);
+    let raft = one("stale-proposal", RAFT);
     assert!(raft.flag("leader_commits_only_its_own_era"));
-    let zab = one("stale-proposal", ProtocolKind::Zab);
+    let zab = one("stale-proposal", ZAB);
     let sync = zab.facts["sync"].as_str().unwrap();
     assert!(sync == "TRUNC" || sync == "SNAP", "{sync}");
 }
@@ -161,21 +162,17 @@ fn stale_proposal_is_rolled_back_by_the_new_era() {
 fn every_scenario_is_listed_and_replays_identically() {
     assert_eq!(SCENARIOS.len(), 9);
     for s in SCENARIOS {
-        assert!(
-            scenario::run(s.name, ProtocolKind::Zab, 3).is_ok(),
-            "{}",
-            s.name
-        );
+        assert!(scenario::run(s.name, ZAB, 3).is_ok(), "{}", s.name);
     }
-    assert!(scenario::run("no-such-story", ProtocolKind::Raft, 1).is_err());
-    let a = one("leader-crash", ProtocolKind::Raft);
-    let b = one("leader-crash", ProtocolKind::Raft);
+    assert!(scenario::run("no-such-story", RAFT, 1).is_err());
+    let a = one("leader-crash", RAFT);
+    let b = one("leader-crash", RAFT);
     assert_eq!(a.trace, b.trace, "same seed, same run");
 }
 
 #[test]
 fn traces_round_trip_through_json_lines() {
-    let o = one("partition", ProtocolKind::Zab);
+    let o = one("partition", ZAB);
     let mut buf = Vec::new();
     write_jsonl(&o.trace, &mut buf).unwrap();
     let text = String::from_utf8(buf).unwrap();

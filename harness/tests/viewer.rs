@@ -5,9 +5,9 @@
 //! is missing the test says so and passes, unless REQUIRE_BROWSER=1, which `.ci/run` sets once
 //! the install succeeded.
 
+use harness::protocol::{RAFT, ZAB};
 use harness::scenario;
 use harness::sim::trace::write_jsonl;
-use harness::ProtocolKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,7 +79,7 @@ fn the_viewer_replays_two_traces_in_headless_chromium() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
-    for kind in [ProtocolKind::Raft, ProtocolKind::Zab] {
+    for kind in [RAFT, ZAB] {
         let o = scenario::run("leader-crash", kind, 1).unwrap().remove(0);
         let path = dir.path().join(format!("{}.jsonl", kind.name()));
         write_jsonl(&o.trace, std::fs::File::create(&path).unwrap()).unwrap();

@@ -2,8 +2,9 @@
 
 use bytes::Bytes;
 use consensus_core::{NodeId, Payload};
+use harness::protocol::{RAFT, ZAB};
 use harness::run::{self, RunConfig};
-use harness::{Cluster, Faults, ProtocolKind, SimConfig};
+use harness::{Cluster, Faults, SimConfig};
 use std::time::Duration;
 
 mod common;
@@ -96,7 +97,7 @@ fn zookeeper_3911_4646_crashes_during_election_and_sync_lose_no_committed_transa
     // Kill the survivors at many instants while they elect and synchronize (some right after
     // a follower acked NEWLEADER), restart them without the old leader: every committed
     // transaction must still be there. Run for both protocols.
-    for kind in [ProtocolKind::Raft, ProtocolKind::Zab] {
+    for kind in [RAFT, ZAB] {
         for (i, at_ms) in (0..900).step_by(45).enumerate() {
             let mut c = Cluster::new(
                 kind,
@@ -157,9 +158,12 @@ fn zookeeper_1732_1818_a_follower_restarted_repeatedly_under_load_rejoins_each_t
 fn zookeeper_1277_counter_overflow_forces_new_epochs_under_load() {
     // A tiny counter limit: every 99 proposals the leader must give up and a new epoch starts.
     let mut sim = SimConfig::default();
-    sim.zab.counter_limit = 100;
+    sim.tuning.set(zab::Config {
+        counter_limit: 100,
+        ..zab::Config::default()
+    });
     let cfg = RunConfig {
-        protocol: ProtocolKind::Zab,
+        protocol: ZAB,
         nodes: 3,
         ops: 1500,
         faults: Faults::None,
@@ -184,8 +188,8 @@ fn returning_far_behind(seed: u64) -> (Cluster, NodeId) {
         seed,
         ..SimConfig::default()
     };
-    sim.zab.snapshot_threshold = 50;
-    let mut c = Cluster::new(ProtocolKind::Zab, sim);
+    sim.knobs.snapshot_threshold = Some(50);
+    let mut c = Cluster::new(ZAB, sim);
     let l = leader(&mut c);
     let f = c.ids().find(|&id| id != l).unwrap();
     c.crash(f);

@@ -78,6 +78,12 @@ pub enum Message {
     },
 }
 
+impl consensus_core::MessageName for Message {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        Message::name(self).into()
+    }
+}
+
 impl Message {
     /// The term the message carries.
     pub fn term(&self) -> u64 {

@@ -160,6 +160,21 @@ pub enum Packet {
     Ping,
 }
 
+impl consensus_core::MessageName for Message {
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Message::Notification(_) => "Notification".into(),
+            Message::Quorum { packet, .. } => packet.name().into(),
+            Message::QuorumBatch { packets, .. } => packets
+                .iter()
+                .map(Packet::name)
+                .collect::<Vec<_>>()
+                .join("+")
+                .into(),
+        }
+    }
+}
+
 impl Packet {
     /// ZooKeeper's name for the packet type.
     pub fn name(&self) -> &'static str {

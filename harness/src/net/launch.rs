@@ -1,6 +1,6 @@
 //! `consensus-lab cluster`: a local cluster of `serve` processes on loopback.
 
-use crate::cluster::ProtocolKind;
+use crate::protocol::Protocol;
 use consensus_core::NodeId;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 #[derive(Clone, Debug)]
 pub struct LaunchConfig {
     /// Raft or ZAB.
-    pub protocol: ProtocolKind,
+    pub protocol: Protocol,
     /// Number of nodes (ids 1..=nodes).
     pub nodes: u64,
     /// Node N listens for peers on `peer_base + N`.

@@ -162,17 +162,27 @@ async fn one_client(
     }
 }
 
-/// Asks the first reachable endpoint which protocol it runs.
+/// How long `load` waits for a cluster that is still starting to answer.
+const STARTUP_WAIT: Duration = Duration::from_secs(5);
+
+/// Asks the first reachable endpoint which protocol it runs, trying again for a while (a
+/// cluster started a moment ago may not listen yet).
 async fn protocol_of(endpoints: &[String]) -> Option<String> {
-    for (i, _) in endpoints.iter().enumerate() {
-        let mut c = Client::new(endpoints.to_vec(), i);
-        if let Ok(r) = c.call_once(Method::GET, "/status", Bytes::new()).await {
-            if let Some(p) = r.json()["protocol"].as_str() {
-                return Some(p.to_string());
+    let give_up = Instant::now() + STARTUP_WAIT;
+    loop {
+        for (i, _) in endpoints.iter().enumerate() {
+            let mut c = Client::new(endpoints.to_vec(), i);
+            if let Ok(r) = c.call_once(Method::GET, "/status", Bytes::new()).await {
+                if let Some(p) = r.json()["protocol"].as_str() {
+                    return Some(p.to_string());
+                }
             }
         }
+        if Instant::now() >= give_up {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    None
 }
 
 /// Runs the load and returns what it measured.

@@ -13,7 +13,7 @@
 // Handlers return early with a ready `Response` as the error; it is built once per request.
 #![allow(clippy::result_large_err)]
 
-use crate::cluster::ProtocolKind;
+use crate::protocol::Protocol;
 use anyhow::{bail, Context};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -47,8 +47,8 @@ pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Everything `serve` needs to run one node.
 #[derive(Clone, Debug, Deserialize)]
 pub struct ServeConfig {
-    /// Raft or ZAB.
-    pub protocol: ProtocolKind,
+    /// The protocol (a registered name).
+    pub protocol: Protocol,
     /// This node's id; must be one of `peers`.
     pub id: NodeId,
     /// Every member (this node included) and its peer address.
@@ -124,7 +124,7 @@ impl Sessions {
 
 struct AppState {
     id: NodeId,
-    protocol: ProtocolKind,
+    protocol: Protocol,
     handle: NodeHandle,
     peer_http: BTreeMap<NodeId, SocketAddr>,
     sessions: Sessions,
@@ -370,7 +370,7 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Refuses to reuse a data directory written by the other protocol.
-fn check_protocol_marker(dir: &std::path::Path, protocol: ProtocolKind) -> anyhow::Result<()> {
+fn check_protocol_marker(dir: &std::path::Path, protocol: Protocol) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
     let marker = dir.join("PROTOCOL");
@@ -391,8 +391,8 @@ fn check_protocol_marker(dir: &std::path::Path, protocol: ProtocolKind) -> anyho
     }
 }
 
-/// The node's driver loop, boxed so both protocols fit one variable.
-type NodeRun = std::pin::Pin<
+/// The node's driver loop, boxed so every protocol fits one variable.
+pub type NodeRun = std::pin::Pin<
     Box<
         dyn std::future::Future<
                 Output = Result<
@@ -403,23 +403,36 @@ type NodeRun = std::pin::Pin<
     >,
 >;
 
+/// What a protocol needs to start one real node.
+pub struct RealNode {
+    /// This node.
+    pub id: NodeId,
+    /// Every member, this node included.
+    pub voters: Vec<NodeId>,
+    /// Seed of the node's randomness.
+    pub seed: u64,
+    /// The peer transport's settings.
+    pub tcp: crate::net::tcp::TcpConfig,
+    /// Where the file log lives.
+    pub store_dir: PathBuf,
+}
+
 /// Binds the peer transport, recovers the file log and builds the node with `make`.
-async fn start_node<R>(
-    tcp: crate::net::tcp::TcpConfig,
-    store_dir: &std::path::Path,
+pub async fn start_node<R>(
+    n: RealNode,
     make: impl FnOnce(consensus_core::Recovered<R::HardState>, consensus_core::Time) -> R,
 ) -> anyhow::Result<(NodeRun, NodeHandle)>
 where
     R: consensus_core::Replica + Send + 'static,
 {
-    let listen = tcp.listen;
-    let transport = crate::net::TcpTransport::bind(tcp)
+    let listen = n.tcp.listen;
+    let transport = crate::net::TcpTransport::bind(n.tcp)
         .await
         .with_context(|| format!("cannot listen for peers on {listen}"))?;
-    let store = FileLog::open(store_dir)?;
+    let store = FileLog::open(&n.store_dir)?;
     let (node, handle) = Node::start(store, transport, KvStore::default(), make)
         .await
-        .with_context(|| format!("cannot recover {}", store_dir.display()))?;
+        .with_context(|| format!("cannot recover {}", n.store_dir.display()))?;
     Ok((Box::pin(node.run()), handle))
 }
 
@@ -442,20 +455,17 @@ pub async fn serve(
     // Seeds only spread election timeouts and connection ids; they differ at every start.
     let seed: u64 = rand::rng().random();
     let id = cfg.id;
-    let (run, handle) = match cfg.protocol {
-        ProtocolKind::Raft => {
-            start_node(tcp, &store_dir, |rec, now| {
-                raft::RaftReplica::new(id, &voters, raft::Config::default(), seed, rec, now)
-            })
-            .await?
-        }
-        ProtocolKind::Zab => {
-            start_node(tcp, &store_dir, |rec, now| {
-                zab::ZabReplica::new(id, &voters, zab::Config::default(), seed, rec, now)
-            })
-            .await?
-        }
-    };
+    let (run, handle) = cfg
+        .protocol
+        .def()
+        .start_real(RealNode {
+            id,
+            voters,
+            seed,
+            tcp,
+            store_dir,
+        })
+        .await?;
     let node_task = tokio::spawn(run.instrument(span.clone()));
     let state = Arc::new(AppState {
         id,
@@ -529,7 +539,7 @@ mod tests {
     #[test]
     fn an_id_outside_the_peers_is_refused() {
         let cfg = ServeConfig {
-            protocol: ProtocolKind::Raft,
+            protocol: crate::protocol::RAFT,
             id: 4,
             peers: parse_members("1=127.0.0.1:7001,2=127.0.0.1:7002").unwrap(),
             peer_http: BTreeMap::new(),
@@ -543,9 +553,9 @@ mod tests {
     #[test]
     fn a_data_dir_of_the_other_protocol_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        check_protocol_marker(dir.path(), ProtocolKind::Raft).unwrap();
-        check_protocol_marker(dir.path(), ProtocolKind::Raft).unwrap();
-        let err = check_protocol_marker(dir.path(), ProtocolKind::Zab).unwrap_err();
+        check_protocol_marker(dir.path(), crate::protocol::RAFT).unwrap();
+        check_protocol_marker(dir.path(), crate::protocol::RAFT).unwrap();
+        let err = check_protocol_marker(dir.path(), crate::protocol::ZAB).unwrap_err();
         assert!(err.to_string().contains("raft data"), "{err}");
     }
 }

@@ -10,7 +10,8 @@ mod stories;
 
 pub use narrate::narrate;
 
-use crate::cluster::{Cluster, ProtocolKind};
+use crate::cluster::Cluster;
+use crate::protocol::{Knobs, Protocol, Words};
 use crate::sim::{SimConfig, TraceEvent};
 use consensus_core::kv::{KvCommand, KvOp};
 use consensus_core::{NodeId, Position, Role};
@@ -76,7 +77,7 @@ pub struct Outcome {
     /// The protocol, with its variant when a scenario runs more than one ("raft, no pre-vote").
     pub label: String,
     /// The protocol.
-    pub protocol: ProtocolKind,
+    pub protocol: Protocol,
     /// The seed the run used.
     pub seed: u64,
     /// Named results, for tests and `--json`.
@@ -113,8 +114,8 @@ pub(crate) struct Script {
     pub verdict: Vec<String>,
     pub quiet: Vec<(u64, u64, String)>,
     next_client: u64,
-    /// Whether the protocol is Raft (the story differs in places).
-    pub raft: bool,
+    /// The protocol's words (the story differs in places).
+    pub w: &'static Words,
 }
 
 /// Virtual milliseconds of a time, for people.
@@ -123,8 +124,8 @@ pub(crate) fn ms(t: Duration) -> String {
 }
 
 impl Script {
-    fn new(kind: ProtocolKind, cfg: SimConfig, title: &str) -> Script {
-        let mut c = Cluster::new(kind, cfg);
+    fn new(protocol: Protocol, cfg: SimConfig, title: &str) -> Script {
+        let mut c = Cluster::new(protocol, cfg);
         c.enable_trace(title);
         Script {
             c,
@@ -132,7 +133,7 @@ impl Script {
             verdict: Vec::new(),
             quiet: Vec::new(),
             next_client: 1,
-            raft: kind == ProtocolKind::Raft,
+            w: protocol.words(),
         }
     }
 
@@ -148,13 +149,9 @@ impl Script {
         self.c.note(text);
     }
 
-    /// Protocol words: Raft's or ZAB's name for the same thing.
+    /// What the protocol calls an era ("term", "epoch").
     pub fn era_word(&self) -> &'static str {
-        if self.raft {
-            "term"
-        } else {
-            "epoch"
-        }
+        self.w.era
     }
 
     pub fn now(&self) -> Duration {
@@ -283,7 +280,8 @@ impl Script {
         self.c.kv(id).get(key).map(str::to_string)
     }
 
-    fn finish(self, scenario: &str, label: String, protocol: ProtocolKind, seed: u64) -> Outcome {
+    fn finish(self, scenario: &str, label: String, seed: u64) -> Outcome {
+        let protocol = self.c.protocol();
         Outcome {
             scenario: scenario.to_string(),
             label,
@@ -297,63 +295,56 @@ impl Script {
     }
 }
 
-/// Runs scenario `name` for one protocol; a scenario may return more than one run (Raft's
-/// disruptive rejoin runs without and with pre-vote).
-pub fn run(name: &str, kind: ProtocolKind, seed: u64) -> Result<Vec<Outcome>, String> {
+/// Runs scenario `name` for one protocol; a scenario may return more than one run, one per
+/// variant the protocol asks for (Raft's disruptive rejoin runs without and with pre-vote).
+pub fn run(name: &str, protocol: Protocol, seed: u64) -> Result<Vec<Outcome>, String> {
     let info = SCENARIOS
         .iter()
         .find(|s| s.name == name)
         .ok_or_else(|| format!("no scenario named {name:?} (see scenario --list)"))?;
-    let base = SimConfig {
+    let mut base = SimConfig {
         seed,
         ..SimConfig::default()
     };
-    let one = |cfg: SimConfig, label: String, f: fn(&mut Script)| -> Outcome {
-        let seed = cfg.seed;
-        let mut s = Script::new(kind, cfg, &format!("{}: {}", info.name, label));
-        f(&mut s);
-        s.finish(info.name, label, kind, seed)
-    };
-    let label = kind.name().to_string();
-    Ok(match info.name {
-        "election" => vec![one(base, label, stories::election)],
-        "leader-crash" => vec![one(base, label, stories::leader_crash)],
-        "split-vote" => vec![stories::split_vote(kind, base)],
-        "replication" => vec![one(
-            SimConfig { nodes: 3, ..base },
-            label,
-            stories::replication,
-        )],
-        "partition" => vec![one(base, label, stories::partition)],
-        "lagging-follower" => {
-            let mut cfg = base;
-            cfg.raft.snapshot_threshold = 100;
-            cfg.zab.snapshot_threshold = 100;
-            cfg.zab.commit_log_count = 100;
-            vec![one(cfg, label, stories::lagging_follower)]
+    let story: fn(&mut Script) = match info.name {
+        "election" => stories::election,
+        "leader-crash" => stories::leader_crash,
+        "split-vote" => |_| {},
+        "replication" => {
+            base.nodes = 3;
+            stories::replication
         }
-        "disruptive-rejoin" => match kind {
-            ProtocolKind::Raft => {
-                let mut classic = base.clone();
-                classic.raft.pre_vote = false;
-                classic.raft.check_quorum = false;
-                vec![
-                    one(
-                        classic,
-                        "raft, no pre-vote".into(),
-                        stories::disruptive_rejoin,
-                    ),
-                    one(base, "raft, pre-vote".into(), stories::disruptive_rejoin),
-                ]
-            }
-            ProtocolKind::Zab => vec![one(base, label, stories::disruptive_rejoin)],
-        },
-        "even-cluster" => vec![one(
-            SimConfig { nodes: 4, ..base },
-            label,
-            stories::even_cluster,
-        )],
-        "stale-proposal" => vec![one(base, label, stories::stale_proposal)],
+        "partition" => stories::partition,
+        "lagging-follower" => {
+            base.knobs.snapshot_threshold = Some(100);
+            base.knobs.catch_up_log = Some(100);
+            stories::lagging_follower
+        }
+        "disruptive-rejoin" => stories::disruptive_rejoin,
+        "even-cluster" => {
+            base.nodes = 4;
+            stories::even_cluster
+        }
+        "stale-proposal" => stories::stale_proposal,
         other => return Err(format!("scenario {other} has no script")),
-    })
+    };
+    let mut variants = protocol.def().variants(info.name);
+    if variants.is_empty() {
+        variants.push((protocol.name().to_string(), Knobs::default()));
+    }
+    Ok(variants
+        .into_iter()
+        .map(|(label, knobs)| {
+            let cfg = SimConfig {
+                knobs: knobs.over(&base.knobs),
+                ..base.clone()
+            };
+            if info.name == "split-vote" {
+                return stories::split_vote(protocol, cfg, label);
+            }
+            let mut s = Script::new(protocol, cfg, &format!("{}: {}", info.name, label));
+            story(&mut s);
+            s.finish(info.name, label, seed)
+        })
+        .collect())
 }

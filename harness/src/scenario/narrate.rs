@@ -138,8 +138,7 @@ fn line(t: u64, who: &str, text: &str) -> String {
 
 /// The story of a run, one line per step.
 pub fn narrate(o: &Outcome) -> Vec<String> {
-    let raft = o.protocol == crate::cluster::ProtocolKind::Raft;
-    let era_word = if raft { "term" } else { "epoch" };
+    let era_word = o.protocol.words().era;
     let mut out = Vec::new();
     let mut seen: BTreeMap<NodeId, Seen> = BTreeMap::new();
     let mut quiet_told = vec![false; o.quiet.len()];

@@ -1,7 +1,8 @@
 //! The scripts of the scenarios: what each does to the cluster and what it records.
 
 use super::{ms, Outcome, Script};
-use crate::cluster::ProtocolKind;
+use crate::protocol::words::fill;
+use crate::protocol::{Protocol, SplitVotes};
 use crate::sim::{SimConfig, TraceEvent};
 use consensus_core::{NodeId, Role};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +26,22 @@ fn states(tr: &[TraceEvent], from: u64) -> Vec<(u64, NodeId, String, u64, Option
                 leader,
                 ..
             } if *t >= from => Some((*t, *node, role_name.clone(), *era, *leader)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Role changes after `from` µs: (t, node, protocol-neutral role, the protocol's role name).
+fn roles(tr: &[TraceEvent], from: u64) -> Vec<(u64, NodeId, String, String)> {
+    tr.iter()
+        .filter_map(|e| match e {
+            TraceEvent::State {
+                t,
+                node,
+                role,
+                role_name,
+                ..
+            } if *t >= from => Some((*t, *node, role.clone(), role_name.clone())),
             _ => None,
         })
         .collect()
@@ -70,17 +87,7 @@ fn sends(tr: &[TraceEvent], from: u64, to: u64, name: &str) -> Vec<(NodeId, Node
 
 pub(super) fn election(s: &mut Script) {
     let n = s.c.size();
-    let (followers, waiting) = if s.raft {
-        (
-            "followers",
-            "each waits out a random election timeout (150-300 ms)",
-        )
-    } else {
-        (
-            "LOOKING",
-            "each votes for itself and tells the others (Fast Leader Election)",
-        )
-    };
+    let (followers, waiting) = (s.w.starting_role, s.w.election_start);
     s.note(&format!(
         "All {n} nodes start as {followers}, with no leader; {waiting}."
     ));
@@ -96,35 +103,22 @@ pub(super) fn election(s: &mut Script) {
         s.era_word()
     ));
     let tr = s.c.trace_events().to_vec();
-    let first_candidate = states(&tr, 0)
+    let first_candidate = roles(&tr, 0)
         .into_iter()
-        .find(|(_, _, role, _, _)| role != "Follower" && role != "Following")
-        .map(|(t, node, role, _, _)| (t, node, role));
+        .find(|(_, _, role, _)| role != "Follower")
+        .map(|(t, node, _, name)| (t, node, name));
     s.c.run_for(SEC);
     let still = s.c.leader();
     let tr = s.c.trace_events().to_vec();
-    let changes_after: usize = states(&tr, elected_at.as_micros() as u64 + 1)
+    let changes_after: usize = roles(&tr, elected_at.as_micros() as u64 + 1)
         .iter()
-        .filter(|(_, _, role, _, _)| {
-            role == "Candidate" || role == "Looking" || role == "PreCandidate"
-        })
+        .filter(|(_, _, role, _)| role == "Candidate")
         .count();
-    let heartbeats = if s.raft {
-        sends(
-            &tr,
-            elected_at.as_micros() as u64,
-            u64::MAX,
-            "AppendEntries",
-        )
+    let beat = s.w.heartbeat_message;
+    let heartbeats = sends(&tr, elected_at.as_micros() as u64, u64::MAX, beat)
         .iter()
-        .filter(|(f, _, m)| *f == leader && m == "AppendEntries")
-        .count()
-    } else {
-        sends(&tr, elected_at.as_micros() as u64, u64::MAX, "PING")
-            .iter()
-            .filter(|(f, _, _)| *f == leader)
-            .count()
-    };
+        .filter(|(f, _, m)| *f == leader && m.split('+').any(|p| p == beat))
+        .count();
     s.fact("leader_elected", true);
     s.fact("leader", leader);
     s.fact("era", era);
@@ -132,10 +126,14 @@ pub(super) fn election(s: &mut Script) {
     s.fact("leader_kept", still == Some(leader));
     s.fact("elections_after", changes_after);
     s.fact("heartbeats", heartbeats);
-    if !s.raft {
-        s.say(format!(
-            "Every server was LOOKING from the start; their votes converged on n{leader}, which after finalizeWait, discovery and synchronization led epoch {era} at {}.",
-            ms(elected_at)
+    if let Some(sentence) = s.w.elected {
+        s.say(fill(
+            sentence,
+            &[
+                ("leader", leader.to_string()),
+                ("era", era.to_string()),
+                ("at", ms(elected_at)),
+            ],
         ));
     } else if let Some((t, node, role)) = first_candidate {
         s.fact("first_candidate", node);
@@ -148,7 +146,7 @@ pub(super) fn election(s: &mut Script) {
     }
     s.say(format!(
         "n{leader} was still the leader 1 s later: {heartbeats} {} kept the others from starting an election.",
-        if s.raft { "heartbeats (empty AppendEntries)" } else { "PINGs" }
+        s.w.heartbeats
     ));
 }
 
@@ -190,52 +188,40 @@ pub(super) fn leader_crash(s: &mut Script) {
     ));
 }
 
-/// Raft: finds, from `seed` on, a run whose first election splits the votes. ZAB: one run.
-pub(super) fn split_vote(kind: ProtocolKind, base: SimConfig) -> Outcome {
+/// Where candidates can split the votes, finds from `seed` on a run whose first election
+/// splits them; where votes converge, one run that shows it.
+pub(super) fn split_vote(protocol: Protocol, base: SimConfig, label: String) -> Outcome {
     let title = "split-vote";
-    if kind == ProtocolKind::Zab {
-        let mut s = Script::new(kind, base.clone(), &format!("{title}: zab"));
-        s.note("Every server starts LOOKING and votes for itself: five different votes at once.");
-        let leader = s.wait_leader(5 * SEC);
-        let tr = s.c.trace_events().to_vec();
-        let votes: BTreeSet<NodeId> = tr
-            .iter()
-            .filter_map(|e| match e {
-                TraceEvent::State { vote: Some(v), .. } => Some(*v),
-                _ => None,
-            })
-            .collect();
-        let max_id = s.c.ids().max().unwrap_or(0);
-        s.fact("initial_votes", votes.len());
-        s.fact("leader", leader.unwrap_or(0));
-        s.fact("leader_is_best_vote", leader == Some(max_id));
-        s.fact("rounds", 1);
-        s.say(format!(
-            "The servers cast {} different votes, yet no second round was needed: votes are ordered by (epoch, zxid, server id), every server switches to the best vote it hears, and n{} (the highest id, all logs being equal) won.",
-            votes.len(),
-            leader.unwrap_or(0)
-        ));
-        let seed = base.seed;
-        return s.finish(title, "zab".into(), kind, seed);
-    }
-    // Raft: a narrow timeout range makes simultaneous timeouts common; search for one.
+    let (candidate_role, timeout) = match protocol.words().split_votes {
+        SplitVotes::Split {
+            candidate_role,
+            timeout,
+        } => (candidate_role, timeout),
+        SplitVotes::Converge(why) => {
+            return votes_converge(protocol, base, label, why);
+        }
+    };
+    // A narrow timeout range makes simultaneous timeouts common; search for one.
     let mut last = None;
     for seed in base.seed..base.seed + 400 {
         let mut cfg = SimConfig {
             seed,
             ..base.clone()
         };
-        cfg.raft.election_timeout_min = Duration::from_millis(150);
-        cfg.raft.election_timeout_max = Duration::from_millis(165);
-        let mut s = Script::new(kind, cfg, &format!("{title}: raft"));
-        s.note("Timeouts are drawn from a narrow range (150-165 ms) so that two nodes may time out together.");
+        cfg.knobs.election_timeout = Some(timeout);
+        let mut s = Script::new(protocol, cfg, &format!("{title}: {label}"));
+        s.note(&format!(
+            "Timeouts are drawn from a narrow range ({}-{} ms) so that two nodes may time out together.",
+            timeout.0.as_millis(),
+            timeout.1.as_millis()
+        ));
         let leader = s.wait_leader(10 * SEC);
         let tr = s.c.trace_events().to_vec();
         // Terms in which someone stood as Candidate, and whether anyone won them.
         let mut candidates: BTreeMap<u64, BTreeSet<NodeId>> = BTreeMap::new();
         let mut won: BTreeSet<u64> = BTreeSet::new();
         for (_, node, role, era, _) in states(&tr, 0) {
-            if role == "Candidate" {
+            if role == candidate_role {
                 candidates.entry(era).or_default().insert(node);
             }
             if role == "Leader" {
@@ -270,7 +256,7 @@ pub(super) fn split_vote(kind: ProtocolKind, base: SimConfig) -> Outcome {
                 base.seed
             ));
         }
-        let out = s.finish(title, "raft".into(), kind, seed);
+        let out = s.finish(title, label.clone(), seed);
         if found {
             return out;
         }
@@ -279,30 +265,31 @@ pub(super) fn split_vote(kind: ProtocolKind, base: SimConfig) -> Outcome {
     last.expect("at least one seed ran")
 }
 
-/// Whether a sent message carries the write at `pos` (Raft: the entry or its acknowledgement
-/// or, afterwards, the commit index; ZAB: a packet with its zxid).
-fn about(msg: &str, f: &serde_json::Value, pos: [u64; 2], raft: bool) -> bool {
-    if raft {
-        match msg {
-            "AppendEntries" => {
-                f["entries"]
-                    .as_array()
-                    .is_some_and(|es| es.iter().any(|e| e[0] == pos[0] && e[1] == pos[1]))
-                    || f["leader_commit"].as_u64() >= Some(pos[1])
-            }
-            "AppendEntriesResponse" => {
-                f["success"] == true && f["match_index"].as_u64() >= Some(pos[1])
-            }
-            _ => false,
-        }
-    } else {
-        let z = (pos[0] << 32) | pos[1];
-        let one = |p: &serde_json::Value| p["zxid"].as_u64() == Some(z);
-        match f {
-            serde_json::Value::Array(ps) => ps.iter().any(one),
-            other => one(other),
-        }
-    }
+/// One run of an election whose votes converge without a second round.
+fn votes_converge(protocol: Protocol, base: SimConfig, label: String, why: &str) -> Outcome {
+    let title = "split-vote";
+    let mut s = Script::new(protocol, base.clone(), &format!("{title}: {label}"));
+    s.note("Every server starts LOOKING and votes for itself: five different votes at once.");
+    let leader = s.wait_leader(5 * SEC);
+    let tr = s.c.trace_events().to_vec();
+    let votes: BTreeSet<NodeId> = tr
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::State { vote: Some(v), .. } => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let max_id = s.c.ids().max().unwrap_or(0);
+    s.fact("initial_votes", votes.len());
+    s.fact("leader", leader.unwrap_or(0));
+    s.fact("leader_is_best_vote", leader == Some(max_id));
+    s.fact("rounds", 1);
+    s.say(format!(
+        "The servers cast {} different votes, yet no second round was needed: {}.",
+        votes.len(),
+        fill(why, &[("leader", leader.unwrap_or(0).to_string())])
+    ));
+    s.finish(title, label, base.seed)
 }
 
 /// "A ×2, B ×2" in order of first appearance.
@@ -366,7 +353,7 @@ pub(super) fn replication(s: &mut Script) {
         tr.iter()
             .filter_map(|e| match e {
                 TraceEvent::Send { t, msg, fields, .. }
-                    if *t >= from && *t <= to && about(msg, fields, p, s.raft) =>
+                    if *t >= from && *t <= to && (s.w.carries_write)(msg, fields, p) =>
                 {
                     Some(msg.clone())
                 }
@@ -377,7 +364,7 @@ pub(super) fn replication(s: &mut Script) {
     let to_commit = relevant(t0, leader_commit.saturating_sub(1));
     let after: Vec<String> = relevant(leader_commit, t1)
         .into_iter()
-        .filter(|m| !s.raft || m == "AppendEntries")
+        .filter(|m| s.w.commit_message.is_none_or(|only| m == only))
         .collect();
     s.fact("committed_everywhere", done);
     s.fact("position", format!("{pos}"));
@@ -392,16 +379,10 @@ pub(super) fn replication(s: &mut Script) {
         tally(&to_commit)
     ));
     s.say(format!(
-        "The followers learned of the commit {} later through {}.",
+        "The followers learned of the commit {} later through {}: {}.",
         ms(end - Duration::from_micros(leader_commit)),
-        if s.raft {
-            format!(
-                "the leader's next AppendEntries (leaderCommit; heartbeats every 50 ms): {}",
-                tally(&after)
-            )
-        } else {
-            format!("an explicit COMMIT to each: {}", tally(&after))
-        }
+        s.w.commit_notice,
+        tally(&after)
     ));
 }
 
@@ -506,46 +487,35 @@ pub(super) fn lagging_follower(s: &mut Script) {
                 .filter(|(_, r, _)| *r == lag)
                 .count()
         };
-        let mechanism = if s.raft {
-            if to_lag("InstallSnapshot") > 0 {
-                "InstallSnapshot"
-            } else {
-                "AppendEntries"
-            }
-        } else if to_lag("SNAP") > 0 {
-            "SNAP"
-        } else if to_lag("TRUNC") > 0 {
-            "TRUNC"
-        } else if to_lag("DIFF") > 0 {
-            "DIFF"
-        } else {
-            "none"
-        };
-        let rejections = if s.raft {
-            tr.iter()
-                .filter(|e| {
-                    matches!(e, TraceEvent::Send { t, from: f, msg, fields, .. }
-                    if *t >= from && *t <= to && *f == lag && msg == "AppendEntriesResponse"
-                        && fields["success"] == false)
-                })
-                .count()
-        } else {
-            0
-        };
+        let cu = s.w.catch_up;
+        let (mechanism, why) = cu
+            .mechanisms
+            .iter()
+            .copied()
+            .find(|(m, _)| to_lag(m) > 0)
+            .unwrap_or(cu.otherwise);
+        let rejections = tr
+            .iter()
+            .filter(|e| {
+                matches!(e, TraceEvent::Send { t, from: f, msg, fields, .. }
+                    if *t >= from && *t <= to && *f == lag && (cu.is_rejection)(msg, fields))
+            })
+            .count();
         s.fact(&format!("{phase}_caught_up"), caught);
         s.fact(&format!("{phase}_mechanism"), mechanism);
         s.fact(&format!("{phase}_rejections"), rejections);
-        let how = match mechanism {
-            "AppendEntries" if rejections > 0 => format!(
-                "the new leader started with nextIndex just past its own log; its AppendEntries failed the consistency check {rejections} time(s), each rejection moving nextIndex back (to the follower's hint) until the logs matched; then the missing entries flowed"
-            ),
-            "AppendEntries" => "the leader's nextIndex for it still pointed at the first missing entry, so AppendEntries carried the missing entries at once".into(),
-            "InstallSnapshot" => "the entries it lacked were already compacted into a snapshot, so the leader sent InstallSnapshot, then the entries after it".into(),
-            "DIFF" => "the leader still had the missing proposals in its committed log, so it synchronized n{lag} with a DIFF".replace("{lag}", &lag.to_string()),
-            "SNAP" => "the follower was further behind than the leader's committed log reaches, so the leader sent a SNAP: its snapshot, then the proposals after it".into(),
-            "TRUNC" => "the follower had proposals the leader never committed; TRUNC cut them".into(),
-            _ => "nothing was needed".into(),
+        let why = if mechanism == cu.otherwise.0 && rejections > 0 {
+            cu.after_rejections
+        } else {
+            why
         };
+        let how = fill(
+            why,
+            &[
+                ("lag", lag.to_string()),
+                ("rejections", rejections.to_string()),
+            ],
+        );
         s.say(format!(
             "After missing {done} writes, n{lag} {}: {how}.",
             if caught {
@@ -584,9 +554,9 @@ pub(super) fn disruptive_rejoin(s: &mut Script) {
     let tr = s.c.trace_events().to_vec();
     let t0us = t0.as_micros() as u64;
     let leaders_after = new_leaders(&tr, t0us);
-    let stepped_down = states(&tr, t0us)
+    let stepped_down = roles(&tr, t0us)
         .iter()
-        .any(|(_, n, role, _, _)| *n == leader && role != "Leader" && role != "Leading");
+        .any(|(_, n, role, _)| *n == leader && role != "Leader");
     let now_leader = s.c.leader();
     let era_after = now_leader
         .and_then(|l| s.c.status(l))
@@ -617,7 +587,7 @@ pub(super) fn disruptive_rejoin(s: &mut Script) {
         format!(
             "On rejoining it caused no election: n{leader} still leads {word} {era_before}, and n{lone} follows it ({} after it rejoined{}).",
             ms(rejoin),
-            if s.raft { "" } else { "; its notifications back off while it is alone, and the next one finds the leader through the others' replies" }
+            s.w.rejoin_aside
         )
     });
 }
@@ -726,15 +696,14 @@ pub(super) fn stale_proposal(s: &mut Script) {
             }
         }
     }
-    let sync = if s.raft {
-        "AppendEntries".to_string()
-    } else {
-        ["TRUNC", "SNAP", "DIFF"]
-            .into_iter()
-            .find(|m| sends(&tr, t0, t1, m).iter().any(|(_, r, _)| *r == old))
-            .unwrap_or("none")
-            .to_string()
-    };
+    let st = s.w.stale;
+    let sync = st
+        .repair
+        .iter()
+        .copied()
+        .find(|m| sends(&tr, t0, t1, m).iter().any(|(_, r, _)| *r == old))
+        .unwrap_or(st.otherwise)
+        .to_string();
     s.fact("stale_logged", logged);
     s.fact("stale_rolled_back", logged && !still_there);
     s.fact("rollback_seen", truncated);
@@ -747,15 +716,21 @@ pub(super) fn stale_proposal(s: &mut Script) {
         stale.map(|p| format!(" at {p}")).unwrap_or_default(),
         s.era_word()
     ));
-    s.say(if s.raft {
-        format!(
-            "When n{old} came back, the leader's AppendEntries conflicted with its stale entry, which was deleted and replaced ({}). A Raft leader never commits an older term's entry by counting replicas (Figure 8); it commits only entries of its own term, and older ones with them: held throughout = {leader_commits_own_era}.",
-            if still_there { "NOT rolled back" } else { "rolled back" }
-        )
-    } else {
-        format!(
-            "When n{old} came back, the leader synchronized it with {sync}: the proposal of the old epoch, which no quorum had acknowledged, was {}. ZAB's new leader does commit the older epoch's proposals it holds, when NEWLEADER is acknowledged.",
-            if still_there { "NOT removed" } else { "removed" }
-        )
-    });
+    s.say(fill(
+        st.sentence,
+        &[
+            ("old", old.to_string()),
+            ("sync", sync),
+            (
+                "result",
+                (if still_there {
+                    st.results.1
+                } else {
+                    st.results.0
+                })
+                .to_string(),
+            ),
+            ("own_era", leader_commits_own_era.to_string()),
+        ],
+    ));
 }

@@ -14,6 +14,7 @@ pub mod trace;
 
 use crate::metrics::Observer;
 use crate::nemesis::{Nemesis, NetFaults};
+use crate::protocol::{Knobs, Tuning};
 use crate::workload::WorkloadConfig;
 use consensus_core::kv::KvStore;
 use consensus_core::poll::now_or_never;
@@ -81,10 +82,10 @@ pub struct SimConfig {
     /// Disks that acknowledge fsync but keep nothing across a crash: breaks every protocol's
     /// persistence assumption; used to show that the checks catch what follows.
     pub lying_disks: bool,
-    /// Raft's tunables.
-    pub raft: raft::Config,
-    /// ZAB's tunables.
-    pub zab: zab::Config,
+    /// Tunables every protocol maps onto its own configuration.
+    pub knobs: Knobs,
+    /// Protocol-specific configurations, for callers that know the protocol.
+    pub tuning: Tuning,
 }
 
 impl Default for SimConfig {
@@ -95,9 +96,16 @@ impl Default for SimConfig {
             net: NetConfig::default(),
             fsync_latency: Duration::from_millis(1),
             lying_disks: false,
-            raft: raft::Config::default(),
-            zab: zab::Config::default(),
+            knobs: Knobs::default(),
+            tuning: Tuning::default(),
         }
+    }
+}
+
+impl SimConfig {
+    /// Every node's id: `1..=nodes`.
+    pub fn voters(&self) -> Vec<NodeId> {
+        (1..=self.nodes as NodeId).collect()
     }
 }
 
@@ -918,10 +926,11 @@ impl<R: Replica> Sim<R> {
     }
 
     /// Starts recording a trace of everything that happens from now on.
-    pub fn enable_trace(&mut self, title: &str, protocol: &str) {
+    pub fn enable_trace(&mut self, title: &str, protocol: &str, era: &str) {
         let mut tr = Tracer::new(self.nodes.len());
         tr.events.push(TraceEvent::Meta {
             protocol: protocol.to_string(),
+            era: era.to_string(),
             nodes: self.nodes.len() as u64,
             seed: self.cfg.seed,
             title: title.to_string(),

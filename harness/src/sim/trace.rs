@@ -3,7 +3,7 @@
 //! Written as JSON Lines: one [`TraceEvent`] per line, tagged by `kind`. Times `t` are virtual
 //! microseconds since the run started. Positions are `[era, seq]` pairs.
 
-use consensus_core::{NodeId, Position, Status};
+use consensus_core::{MessageName, NodeId, Position, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,8 +13,11 @@ use serde_json::Value;
 pub enum TraceEvent {
     /// The first line: what ran.
     Meta {
-        /// "raft" or "zab".
+        /// The protocol's registered name.
         protocol: String,
+        /// What the protocol calls an era ("term", "epoch"); empty in older traces.
+        #[serde(default)]
+        era: String,
         /// Number of nodes, numbered from 1.
         nodes: u64,
         /// The run's seed.
@@ -286,39 +289,27 @@ impl Tracer {
     }
 }
 
-/// A message's type name and its fields with bulky parts summarized, from its serde form
-/// (`{"Variant": {fields}}`); ZAB quorum packets are named by their packet types.
-pub fn describe<M: Serialize>(msg: &M) -> (String, Value) {
+/// A message's name (from its protocol) and its fields with bulky parts summarized, from its
+/// serde form (`{"Variant": {fields}}`); a message that wraps one `packet` or several
+/// `packets` shows their fields.
+pub fn describe<M: Serialize + MessageName>(msg: &M) -> (String, Value) {
     let v = serde_json::to_value(msg).unwrap_or(Value::Null);
-    let (name, fields) = variant(v);
-    let (name, fields) = match (name.as_str(), &fields) {
-        ("Quorum", Value::Object(o)) if o.contains_key("packet") => {
-            let (p, pf) = variant(o["packet"].clone());
-            (p.to_uppercase(), pf)
-        }
-        ("QuorumBatch", Value::Object(o)) if o.contains_key("packets") => {
-            let packets = o["packets"].as_array().cloned().unwrap_or_default();
-            let names: Vec<String> = packets
-                .iter()
-                .map(|p| variant(p.clone()).0.to_uppercase())
-                .collect();
-            let summary: Vec<Value> = packets
+    let (_, fields) = variant(v);
+    let fields = match fields {
+        Value::Object(mut o) if o.contains_key("packet") => variant(o["packet"].take()).1,
+        Value::Object(mut o) if o.contains_key("packets") => Value::Array(
+            o["packets"]
+                .take()
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
                 .into_iter()
                 .map(|p| summarize(variant(p).1))
-                .collect();
-            (names.join("+"), Value::Array(summary))
-        }
-        ("RequestVote", Value::Object(o)) if o.get("pre_vote") == Some(&Value::Bool(true)) => {
-            ("PreVote".into(), fields)
-        }
-        ("RequestVoteResponse", Value::Object(o))
-            if o.get("pre_vote") == Some(&Value::Bool(true)) =>
-        {
-            ("PreVoteResponse".into(), fields)
-        }
-        _ => (name, fields),
+                .collect(),
+        ),
+        other => other,
     };
-    (name, summarize(fields))
+    (msg.name().into_owned(), summarize(fields))
 }
 
 fn variant(v: Value) -> (String, Value) {

@@ -3,13 +3,14 @@
 
 use bytes::Bytes;
 use consensus_core::NodeId;
-use harness::{Cluster, ProtocolKind, SimConfig};
+use harness::protocol::ZAB;
+use harness::{Cluster, SimConfig};
 use std::time::Duration;
 
 /// A fresh simulated ZAB cluster of `nodes` with this seed.
 pub fn zab(nodes: usize, seed: u64) -> Cluster {
     Cluster::new(
-        ProtocolKind::Zab,
+        ZAB,
         SimConfig {
             nodes,
             seed,

@@ -1,0 +1,308 @@
+//! The command line's flags: one struct per command, and the shapes they share.
+
+use crate::protocol::Protocol;
+use crate::run::RunConfig;
+use crate::{Faults, KeyDistribution, Semantics};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::ops::RangeInclusive;
+
+#[derive(Args)]
+#[command(after_help = "Examples:
+  consensus-lab scenario --list
+  consensus-lab scenario leader-crash                  # Raft, then ZAB
+  consensus-lab scenario partition --protocol zab --seed 3
+  consensus-lab scenario election --trace election.jsonl   # election.raft.jsonl, election.zab.jsonl
+  consensus-lab view election.raft.jsonl election.zab.jsonl -o election.html")]
+pub(super) struct ScenarioArgs {
+    /// The scenario to play (see --list).
+    #[arg(required_unless_present = "list")]
+    pub(super) name: Option<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    pub(super) list: bool,
+    /// Which protocols play it: raft, zab, a comma-separated list, both, or all (every
+    /// registered protocol).
+    #[arg(long, default_value = "both", value_parser = ProtocolSet::parse)]
+    pub(super) protocol: ProtocolSet,
+    /// Seed of the simulated run (timeouts, delays).
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Write each run's trace as JSON Lines to FILE (with several runs, FILE.<protocol>.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub(super) trace: Option<std::path::PathBuf>,
+    /// Print the outcomes as JSON instead of the narration.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Args)]
+pub(super) struct ViewArgs {
+    /// A trace written by `scenario --trace`.
+    pub(super) trace: std::path::PathBuf,
+    /// A second trace, replayed side by side on the same time axis.
+    pub(super) other: Option<std::path::PathBuf>,
+    /// The HTML file to write.
+    #[arg(short, long, default_value = "trace.html")]
+    pub(super) output: std::path::PathBuf,
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Example (three terminals, or use `consensus-lab cluster`):
+  consensus-lab serve --protocol raft --id 1 \\
+    --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \\
+    --peer-http 1=127.0.0.1:8001,2=127.0.0.1:8002,3=127.0.0.1:8003 \\
+    --data-dir data/n1 --http 127.0.0.1:8001
+  curl -X PUT --data-binary hello 127.0.0.1:8001/kv/greeting
+  curl 127.0.0.1:8001/kv/greeting
+
+API: PUT /kv/{key} (body = value), GET /kv/{key} (linearizable), POST /kv/{key}/cas
+with {\"expected\":..,\"new\":..}, GET /status. Followers redirect (307) to the leader.
+Set RUST_LOG (e.g. RUST_LOG=debug) for more log output."
+)]
+pub(super) struct ServeArgs {
+    /// Read every setting from a TOML file (keys: protocol, id, peers, peer_http, data_dir,
+    /// http, cluster_id); the other flags must then be left out.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["protocol", "id", "peers", "peer_http", "data_dir", "http"])]
+    pub(super) config: Option<std::path::PathBuf>,
+    /// The protocol this node runs; every member must run the same.
+    #[arg(long, default_value = "raft", value_parser = Protocol::parse)]
+    pub(super) protocol: Protocol,
+    /// This node's id (one of --peers).
+    #[arg(long, required_unless_present = "config")]
+    pub(super) id: Option<u64>,
+    /// Every member and its peer address: 1=127.0.0.1:7001,2=127.0.0.1:7002,...
+    #[arg(long, value_parser = crate::net::server::parse_members, required_unless_present = "config")]
+    pub(super) peers: Option<std::collections::BTreeMap<u64, std::net::SocketAddr>>,
+    /// Every member's HTTP address, so that followers can redirect clients to the leader.
+    #[arg(long, value_parser = crate::net::server::parse_members)]
+    pub(super) peer_http: Option<std::collections::BTreeMap<u64, std::net::SocketAddr>>,
+    /// Directory for the log, hard state and snapshots (created if missing).
+    #[arg(long, required_unless_present = "config")]
+    pub(super) data_dir: Option<std::path::PathBuf>,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    pub(super) http: std::net::SocketAddr,
+    /// Peers presenting another cluster id are refused.
+    #[arg(long, default_value = "consensus-lab")]
+    pub(super) cluster_id: String,
+}
+
+#[derive(Args)]
+pub(super) struct ClusterArgs {
+    /// The protocol every node runs.
+    #[arg(long, default_value = "raft", value_parser = Protocol::parse)]
+    pub(super) protocol: Protocol,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
+    pub(super) nodes: u64,
+    /// Node N listens for peers on port PEER_BASE + N.
+    #[arg(long, default_value_t = 7000)]
+    pub(super) peer_base: u16,
+    /// Node N serves HTTP on port HTTP_BASE + N.
+    #[arg(long, default_value_t = 8000)]
+    pub(super) http_base: u16,
+    /// Keep the nodes' data here (default: a temporary directory, removed on exit).
+    #[arg(long)]
+    pub(super) data_dir: Option<std::path::PathBuf>,
+    /// The cluster id the nodes present to each other.
+    #[arg(long, default_value = "consensus-lab")]
+    pub(super) cluster_id: String,
+}
+
+#[derive(Args)]
+pub(super) struct LoadArgs {
+    /// HTTP endpoints of the cluster's nodes, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
+    )]
+    pub(super) endpoints: Vec<String>,
+    /// Concurrent closed-loop clients.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub(super) clients: u64,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub(super) seconds: f64,
+    /// Size of each written value, in bytes.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub(super) value_bytes: u64,
+    /// Fraction of operations that are linearizable reads (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub(super) reads: f64,
+    /// Distinct keys per client.
+    #[arg(long, default_value_t = 1000)]
+    pub(super) keys: u64,
+    /// Seed for key choice.
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// Which protocols a command covers: one name, names separated by commas, `both` (Raft and
+/// ZAB) or `all` (every registered protocol).
+#[derive(Clone, Debug)]
+pub(super) struct ProtocolSet(pub(super) Vec<Protocol>);
+
+impl ProtocolSet {
+    pub(super) fn parse(s: &str) -> Result<ProtocolSet, String> {
+        Protocol::parse_set(s).map(ProtocolSet)
+    }
+}
+
+#[derive(Args, Clone)]
+pub(super) struct Shape {
+    /// Cluster size (nodes are numbered 1..=N).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub(super) nodes: u16,
+    /// Concurrent closed-loop clients.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(super) clients: u32,
+    /// Faults the nemesis injects.
+    #[arg(long, value_enum, default_value_t = Faults::Mixed)]
+    pub(super) faults: Faults,
+    /// Number of distinct keys.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(super) keys: u32,
+    /// Fraction of operations that are reads (0 to 1).
+    #[arg(long, default_value_t = 0.3, value_parser = parse_ratio)]
+    pub(super) read_ratio: f64,
+    /// How keys are picked.
+    #[arg(long, value_enum, default_value_t = KeyDistribution::Uniform)]
+    pub(super) distribution: KeyDistribution,
+    /// Links between nodes: datagrams (loss drops, duplicates, reorders) or streams (TCP-like:
+    /// in order, exactly once, loss costs a retransmission timeout).
+    #[arg(long, value_enum, default_value_t = Semantics::Stream)]
+    pub(super) network: Semantics,
+    /// Snapshot and compact the log after this many applied entries (0: never).
+    #[arg(long, default_value_t = crate::protocol::default_snapshot_threshold())]
+    pub(super) snapshot_threshold: u64,
+}
+
+#[derive(Args)]
+pub(super) struct RunArgs {
+    /// Protocol to run.
+    #[arg(long, default_value = "raft", value_parser = Protocol::parse)]
+    pub(super) protocol: Protocol,
+    #[command(flatten)]
+    pub(super) shape: Shape,
+    #[command(flatten)]
+    pub(super) one: OneRun,
+}
+
+/// What defines a single run beyond the cluster's shape.
+#[derive(Args)]
+pub(super) struct OneRun {
+    /// Operations to issue, over all clients.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub(super) ops: u64,
+    /// Seed: the workload, the fault schedule and every network draw derive from it; the same
+    /// seed gives the same run, byte for byte.
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Print JSON instead of a table (for compare: `{"raft": {...}, "zab": {...}}`).
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Args)]
+pub(super) struct CheckArgs {
+    /// Protocol(s) to sweep: raft, zab, a comma-separated list, both, or all.
+    #[arg(long, default_value = "raft", value_parser = ProtocolSet::parse)]
+    pub(super) protocol: ProtocolSet,
+    #[command(flatten)]
+    pub(super) shape: Shape,
+    /// Operations per run (10,000 is about 6 s of virtual time: several faults per seed).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub(super) ops: u64,
+    /// Seeds to run: `A..B` (inclusive), `A..=B`, or one seed.
+    #[arg(long, default_value = "1..200", value_parser = parse_seeds)]
+    pub(super) seeds: RangeInclusive<u64>,
+    /// Parallel runs (default: one per core).
+    #[arg(long)]
+    pub(super) jobs: Option<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Args)]
+pub(super) struct CompareArgs {
+    /// The protocols side by side, comma-separated (one column each).
+    #[arg(long, default_value = "raft,zab", value_parser = ProtocolSet::parse)]
+    pub(super) protocol: ProtocolSet,
+    #[command(flatten)]
+    pub(super) shape: Shape,
+    #[command(flatten)]
+    pub(super) one: OneRun,
+}
+
+pub(super) fn parse_ratio(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
+}
+
+pub(super) fn parse_seeds(s: &str) -> Result<RangeInclusive<u64>, String> {
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{x}` is not a seed (a whole number)"))
+    };
+    let (a, b) = if let Some((a, b)) = s.split_once("..=") {
+        (num(a)?, num(b)?)
+    } else if let Some((a, b)) = s.split_once("..") {
+        (num(a)?, num(b)?)
+    } else {
+        let v = num(s)?;
+        (v, v)
+    };
+    if a > b {
+        return Err(format!("empty seed range {a}..{b}"));
+    }
+    if b == u64::MAX {
+        return Err("seeds must be below 18446744073709551615".into());
+    }
+    Ok(a..=b)
+}
+
+impl Shape {
+    pub(super) fn config(&self, protocol: Protocol, ops: u64, seed: u64) -> RunConfig {
+        RunConfig {
+            protocol,
+            nodes: self.nodes as usize,
+            clients: self.clients as usize,
+            ops: ops as usize,
+            seed,
+            faults: self.faults,
+            keys: self.keys as usize,
+            read_ratio: self.read_ratio,
+            distribution: self.distribution,
+            snapshot_threshold: self.snapshot_threshold,
+            network: self.network,
+        }
+    }
+}
+
+impl Shape {
+    pub(super) fn validate(&self, protocols: &[Protocol]) -> Result<()> {
+        for p in protocols {
+            if let Some(why) = p.def().needs_fifo() {
+                if self.network == Semantics::Datagram {
+                    bail!(
+                        "{} needs FIFO links ({why}): use --network stream",
+                        p.words().title
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

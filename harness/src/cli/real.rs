@@ -1,0 +1,161 @@
+//! The real cluster's commands: `serve`, `cluster` and `load`.
+
+use super::args::{ClusterArgs, LoadArgs, ServeArgs};
+use anyhow::{bail, Context, Result};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub(super) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub(super) async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// `serve`: one real node.
+pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
+    let cfg = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<crate::net::ServeConfig>(&text)
+                .with_context(|| format!("{} is not a valid config", path.display()))?
+        }
+        None => crate::net::ServeConfig {
+            protocol: a.protocol,
+            id: a.id.expect("required by clap"),
+            peers: a.peers.expect("required by clap"),
+            peer_http: a.peer_http.unwrap_or_default(),
+            data_dir: a.data_dir.expect("required by clap"),
+            http: a.http,
+            cluster_id: a.cluster_id,
+        },
+    };
+    cfg.validate()?;
+    init_logging();
+    runtime()?.block_on(crate::net::server::serve(cfg, stop_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cluster`: a local cluster of `serve` processes.
+pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCode> {
+    use crate::net::launch::{LaunchConfig, LocalCluster};
+    let temp = match &a.data_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("consensus-lab-")
+                .tempdir()?,
+        ),
+    };
+    let data_dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.as_ref().expect("made above").path().to_path_buf());
+    let cfg = LaunchConfig {
+        protocol: a.protocol,
+        nodes: a.nodes,
+        peer_base: a.peer_base,
+        http_base: a.http_base,
+        data_dir,
+        cluster_id: a.cluster_id,
+        exe: std::env::current_exe().context("cannot find the consensus-lab binary")?,
+    };
+    if a.peer_base as u64 + a.nodes > u16::MAX as u64
+        || a.http_base as u64 + a.nodes > u16::MAX as u64
+    {
+        bail!(
+            "--peer-base/--http-base leave no room for {} ports",
+            a.nodes
+        );
+    }
+    let rt = runtime()?;
+    let mut cluster = LocalCluster::start(cfg.clone()).context("cannot start the nodes")?;
+    outln!(
+        out,
+        "{} cluster of {} nodes, data in {}",
+        cfg.protocol.name(),
+        cfg.nodes,
+        cfg.data_dir.display()
+    );
+    for (id, pid) in cluster.pids() {
+        outln!(
+            out,
+            "  node {id}: http://{}  peer {}  pid {pid}",
+            cfg.http_addr(id),
+            cfg.peer_addr(id)
+        );
+    }
+    outln!(out,
+        "try: curl -X PUT --data-binary hello http://{}/kv/greeting -L\n     consensus-lab load --endpoints {}\nCtrl-C stops every node.",
+        cfg.http_addr(1),
+        cfg.endpoints().join(",")
+    );
+    let code = rt.block_on(async {
+        let mut poll = tokio::time::interval(std::time::Duration::from_millis(200));
+        let stop = stop_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break ExitCode::SUCCESS,
+                _ = poll.tick() => {
+                    if let Some((id, status)) = cluster.exited() {
+                        eprintln!("node {id} exited ({status}); stopping the cluster");
+                        break ExitCode::FAILURE;
+                    }
+                }
+            }
+        }
+    });
+    cluster.stop();
+    outln!(out, "stopped all {} nodes", cfg.nodes);
+    Ok(code)
+}
+
+/// `load`: closed-loop load against a real cluster.
+pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
+    if !(a.seconds > 0.0 && a.seconds <= 86_400.0) {
+        bail!("--seconds must be between 0 and 86400");
+    }
+    let cfg = crate::net::LoadConfig {
+        endpoints: a.endpoints,
+        clients: a.clients as usize,
+        duration: std::time::Duration::from_secs_f64(a.seconds),
+        value_bytes: a.value_bytes as usize,
+        read_fraction: a.reads,
+        keys_per_client: a.keys,
+        seed: a.seed,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = runtime()?.block_on(crate::net::load::run_load(cfg))?;
+    if a.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.ops > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

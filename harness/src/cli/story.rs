@@ -1,0 +1,95 @@
+//! The teaching commands: `scenario` and `view`.
+
+use super::args::{ScenarioArgs, ViewArgs};
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Where the trace of one of several runs goes: `x.jsonl` becomes `x.<label>.jsonl`.
+fn trace_path(base: &std::path::Path, label: &str, several: bool) -> std::path::PathBuf {
+    if !several {
+        return base.to_path_buf();
+    }
+    let label: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let ext = base
+        .extension()
+        .map(|e| e.to_string_lossy().to_string())
+        .unwrap_or_else(|| "jsonl".into());
+    base.with_file_name(format!("{stem}.{label}.{ext}"))
+}
+
+/// `scenario`: a classic story, narrated.
+pub(super) fn cmd_scenario(a: ScenarioArgs, out: &mut dyn Write) -> Result<ExitCode> {
+    use crate::scenario;
+    if a.list {
+        for s in scenario::SCENARIOS {
+            outln!(out, "{:<18} {}", s.name, s.summary);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = a.name.expect("required by clap");
+    let mut outcomes = Vec::new();
+    for kind in a.protocol.0.iter().copied() {
+        outcomes.extend(scenario::run(&name, kind, a.seed).map_err(anyhow::Error::msg)?);
+    }
+    if let Some(base) = &a.trace {
+        let several = outcomes.len() > 1;
+        for o in &outcomes {
+            let path = trace_path(base, &o.label, several);
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::sim::trace::write_jsonl(&o.trace, std::io::BufWriter::new(f))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("trace of {} written to {}", o.label, path.display());
+        }
+    }
+    if a.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&outcomes)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, o) in outcomes.iter().enumerate() {
+        if i > 0 {
+            outln!(out);
+        }
+        outln!(out, "== {} · {} (seed {}) ==", o.scenario, o.label, o.seed);
+        for l in scenario::narrate(o) {
+            outln!(out, "{l}");
+        }
+        outln!(out, "Outcome:");
+        for v in &o.verdict {
+            outln!(out, "  {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `view`: the HTML replay of one or two traces.
+pub(super) fn cmd_view(a: ViewArgs, out: &mut dyn Write) -> Result<ExitCode> {
+    let mut traces = Vec::new();
+    for path in std::iter::once(&a.trace).chain(a.other.as_ref()) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let events = crate::sim::trace::read_jsonl(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if events.is_empty() {
+            bail!("{} holds no events", path.display());
+        }
+        traces.push(events);
+    }
+    let html = crate::viewer::render(&traces)?;
+    std::fs::write(&a.output, html)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    outln!(out, "wrote {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,98 @@
+//! ZAB in the registry.
+
+use super::words::{CatchUp, SplitVotes, StaleRollback, Words};
+use super::{ProtocolDef, RealStart};
+use crate::cluster::{simulated, Backend};
+use crate::net::server::{start_node, RealNode};
+use crate::sim::SimConfig;
+use ::zab::{Config, ZabReplica};
+use serde_json::Value;
+
+/// ZAB's entry in the registry.
+pub(super) struct ZabDef;
+
+impl ProtocolDef for ZabDef {
+    fn name(&self) -> &'static str {
+        "zab"
+    }
+
+    fn about(&self) -> &'static str {
+        "ZAB as Apache ZooKeeper runs it"
+    }
+
+    fn needs_fifo(&self) -> Option<&'static str> {
+        Some("ZooKeeper runs it over TCP")
+    }
+
+    fn words(&self) -> &'static Words {
+        &WORDS
+    }
+
+    fn simulate(&self, cfg: &SimConfig) -> Box<dyn Backend> {
+        let voters = cfg.voters();
+        let seed = cfg.seed;
+        let mut zc: Config = cfg.tuning.get();
+        if let Some(t) = cfg.knobs.snapshot_threshold {
+            zc.snapshot_threshold = t;
+        }
+        if let Some(n) = cfg.knobs.catch_up_log {
+            zc.commit_log_count = n;
+        }
+        simulated(cfg.clone(), move |id, recovered, now| {
+            ZabReplica::new(id, &voters, zc.clone(), seed, recovered, now)
+        })
+    }
+
+    fn start_real(&self, n: RealNode) -> RealStart {
+        Box::pin(async move {
+            let (id, voters, seed) = (n.id, n.voters.clone(), n.seed);
+            start_node(n, move |rec, now| {
+                ZabReplica::new(id, &voters, Config::default(), seed, rec, now)
+            })
+            .await
+        })
+    }
+}
+
+/// Whether a packet (or any packet of a batch) is about the write's zxid.
+fn carries_write(_msg: &str, f: &Value, pos: [u64; 2]) -> bool {
+    let z = (pos[0] << 32) | pos[1];
+    let one = |p: &Value| p["zxid"].as_u64() == Some(z);
+    match f {
+        Value::Array(ps) => ps.iter().any(one),
+        other => one(other),
+    }
+}
+
+static WORDS: Words = Words {
+    title: "ZAB",
+    era: "epoch",
+    starting_role: "LOOKING",
+    election_start: "each votes for itself and tells the others (Fast Leader Election)",
+    elected: Some("Every server was LOOKING from the start; their votes converged on n{leader}, which after finalizeWait, discovery and synchronization led epoch {era} at {at}."),
+    heartbeat_message: "PING",
+    heartbeats: "PINGs",
+    split_votes: SplitVotes::Converge(
+        "votes are ordered by (epoch, zxid, server id), every server switches to the best vote it hears, and n{leader} (the highest id, all logs being equal) won",
+    ),
+    carries_write,
+    commit_message: None,
+    commit_notice: "an explicit COMMIT to each",
+    catch_up: CatchUp {
+        mechanisms: &[
+            ("SNAP", "the follower was further behind than the leader's committed log reaches, so the leader sent a SNAP: its snapshot, then the proposals after it"),
+            ("TRUNC", "the follower had proposals the leader never committed; TRUNC cut them"),
+            ("DIFF", "the leader still had the missing proposals in its committed log, so it synchronized n{lag} with a DIFF"),
+        ],
+        otherwise: ("none", "nothing was needed"),
+        after_rejections: "nothing was needed",
+        is_rejection: |_, _| false,
+    },
+    rejoin_aside: "; its notifications back off while it is alone, and the next one finds the leader through the others' replies",
+    stale: StaleRollback {
+        repair: &["TRUNC", "SNAP", "DIFF"],
+        otherwise: "none",
+        sentence: "When n{old} came back, the leader synchronized it with {sync}: the proposal of the old epoch, which no quorum had acknowledged, was {result}. ZAB's new leader does commit the older epoch's proposals it holds, when NEWLEADER is acknowledged.",
+        results: ("removed", "NOT removed"),
+    },
+};
