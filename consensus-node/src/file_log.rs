@@ -23,10 +23,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+mod record;
+
+use record::{
+    frame_into, fsync_dir, parse_at, read_atomic, segment_name, valid_record_after, write_atomic,
+    Parsed,
+};
 
 /// Bytes of a record's header: length and CRC32.
 pub const RECORD_HEADER_BYTES: usize = 8;
@@ -70,94 +77,6 @@ pub struct FileLog<H> {
     steps: Vec<Step<H>>,
     recovered: bool,
     _h: PhantomData<H>,
-}
-
-fn segment_name(seg: u64) -> String {
-    format!("{seg:020}{SEGMENT_SUFFIX}")
-}
-
-/// Appends `payload` to `out` as one framed record.
-fn frame_into(payload: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
-}
-
-/// What sits at one offset of a segment.
-enum Parsed<'a> {
-    /// A record whose checksum holds: its payload and total length.
-    Record(&'a [u8], usize),
-    /// Not a valid record, and why.
-    Bad(&'static str),
-}
-
-fn parse_at(data: &[u8], off: usize) -> Parsed<'_> {
-    let rest = &data[off..];
-    if rest.len() < RECORD_HEADER_BYTES {
-        return Parsed::Bad("partial record header");
-    }
-    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
-    if len > codec::MAX_FRAME_BYTES {
-        return Parsed::Bad("record length over the limit");
-    }
-    if rest.len() < RECORD_HEADER_BYTES + len {
-        return Parsed::Bad("record runs past the end of the file");
-    }
-    let payload = &rest[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len];
-    if crc32fast::hash(payload) != crc {
-        return Parsed::Bad("checksum mismatch");
-    }
-    Parsed::Record(payload, RECORD_HEADER_BYTES + len)
-}
-
-/// True if a valid entry record starts anywhere after `off`: then the bad record at `off` is
-/// not a torn tail but damage in the middle of the log.
-fn valid_record_after(data: &[u8], off: usize) -> bool {
-    (off + 1..data.len().saturating_sub(RECORD_HEADER_BYTES - 1)).any(|o| {
-        matches!(parse_at(data, o), Parsed::Record(p, _) if !p.is_empty() && codec::decode::<Entry>(p).is_ok())
-    })
-}
-
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Writes `payload` as one framed record to `dir/name` atomically: temp file, fsync, rename,
-/// fsync of the directory.
-fn write_atomic(dir: &Path, name: &str, payload: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut bytes = Vec::with_capacity(payload.len() + RECORD_HEADER_BYTES);
-    frame_into(payload, &mut bytes);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(name))?;
-    fsync_dir(dir)
-}
-
-/// Reads a file written by [`write_atomic`]; `None` when it does not exist.
-fn read_atomic<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>, StorageError> {
-    let path = dir.join(name);
-    let data = match fs::read(&path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let corrupt = |reason: String| StorageError::Corrupt {
-        file: path.clone(),
-        offset: 0,
-        reason,
-    };
-    match parse_at(&data, 0) {
-        Parsed::Record(payload, used) if used == data.len() => codec::decode(payload)
-            .map(Some)
-            .map_err(|e| corrupt(e.to_string())),
-        Parsed::Record(..) => Err(corrupt("trailing bytes after the record".into())),
-        Parsed::Bad(why) => Err(corrupt(why.into())),
-    }
 }
 
 /// Runs blocking file work without stalling a multi-threaded tokio runtime's other tasks.

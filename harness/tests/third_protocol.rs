@@ -11,7 +11,7 @@ use consensus_core::{
     Snapshot, Status, Time,
 };
 use harness::cluster::{simulated, Backend};
-use harness::net::server::{start_node, RealNode};
+use harness::net::node::{start_node, RealNode};
 use harness::protocol::{
     self, CatchUp, Protocol, ProtocolDef, RealStart, SplitVotes, StaleRollback, Words,
 };

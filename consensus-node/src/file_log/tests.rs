@@ -1,6 +1,7 @@
 use super::*;
 use bytes::Bytes;
 use consensus_core::poll::now_or_never;
+use std::io::Write;
 
 fn entry(era: u64, seq: u64) -> Entry {
     Entry::command(

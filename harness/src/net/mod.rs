@@ -5,6 +5,7 @@
 pub mod client;
 pub mod launch;
 pub mod load;
+pub mod node;
 pub mod server;
 pub use consensus_node::tcp;
 

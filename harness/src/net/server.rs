@@ -13,6 +13,7 @@
 // Handlers return early with a ready `Response` as the error; it is built once per request.
 #![allow(clippy::result_large_err)]
 
+use crate::net::node::{check_protocol_marker, RealNode};
 use crate::protocol::Protocol;
 use anyhow::{bail, Context};
 use axum::extract::rejection::PathRejection;
@@ -23,10 +24,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use consensus_core::codec;
-use consensus_core::kv::{KvCommand, KvOp, KvOutput, KvStore};
+use consensus_core::kv::{KvCommand, KvOp, KvOutput};
 use consensus_core::{NodeId, Status};
-use consensus_node::runtime::{ClientError, Node, NodeHandle};
-use consensus_node::FileLog;
+use consensus_node::runtime::{ClientError, NodeHandle};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -369,73 +369,6 @@ fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Refuses to reuse a data directory written by the other protocol.
-fn check_protocol_marker(dir: &std::path::Path, protocol: Protocol) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
-    let marker = dir.join("PROTOCOL");
-    match std::fs::read_to_string(&marker) {
-        Ok(found) if found.trim() == protocol.name() => Ok(()),
-        Ok(found) => bail!(
-            "{} holds {} data; it cannot be served as {}",
-            dir.display(),
-            found.trim(),
-            protocol.name()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(&marker, protocol.name())
-                .with_context(|| format!("cannot write {}", marker.display()))?;
-            Ok(())
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", marker.display())),
-    }
-}
-
-/// The node's driver loop, boxed so every protocol fits one variable.
-pub type NodeRun = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = Result<
-                    consensus_node::runtime::NodeStats,
-                    consensus_node::runtime::NodeError,
-                >,
-            > + Send,
-    >,
->;
-
-/// What a protocol needs to start one real node.
-pub struct RealNode {
-    /// This node.
-    pub id: NodeId,
-    /// Every member, this node included.
-    pub voters: Vec<NodeId>,
-    /// Seed of the node's randomness.
-    pub seed: u64,
-    /// The peer transport's settings.
-    pub tcp: crate::net::tcp::TcpConfig,
-    /// Where the file log lives.
-    pub store_dir: PathBuf,
-}
-
-/// Binds the peer transport, recovers the file log and builds the node with `make`.
-pub async fn start_node<R>(
-    n: RealNode,
-    make: impl FnOnce(consensus_core::Recovered<R::HardState>, consensus_core::Time) -> R,
-) -> anyhow::Result<(NodeRun, NodeHandle)>
-where
-    R: consensus_core::Replica + Send + 'static,
-{
-    let listen = n.tcp.listen;
-    let transport = crate::net::TcpTransport::bind(n.tcp)
-        .await
-        .with_context(|| format!("cannot listen for peers on {listen}"))?;
-    let store = FileLog::open(&n.store_dir)?;
-    let (node, handle) = Node::start(store, transport, KvStore::default(), make)
-        .await
-        .with_context(|| format!("cannot recover {}", n.store_dir.display()))?;
-    Ok((Box::pin(node.run()), handle))
-}
-
 /// Starts the node and its HTTP API, and runs until `shutdown` completes or the node fails.
 pub async fn serve(
     cfg: ServeConfig,
@@ -518,44 +451,4 @@ pub fn parse_members(s: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn members_parse_and_bad_ones_are_named() {
-        let m = parse_members("1=127.0.0.1:7001, 2=127.0.0.1:7002").unwrap();
-        assert_eq!(m[&2], "127.0.0.1:7002".parse().unwrap());
-        assert!(parse_members("1=localhost")
-            .unwrap_err()
-            .contains("localhost"));
-        assert!(parse_members("x=127.0.0.1:1")
-            .unwrap_err()
-            .contains("\"x\""));
-        assert!(parse_members("1=127.0.0.1:1,1=127.0.0.1:2")
-            .unwrap_err()
-            .contains("twice"));
-    }
-
-    #[test]
-    fn an_id_outside_the_peers_is_refused() {
-        let cfg = ServeConfig {
-            protocol: crate::protocol::RAFT,
-            id: 4,
-            peers: parse_members("1=127.0.0.1:7001,2=127.0.0.1:7002").unwrap(),
-            peer_http: BTreeMap::new(),
-            data_dir: "/tmp/x".into(),
-            http: "127.0.0.1:8001".parse().unwrap(),
-            cluster_id: default_cluster_id(),
-        };
-        assert!(cfg.validate().unwrap_err().to_string().contains("--id 4"));
-    }
-
-    #[test]
-    fn a_data_dir_of_the_other_protocol_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        check_protocol_marker(dir.path(), crate::protocol::RAFT).unwrap();
-        check_protocol_marker(dir.path(), crate::protocol::RAFT).unwrap();
-        let err = check_protocol_marker(dir.path(), crate::protocol::ZAB).unwrap_err();
-        assert!(err.to_string().contains("raft data"), "{err}");
-    }
-}
+mod tests;

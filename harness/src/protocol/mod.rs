@@ -15,7 +15,7 @@ mod zab;
 pub use words::{CatchUp, SplitVotes, StaleRollback, Words};
 
 use crate::cluster::Backend;
-use crate::net::server::{NodeRun, RealNode};
+use crate::net::node::{NodeRun, RealNode};
 use crate::sim::SimConfig;
 use consensus_node::runtime::NodeHandle;
 use std::any::Any;

@@ -3,7 +3,7 @@
 use super::words::{CatchUp, SplitVotes, StaleRollback, Words};
 use super::{Knobs, ProtocolDef, RealStart};
 use crate::cluster::{simulated, Backend};
-use crate::net::server::{start_node, RealNode};
+use crate::net::node::{start_node, RealNode};
 use crate::sim::SimConfig;
 use ::raft::{Config, RaftReplica};
 use serde_json::Value;

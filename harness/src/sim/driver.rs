@@ -1,0 +1,305 @@
+//! The Ready pipeline of the simulator: inputs to a core, its Ready persisted on the simulated
+//! disk, messages released and entries applied once the fsync completes.
+
+use super::*;
+
+impl<R: Replica> Sim<R> {
+    pub(super) fn process(&mut self, event: Event<R::Message>) {
+        let t = self.now.as_nanos() as u64;
+        match event {
+            Event::Deliver {
+                from,
+                to,
+                to_inc,
+                msg,
+                id,
+            } => {
+                (t, 1u8, from, to).hash(&mut self.trace);
+                let n = self.node(to);
+                if n.inc != to_inc || n.replica.is_none() || self.blocked.contains(&(from, to)) {
+                    self.stats.dropped += 1;
+                    if self.tracer.is_some() {
+                        let why = if self.blocked.contains(&(from, to)) {
+                            "link cut"
+                        } else {
+                            "receiver crashed"
+                        };
+                        let msg = trace::describe(&msg).0;
+                        self.trace_event(|t| TraceEvent::Drop {
+                            t,
+                            from,
+                            to,
+                            id,
+                            msg,
+                            why: why.into(),
+                        });
+                    }
+                    return;
+                }
+                if let Some(tr) = self.tracer.as_mut() {
+                    let name = trace::describe(&msg).0;
+                    tr.cause = format!("{name} from n{from}");
+                    tr.events.push(TraceEvent::Recv {
+                        t: t / 1000,
+                        from,
+                        to,
+                        id,
+                        msg: name,
+                    });
+                }
+                let now = self.now;
+                if let Some(r) = self.node_mut(to).replica.as_mut() {
+                    r.receive(now, from, msg);
+                }
+                self.after_input(to);
+            }
+            Event::Tick { node, inc } => {
+                (t, 2u8, node).hash(&mut self.trace);
+                let now = self.now;
+                let n = self.node_mut(node);
+                if n.inc != inc {
+                    return;
+                }
+                if n.tick_at == Some(now) {
+                    n.tick_at = None;
+                }
+                if let Some(tr) = self.tracer.as_mut() {
+                    tr.cause = "timer fired".into();
+                }
+                let n = self.node_mut(node);
+                if let Some(r) = n.replica.as_mut() {
+                    r.tick(now);
+                }
+                self.after_input(node);
+            }
+            Event::Release {
+                node,
+                inc,
+                sync,
+                apply,
+            } => {
+                (t, 3u8, node).hash(&mut self.trace);
+                if let Some(tr) = self.tracer.as_mut() {
+                    tr.cause = "its disk write completed".into();
+                }
+                if self.node(node).inc == inc {
+                    self.node_mut(node).releases_queued -= 1;
+                    self.release(node, sync, apply);
+                }
+            }
+            Event::ClientStart { client } => {
+                (t, 4u8, client).hash(&mut self.trace);
+                self.client_next_op(client);
+            }
+            Event::ClientArrive {
+                client,
+                node,
+                seq,
+                attempt,
+            } => {
+                (t, 5u8, client, node, seq, attempt).hash(&mut self.trace);
+                self.client_arrive(client, node, seq, attempt);
+            }
+            Event::ClientReply {
+                client,
+                seq,
+                attempt,
+                reply,
+            } => {
+                (t, 6u8, client, seq, attempt).hash(&mut self.trace);
+                self.client_reply(client, seq, attempt, reply);
+            }
+            Event::ClientTimeout {
+                client,
+                seq,
+                attempt,
+            } => {
+                (t, 7u8, client, seq, attempt).hash(&mut self.trace);
+                self.client_timeout(client, seq, attempt);
+            }
+            Event::ClientRetry { client, seq } => {
+                (t, 8u8, client, seq).hash(&mut self.trace);
+                self.client_retry(client, seq);
+            }
+            Event::Nemesis => {
+                (t, 9u8).hash(&mut self.trace);
+                self.nemesis_step();
+            }
+            Event::Chaos { generation } => {
+                (t, 10u8).hash(&mut self.trace);
+                self.chaos_step(generation);
+            }
+            Event::ChaosAim {
+                generation,
+                node,
+                inc,
+                window,
+            } => {
+                (t, 11u8, node).hash(&mut self.trace);
+                self.chaos_aim(generation, node, inc, window);
+            }
+        }
+    }
+
+    /// Collects a node's Ready after an input and hands it to the disk and network.
+    pub(super) fn after_input(&mut self, id: NodeId) {
+        let now = self.now;
+        let fsync = self.cfg.fsync_latency;
+        let n = &mut self.nodes[id as usize - 1];
+        let Some(r) = n.replica.as_mut() else {
+            return;
+        };
+        let status = r.status();
+        let ready = if r.has_ready() {
+            Some(r.take_ready())
+        } else {
+            None
+        };
+        let deadline = r.next_deadline().max(now);
+        if n.tick_at.is_none_or(|t| deadline < t) {
+            n.tick_at = Some(deadline);
+            let inc = n.inc;
+            self.schedule(deadline, Event::Tick { node: id, inc });
+        }
+        if ready.as_ref().is_some_and(|r| r.restore.is_some()) {
+            // The state machine is reloaded from a snapshot: the commit point starts over
+            // from it (a ZAB SNAP may bring an older one; the leader's history follows).
+            self.observer.state_reloaded(id);
+        }
+        self.observer.observe(now, id, Some(&status));
+        if let Some(tr) = self.tracer.as_mut() {
+            let t = now.as_micros() as u64;
+            tr.status(t, &status, deadline.as_micros() as u64);
+            for op in ready.iter().flat_map(|r| &r.persist) {
+                match op {
+                    consensus_core::PersistOp::Append(es) if !es.is_empty() => {
+                        tr.events.push(TraceEvent::Append {
+                            t,
+                            node: id,
+                            entries: es.iter().map(|e| trace::pos(e.pos)).collect(),
+                        })
+                    }
+                    consensus_core::PersistOp::TruncateAfter(p) => {
+                        tr.events.push(TraceEvent::Truncate {
+                            t,
+                            node: id,
+                            after: trace::pos(*p),
+                        })
+                    }
+                    consensus_core::PersistOp::Snapshot(snap) => {
+                        tr.events.push(TraceEvent::Snapshot {
+                            t,
+                            node: id,
+                            last: trace::pos(snap.last),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some(ready) = ready else {
+            return;
+        };
+        for v in &ready.violations {
+            self.observer.violation(v.clone());
+        }
+        if let Some(w) = faults::Window::of(&status, &ready) {
+            self.chaos_window(id, w);
+        }
+        let n = &mut self.nodes[id as usize - 1];
+        let sync = !ready.persist.is_empty();
+        let appended = ready.appended_through();
+        let apply = Apply {
+            appended,
+            messages: ready.messages,
+            restore: ready.restore,
+            committed: ready.committed,
+            snapshot_at: ready.snapshot_at,
+        };
+        let release_at = if sync {
+            if let Some(Err(e)) = now_or_never(n.store.write(&ready.persist)) {
+                self.observer
+                    .violation(format!("node {id}: storage write failed: {e}"));
+            }
+            if now < n.sync_start {
+                // A queued fsync has not started yet: join it (group commit).
+                n.sync_done
+            } else {
+                n.sync_start = now.max(n.sync_done);
+                n.sync_done = n.sync_start + fsync;
+                self.stats.fsyncs += 1;
+                n.sync_done
+            }
+        } else {
+            // Nothing to persist, but keep the order behind an fsync still in flight.
+            now.max(n.sync_done)
+        };
+        if release_at == now && n.releases_queued == 0 {
+            self.release(id, sync, apply);
+        } else {
+            n.releases_queued += 1;
+            let inc = n.inc;
+            self.schedule(
+                release_at,
+                Event::Release {
+                    node: id,
+                    inc,
+                    sync,
+                    apply,
+                },
+            );
+        }
+    }
+
+    /// The persist part of a Ready is durable: send its messages, then apply (restore a
+    /// snapshot, apply commits, take a snapshot if asked).
+    pub(super) fn release(&mut self, id: NodeId, sync: bool, apply: Apply<R::Message>) {
+        if sync {
+            match now_or_never(self.node_mut(id).store.sync()) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => self
+                    .observer
+                    .violation(format!("node {id}: storage sync failed: {e}")),
+                None => unreachable!("the in-memory store never waits"),
+            }
+        }
+        if let Some(through) = apply.appended {
+            let now = self.now;
+            if let Some(r) = self.node_mut(id).replica.as_mut() {
+                r.persisted(now, through);
+            }
+        }
+        for env in apply.messages {
+            self.send(id, env);
+        }
+        if let Some(snap) = apply.restore {
+            let n = self.node_mut(id);
+            match now_or_never(n.sm.restore(&snap.data)).expect("the KV store never waits") {
+                Ok(()) => {
+                    n.applied_base = n.sm.applied_count();
+                    n.applied.clear();
+                }
+                Err(e) => self.observer.violation(format!(
+                    "node {id}: snapshot at {} does not restore: {e}",
+                    snap.last
+                )),
+            }
+        }
+        for entry in apply.committed {
+            self.apply(id, entry);
+        }
+        if let Some(last) = apply.snapshot_at {
+            let now = self.now;
+            let n = self.node_mut(id);
+            let data = now_or_never(n.sm.snapshot()).expect("the KV store never waits");
+            if let Some(r) = n.replica.as_mut() {
+                r.compact(now, Snapshot { last, data });
+            }
+        }
+        if apply.appended.is_some() || apply.snapshot_at.is_some() {
+            // What `persisted` or `compact` produced (a leader's commits, a snapshot to
+            // persist) goes out now.
+            self.after_input(id);
+        }
+    }
+}

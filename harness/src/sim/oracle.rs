@@ -1,0 +1,148 @@
+//! What the nodes applied, checked as it happens against the cluster's one sequence, and the
+//! final state checks.
+
+use super::*;
+
+impl<R: Replica> Sim<R> {
+    pub(super) fn apply(&mut self, id: NodeId, entry: Entry) {
+        let Payload::Command(cmd) = entry.payload else {
+            return;
+        };
+        let n = &mut self.nodes[id as usize - 1];
+        let out = now_or_never(n.sm.apply(entry.pos, &cmd)).expect("the KV store never waits");
+        // Check the command against the cluster's sequence as first seen on any node.
+        let index = (n.applied_base + n.applied.len() as u64) as usize;
+        match self.oracle.get(index) {
+            Some(c) if *c == cmd => {}
+            Some(_) => {
+                self.diverged.entry(id).or_insert_with(|| {
+                    format!(
+                        "node {id} applied a different command as command #{index} (at {})",
+                        entry.pos
+                    )
+                });
+            }
+            None if index == self.oracle.len() => self.oracle.push(cmd.clone()),
+            None => self.observer.violation(format!(
+                "node {id} applied command #{index} before anyone applied #{}",
+                self.oracle.len()
+            )),
+        }
+        let n = &mut self.nodes[id as usize - 1];
+        n.applied.push(cmd.clone());
+        // Entries accepted at an earlier position that were never applied are gone for good.
+        let mut replies = Vec::new();
+        while let Some((&pos, _)) = n.waiting.first_key_value() {
+            if pos > entry.pos {
+                break;
+            }
+            let (pos, (client, seq, attempt, proposed)) = n.waiting.pop_first().expect("non-empty");
+            // The entry at the client's position may be another leader's: only the client's
+            // own command answers it (as the real runtime checks).
+            let reply = if pos == entry.pos && proposed == cmd {
+                Reply::Done(out.clone())
+            } else {
+                Reply::Retry
+            };
+            replies.push((client, seq, attempt, reply));
+        }
+        for (client, seq, attempt, reply) in replies {
+            let at = self.now + self.delay();
+            self.schedule(
+                at,
+                Event::ClientReply {
+                    client,
+                    seq,
+                    attempt,
+                    reply,
+                },
+            );
+        }
+    }
+
+    /// The commands node `id` applied since it last started or restored a snapshot, in order.
+    pub fn applied(&self, id: NodeId) -> &[Command] {
+        &self.node(id).applied
+    }
+
+    /// How many commands node `id`'s state machine held before [`Sim::applied`] began.
+    pub fn applied_base(&self, id: NodeId) -> u64 {
+        self.node(id).applied_base
+    }
+
+    /// The cluster's applied command sequence, as first seen on any node.
+    pub fn committed_sequence(&self) -> &[Command] {
+        &self.oracle
+    }
+
+    /// Nodes that ever applied a command different from the cluster's sequence, with the
+    /// first such case explained.
+    pub fn diverged(&self) -> &BTreeMap<NodeId, String> {
+        &self.diverged
+    }
+
+    /// The node's key-value store.
+    pub fn kv(&self, id: NodeId) -> &KvStore {
+        &self.node(id).sm
+    }
+
+    /// The end-of-run check of every replica against the cluster's sequence: each node holds
+    /// the whole sequence (not a prefix of it), its applied commands are the sequence's, and
+    /// its store equals a replay of the sequence. Returns the problems found.
+    pub(crate) fn final_state_problems(&self) -> Vec<String> {
+        let mut reference = KvStore::new();
+        for cmd in &self.oracle {
+            reference.apply_bytes(Position::ZERO, cmd);
+        }
+        let mut problems = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let id = i as NodeId + 1;
+            let total = n.total_applied();
+            if total != self.oracle.len() as u64 {
+                problems.push(format!(
+                    "node {id} ends with {total} commands applied; the cluster's sequence has {}",
+                    self.oracle.len()
+                ));
+            } else if self.oracle[n.applied_base as usize..] != n.applied[..] {
+                problems.push(format!(
+                    "node {id}'s applied commands differ from the sequence"
+                ));
+            } else if !n.sm.same_contents(&reference) {
+                problems.push(format!(
+                    "node {id}'s store differs from a replay of the cluster's sequence"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Commands every node's final state holds: the shortest prefix of the cluster's
+    /// sequence that all nodes applied.
+    pub(crate) fn final_prefix(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| n.total_applied() as usize)
+            .min()
+            .unwrap_or(0)
+            .min(self.oracle.len())
+    }
+
+    /// True when all nodes are up, one leads, and every node applied everything it committed
+    /// up to the leader's last position.
+    pub(crate) fn converged(&self) -> bool {
+        let Some(leader) = self.leader() else {
+            return false;
+        };
+        let Some(ls) = self.status(leader) else {
+            return false;
+        };
+        let leader_total = self.node(leader).total_applied();
+        self.nodes.iter().all(|n| match &n.replica {
+            Some(r) => {
+                let s = r.status();
+                s.commit == ls.last && s.last == ls.last && n.total_applied() == leader_total
+            }
+            None => false,
+        })
+    }
+}
