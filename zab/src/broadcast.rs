@@ -189,7 +189,7 @@ mod exchange {
         ) -> Result<Position, ProposeError> {
             let limit = self.config.counter_limit;
             let l = match &mut self.role {
-                ZabRole::Leading(l) if l.established => l,
+                ZabRole::Leading(l) if l.established() => l,
                 ZabRole::Following(f) => {
                     return Err(ProposeError::NotLeader {
                         leader: Some(f.leader),
@@ -227,7 +227,7 @@ mod exchange {
             let ZabRole::Leading(l) = &mut self.role else {
                 return;
             };
-            if !l.established {
+            if !l.established() {
                 return;
             }
             let committed = l.outstanding.ack_through(id, through);
@@ -239,7 +239,7 @@ mod exchange {
             let ZabRole::Leading(l) = &mut self.role else {
                 return;
             };
-            if !l.established {
+            if !l.established() {
                 return;
             }
             let committed = l.outstanding.ack(from, zxid);

@@ -3,7 +3,7 @@
 
 use crate::message::Packet;
 use crate::replica::{
-    Conn, FollowerPhase, HandlerState, HardState, LearnerHandler, ZabReplica, ZabRole,
+    Conn, FollowerPhase, HandlerState, HardState, LeaderPhase, LearnerHandler, ZabReplica, ZabRole,
 };
 use crate::zxid::Zxid;
 use consensus_core::NodeId;
@@ -65,7 +65,7 @@ impl ZabReplica {
         // acceptedEpoch is durable, and on reconnecting it answers LEADERINFO with -1 ("already
         // counted"), so dropping its earlier ack would leave it uncountable for good.
         l.newleader_acks.remove(&from);
-        match l.epoch {
+        match l.epoch() {
             Some(e) if accepted_epoch > e => {
                 // The learner promised a newer epoch than ours (a would-be leader that never
                 // established): it will refuse this one forever. Deviation from ZooKeeper,
@@ -95,7 +95,7 @@ impl ZabReplica {
             return;
         };
         let connected = std::iter::once(self.id).chain(l.handlers.keys().copied());
-        if l.epoch.is_some() || !self.quorum.is_reached(connected) {
+        if l.epoch().is_some() || !self.quorum.is_reached(connected) {
             return;
         }
         let max = l
@@ -106,7 +106,7 @@ impl ZabReplica {
             .max()
             .unwrap_or(own);
         let e = max + 1;
-        l.epoch = Some(e);
+        l.phase = LeaderPhase::EpochProposed(e);
         let peers: Vec<NodeId> = l.handlers.keys().copied().collect();
         for h in l.handlers.values_mut() {
             h.state = HandlerState::EpochSent;
@@ -145,7 +145,7 @@ impl ZabReplica {
             }
             l.epoch_acks.insert(from);
         }
-        if l.epoch_settled {
+        if l.epoch_settled() {
             self.sync_learner(from);
         } else {
             self.maybe_settle_epoch();

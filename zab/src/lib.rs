@@ -7,11 +7,14 @@
 //! the `Replica` contract.
 
 pub mod broadcast;
+mod config;
 pub mod discovery;
 pub mod election;
+mod liveness;
 pub mod log;
 pub mod message;
 pub mod replica;
+mod roles;
 pub mod sync;
 pub mod zxid;
 

@@ -1,7 +1,7 @@
 //! The ZAB server: roles, connections, liveness, and the `Replica` contract.
 
 use crate::broadcast::Outstanding;
-use crate::election::{Decision, ElectionConfig, FastLeaderElection, ServerState, Vote};
+use crate::election::{Decision, FastLeaderElection, ServerState, Vote};
 use crate::log::ZabLog;
 use crate::message::{Message, Packet};
 use crate::zxid::Zxid;
@@ -11,194 +11,15 @@ use consensus_core::{
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-/// Tunables of a ZAB server, named as in ZooKeeper's configuration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Config {
-    /// The basic time unit (`tickTime`); the leader pings every half tick.
-    pub tick_time: Duration,
-    /// Ticks allowed for discovery and synchronization (`initLimit`).
-    pub init_limit: u32,
-    /// Ticks a follower may stay silent before the leader drops it, and the leader before a
-    /// follower gives up on it (`syncLimit`).
-    pub sync_limit: u32,
-    /// Fast Leader Election timing.
-    pub election: ElectionConfig,
-    /// Committed proposals the leader keeps in memory for DIFF (`commitLogCount`).
-    pub commit_log_count: usize,
-    /// The on-disk log serves a lagging follower only while it is under this fraction of the
-    /// snapshot's size (`snapshotSizeFactor`).
-    pub snapshot_size_factor: f64,
-    /// Applied proposals beyond the last snapshot that trigger a new one; 0 never snapshots.
-    pub snapshot_threshold: u64,
-    /// A leader never proposes a counter at or past this; it gives up instead, so that a new
-    /// epoch starts (ZooKeeper: 0xffffffff; lower it to test the rollover).
-    pub counter_limit: u32,
-    /// How long a new follower waits for its leader to answer before connecting again
-    /// (`leaderConnectDelayDuringRetryMs`, 100 ms).
-    pub leader_connect_retry: Duration,
-}
+pub(crate) use crate::roles::{
+    Arrival, Conn, FollowerPhase, Following, HandlerState, LeaderPhase, Leading, LearnerHandler,
+    ZabRole,
+};
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            tick_time: Duration::from_millis(100),
-            init_limit: 10,
-            sync_limit: 3,
-            election: ElectionConfig::default(),
-            commit_log_count: 500,
-            snapshot_size_factor: 0.33,
-            snapshot_threshold: 10_000,
-            counter_limit: Zxid::COUNTER_LIMIT,
-            leader_connect_retry: Duration::from_millis(100),
-        }
-    }
-}
-
-/// ZAB's durable state besides the log: the epoch files.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HardState {
-    /// The last epoch this server promised to follow (`acceptedEpoch`, the paper's f.p).
-    pub accepted_epoch: u64,
-    /// The epoch whose NEWLEADER this server accepted (`currentEpoch`, the paper's f.a).
-    pub current_epoch: u64,
-}
-
-/// One direction-numbered connection between the leader and a learner.
-#[derive(Clone, Debug)]
-pub(crate) struct Conn {
-    pub id: u64,
-    pub send_seq: u64,
-    pub recv_seq: u64,
-}
-
-/// What a packet's sequence number says about the connection.
-pub(crate) enum Arrival {
-    /// The next packet: handle it.
-    InOrder,
-    /// Seen before: ignore it.
-    Duplicate,
-    /// Packets went missing: the connection broke.
-    Gap,
-}
-
-impl Conn {
-    pub fn new(id: u64) -> Self {
-        Conn {
-            id,
-            send_seq: 0,
-            recv_seq: 0,
-        }
-    }
-
-    /// Wraps `packet` as the next message on this connection.
-    pub fn packet(&mut self, packet: Packet) -> Message {
-        let seq = self.send_seq;
-        self.send_seq += 1;
-        Message::Quorum {
-            conn: self.id,
-            seq,
-            packet,
-        }
-    }
-
-    pub fn arrive(&mut self, seq: u64) -> Arrival {
-        if seq == self.recv_seq {
-            self.recv_seq += 1;
-            Arrival::InOrder
-        } else if seq < self.recv_seq {
-            Arrival::Duplicate
-        } else {
-            Arrival::Gap
-        }
-    }
-}
-
-/// Where a learner stands with the leader (`LearnerHandler`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum HandlerState {
-    /// FOLLOWERINFO received; no epoch to offer yet.
-    Connected,
-    /// LEADERINFO sent.
-    EpochSent,
-    /// ACKEPOCH received; waiting for the leader's epoch to be settled by a quorum.
-    AckedEpoch { last_zxid: Zxid },
-    /// History and NEWLEADER sent; proposals are forwarded.
-    Syncing,
-    /// NEWLEADER acknowledged.
-    Synced,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct LearnerHandler {
-    pub conn: Conn,
-    pub state: HandlerState,
-    pub accepted_epoch: u64,
-    pub last_heard: Time,
-}
-
-impl LearnerHandler {
-    /// Receives the proposals and commits the leader broadcasts.
-    pub fn forwarding(&self) -> bool {
-        matches!(self.state, HandlerState::Syncing | HandlerState::Synced)
-    }
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Leading {
-    /// The new epoch, once a quorum's acceptedEpochs fixed it.
-    pub epoch: Option<u64>,
-    /// currentEpoch = epoch is persisted: a quorum acknowledged the epoch.
-    pub epoch_settled: bool,
-    /// A quorum acknowledged NEWLEADER: the leader serves.
-    pub established: bool,
-    pub handlers: BTreeMap<NodeId, LearnerHandler>,
-    pub epoch_acks: BTreeSet<NodeId>,
-    pub newleader_acks: BTreeSet<NodeId>,
-    pub outstanding: Outstanding,
-    pub last_proposed: Zxid,
-    pub init_deadline: Time,
-    pub next_ping: Time,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FollowerPhase {
-    Discovery,
-    Synchronization,
-    Broadcast,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Following {
-    pub leader: NodeId,
-    pub conn: Conn,
-    pub phase: FollowerPhase,
-    pub new_epoch: u64,
-    pub last_heard: Time,
-    /// Proposals received during synchronization and not yet committed.
-    pub not_committed: VecDeque<consensus_core::Entry>,
-    /// Proposals committed during synchronization, logged at NEWLEADER.
-    pub committed_in_sync: Vec<consensus_core::Entry>,
-    /// Logged proposals waiting for their COMMIT, in order.
-    pub pending: VecDeque<Zxid>,
-    /// How far the history synchronized so far is the leader's committed history (DIFF's,
-    /// TRUNC's or SNAP's zxid, then each COMMIT during sync). It becomes this follower's
-    /// commit point only at UPTODATE, once the leader is established: a leader that never
-    /// reaches its NEWLEADER quorum commits nothing, and a later epoch may drop that history.
-    pub sync_committed: Zxid,
-    /// When to connect again if the leader has not answered yet.
-    pub retry_at: Time,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum ZabRole {
-    Looking,
-    Following(Box<Following>),
-    Leading(Box<Leading>),
-}
+pub use crate::config::{Config, HardState};
 
 /// One ZooKeeper server running ZAB.
 pub struct ZabReplica {
@@ -294,7 +115,7 @@ impl ZabReplica {
 
     /// True for a leader that a quorum acknowledged and that takes proposals.
     pub fn is_established_leader(&self) -> bool {
-        matches!(&self.role, ZabRole::Leading(l) if l.established)
+        matches!(&self.role, ZabRole::Leading(l) if l.established())
     }
 
     pub(crate) fn set_hard(&mut self, hard: HardState) {
@@ -329,7 +150,7 @@ impl ZabReplica {
         }
     }
 
-    fn on_decision(&mut self, d: Decision) {
+    pub(crate) fn on_decision(&mut self, d: Decision) {
         match d.state {
             ServerState::Leading => self.become_leader(),
             ServerState::Following => self.become_follower(d.vote.leader),
@@ -340,9 +161,7 @@ impl ZabReplica {
     pub(crate) fn become_leader(&mut self) {
         let now = self.now;
         let mut l = Leading {
-            epoch: None,
-            epoch_settled: false,
-            established: false,
+            phase: LeaderPhase::Discovery,
             handlers: BTreeMap::new(),
             epoch_acks: BTreeSet::new(),
             newleader_acks: BTreeSet::new(),
@@ -377,7 +196,7 @@ impl ZabReplica {
 
     /// A follower whose leader has not answered on this connection yet connects again
     /// (ZooKeeper's `Learner.connectToLeader` retries while the leader is not yet listening).
-    fn retry_connect(&mut self) {
+    pub(crate) fn retry_connect(&mut self) {
         let now = self.now;
         let retry = self.config.leader_connect_retry;
         let fresh = self.rng.random();
@@ -470,67 +289,6 @@ impl ZabReplica {
             }
         }
     }
-
-    fn liveness(&mut self) {
-        let now = self.now;
-        let tick = self.config.tick_time;
-        match &mut self.role {
-            ZabRole::Looking => {
-                if let Some(d) = self.fle.tick(now) {
-                    self.flush_election();
-                    self.on_decision(d);
-                } else {
-                    self.flush_election();
-                }
-            }
-            ZabRole::Following(f) => {
-                let limit = if f.phase == FollowerPhase::Broadcast {
-                    self.config.sync_limit
-                } else {
-                    self.config.init_limit
-                };
-                if now > f.last_heard + tick * limit {
-                    self.go_looking();
-                } else {
-                    self.retry_connect();
-                }
-            }
-            ZabRole::Leading(l) => {
-                if !l.established && now >= l.init_deadline {
-                    self.go_looking();
-                    return;
-                }
-                if now < l.next_ping {
-                    return;
-                }
-                l.next_ping = now + tick / 2;
-                // Drop learners silent for longer than syncLimit; without a quorum, give up.
-                let silent = tick * self.config.sync_limit;
-                l.handlers.retain(|_, h| now <= h.last_heard + silent);
-                let synced = l
-                    .handlers
-                    .iter()
-                    .filter(|(_, h)| h.state == HandlerState::Synced)
-                    .map(|(&id, _)| id);
-                let alive = self
-                    .quorum
-                    .is_reached(std::iter::once(self.id).chain(synced));
-                if l.established && !alive {
-                    self.go_looking();
-                    return;
-                }
-                let peers: Vec<NodeId> = l
-                    .handlers
-                    .iter()
-                    .filter(|(_, h)| h.forwarding())
-                    .map(|(&id, _)| id)
-                    .collect();
-                for p in peers {
-                    self.send_to_learner(p, Packet::Ping);
-                }
-            }
-        }
-    }
 }
 
 impl Replica for ZabReplica {
@@ -565,7 +323,7 @@ impl Replica for ZabReplica {
                 }
             }
             ZabRole::Leading(l) => {
-                if l.established {
+                if l.established() {
                     l.next_ping
                 } else {
                     l.next_ping.min(l.init_deadline)
@@ -660,10 +418,10 @@ impl Replica for ZabReplica {
                 self.hard.current_epoch,
                 Some(f.leader),
             ),
-            ZabRole::Leading(l) if l.established => (
+            ZabRole::Leading(l) if l.established() => (
                 Role::Leader,
                 "Leading",
-                l.epoch.unwrap_or(self.hard.current_epoch),
+                l.epoch().unwrap_or(self.hard.current_epoch),
                 Some(self.id),
             ),
             ZabRole::Leading(_) => (Role::Candidate, "Leading", self.hard.current_epoch, None),

@@ -3,7 +3,7 @@
 use super::{choose, History, SyncPlan};
 use crate::broadcast::Outstanding;
 use crate::message::Packet;
-use crate::replica::{FollowerPhase, HandlerState, HardState, ZabReplica, ZabRole};
+use crate::replica::{FollowerPhase, HandlerState, HardState, LeaderPhase, ZabReplica, ZabRole};
 use crate::zxid::Zxid;
 use consensus_core::{Entry, NodeId, PersistOp, Position, Snapshot};
 
@@ -14,13 +14,13 @@ impl ZabReplica {
         let ZabRole::Leading(l) = &mut self.role else {
             return;
         };
-        let Some(e) = l.epoch else {
+        let Some(e) = l.epoch() else {
             return;
         };
-        if l.epoch_settled || !self.quorum.is_reached(l.epoch_acks.iter().copied()) {
+        if l.epoch_settled() || !self.quorum.is_reached(l.epoch_acks.iter().copied()) {
             return;
         }
-        l.epoch_settled = true;
+        l.phase = LeaderPhase::Synchronization(e);
         l.last_proposed = Zxid::epoch_marker(e as u32);
         let waiting: Vec<NodeId> = l
             .handlers
@@ -52,9 +52,9 @@ impl ZabReplica {
         let HandlerState::AckedEpoch { last_zxid } = h.state else {
             return;
         };
-        let epoch = l.epoch.expect("an epoch is fixed before syncing");
+        let epoch = l.epoch().expect("an epoch is fixed before syncing");
         // Before it is established, the leader's whole history is what it will commit.
-        let commit_point = if l.established {
+        let commit_point = if l.established() {
             self.last_committed
         } else {
             self.log.last_zxid()
@@ -129,7 +129,7 @@ impl ZabReplica {
         let ZabRole::Leading(l) = &mut self.role else {
             return;
         };
-        if l.epoch != Some(zxid.epoch() as u64) {
+        if l.epoch() != Some(zxid.epoch() as u64) {
             return;
         }
         let Some(h) = l.handlers.get_mut(&from) else {
@@ -140,7 +140,7 @@ impl ZabReplica {
         }
         h.state = HandlerState::Synced;
         l.newleader_acks.insert(from);
-        if l.established {
+        if l.established() {
             self.send_to_learner(from, Packet::UpToDate);
         } else {
             self.maybe_establish();
@@ -153,14 +153,14 @@ impl ZabReplica {
         let ZabRole::Leading(l) = &mut self.role else {
             return;
         };
-        if l.established
-            || !l.epoch_settled
+        if l.established()
+            || !l.epoch_settled()
             || !self.quorum.is_reached(l.newleader_acks.iter().copied())
         {
             return;
         }
-        let e = l.epoch.expect("settled epochs are fixed");
-        l.established = true;
+        let e = l.epoch().expect("settled epochs are fixed");
+        l.phase = LeaderPhase::Broadcast(e);
         l.outstanding = Outstanding::new(&voters, Zxid::epoch_marker(e as u32));
         let synced: Vec<NodeId> = l
             .handlers

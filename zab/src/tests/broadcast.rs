@@ -1,0 +1,131 @@
+//! Broadcast: proposals, acknowledgements and commits, and a whole ensemble pumped by hand.
+
+use super::*;
+
+#[test]
+fn a_follower_logs_a_proposal_before_acknowledging_it() {
+    let (mut f, mut feed) = broadcasting_follower();
+    let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
+    let r = feed.send(
+        &mut f,
+        5,
+        Packet::Proposal {
+            zxid: z(3, 1),
+            data,
+        },
+    );
+    assert!(matches!(&r.persist[..], [PersistOp::Append(es)] if es[0].pos == z(3, 1).position()));
+    assert_eq!(packets(&r), vec![(3, Packet::Ack { zxid: z(3, 1) })]);
+    let r = feed.send(&mut f, 6, Packet::Commit { zxid: z(3, 1) });
+    assert_eq!(r.committed.len(), 1);
+}
+
+#[test]
+fn a_commit_that_does_not_match_the_oldest_pending_proposal_leaves_the_ensemble() {
+    let (mut f, mut feed) = broadcasting_follower();
+    for c in 1..=2 {
+        let data = consensus_core::Payload::Command(Bytes::from_static(b"x"));
+        feed.send(
+            &mut f,
+            5,
+            Packet::Proposal {
+                zxid: z(3, c),
+                data,
+            },
+        );
+    }
+    feed.send(&mut f, 6, Packet::Commit { zxid: z(3, 2) });
+    assert!(matches!(f.role, ZabRole::Looking));
+    assert_eq!(f.last_committed(), Zxid::default());
+}
+
+#[test]
+fn a_gap_in_the_leaders_packets_breaks_the_connection_and_duplicates_are_ignored() {
+    let (mut f, mut feed) = broadcasting_follower();
+    // A duplicate of an earlier packet changes nothing.
+    f.receive(ms(5), 3, quorum_packet(feed.conn.id, 0, Packet::Ping));
+    assert!(f.take_ready().messages.is_empty());
+    assert!(matches!(f.role, ZabRole::Following(_)));
+    // A packet from further ahead means some were lost: the connection is gone.
+    feed.conn.send_seq += 1;
+    feed.send(&mut f, 6, Packet::Ping);
+    assert!(matches!(f.role, ZabRole::Looking));
+}
+
+#[test]
+fn an_ensemble_elects_synchronizes_and_commits() {
+    let mut p = Pump::new(3, Config::default());
+    p.run(ms(1000));
+    let l = p.leader().expect("a leader");
+    assert_eq!(l, 2, "equal histories: the highest id");
+    let pos = p.nodes[l].propose(p.now, Bytes::from_static(b"a")).unwrap();
+    assert_eq!(
+        pos,
+        Zxid::new(1, 1).position(),
+        "first proposal of epoch 1 has counter 1"
+    );
+    p.deliver();
+    for n in &p.nodes {
+        assert_eq!(n.last_committed(), Zxid::new(1, 1));
+    }
+}
+
+#[test]
+fn the_leader_counts_its_own_ack_only_after_its_fsync() {
+    let mut p = Pump::new(3, Config::default());
+    p.run(ms(1000));
+    let l = p.leader().unwrap();
+    p.nodes[l].propose(p.now, Bytes::from_static(b"a")).unwrap();
+    // Take the proposal's Ready but do not report it durable yet.
+    let _ = p.nodes[l].take_ready();
+    // One follower acks: 1 of 3 without the leader's own ack.
+    let id = 1 + ((l + 1) % 3) as NodeId;
+    let conn = match &p.nodes[l].role {
+        ZabRole::Leading(le) => le.handlers[&id].conn.clone(),
+        _ => unreachable!(),
+    };
+    let msg = quorum_packet(
+        conn.id,
+        conn.recv_seq,
+        Packet::Ack {
+            zxid: Zxid::new(1, 1),
+        },
+    );
+    p.nodes[l].receive(p.now, id, msg);
+    assert_eq!(p.nodes[l].last_committed(), Zxid::default());
+    // The leader's fsync completes: now 2 of 3.
+    p.nodes[l].persisted(p.now, Zxid::new(1, 1).position());
+    assert_eq!(p.nodes[l].last_committed(), Zxid::new(1, 1));
+}
+
+#[test]
+fn the_counter_limit_forces_a_new_epoch() {
+    let config = Config {
+        counter_limit: 4,
+        ..Config::default()
+    };
+    let mut p = Pump::new(3, config);
+    p.run(ms(1000));
+    let l = p.leader().unwrap();
+    for i in 1..=3 {
+        p.nodes[l]
+            .propose(p.now, Bytes::from(format!("c{i}")))
+            .unwrap();
+    }
+    p.deliver();
+    // Counter 4 would reach the limit: the leader gives up instead of proposing it.
+    let e = p.nodes[l].propose(p.now, Bytes::from_static(b"c4"));
+    assert_eq!(e, Err(ProposeError::NotLeader { leader: None }));
+    p.run(ms(3000));
+    let l2 = p.leader().expect("re-elected");
+    let pos = p.nodes[l2]
+        .propose(p.now, Bytes::from_static(b"c4"))
+        .unwrap();
+    assert_eq!(
+        pos,
+        Zxid::new(2, 1).position(),
+        "a new epoch, counter restarted"
+    );
+    p.deliver();
+    assert_eq!(p.nodes[l2].last_committed(), Zxid::new(2, 1));
+}
