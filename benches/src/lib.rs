@@ -1,113 +1,16 @@
-//! Drivers for benchmarks: a cluster of cores in one thread, messages handed over directly,
-//! persistence treated as instant. What is left is the protocol's own cost per commit.
+//! Clusters for benchmarks: cores in one thread on the in-memory driver
+//! ([`consensus_core::Direct`]: messages handed over directly, persistence instant), so what is
+//! measured is the protocol's own cost per commit.
 
-use consensus_core::{Command, Envelope, NodeId, Recovered, Replica, Role, Time};
+pub use consensus_core::Direct;
+use consensus_core::{NodeId, Recovered};
 use raft::RaftReplica;
-use std::collections::VecDeque;
 use std::time::Duration;
-
-/// A cluster of cores exchanging messages in memory, with no network and no disk.
-pub struct Direct<R: Replica> {
-    nodes: Vec<R>,
-    inbox: VecDeque<(NodeId, Envelope<R::Message>)>,
-    now: Time,
-    /// Client commands the leader has seen committed.
-    pub committed: u64,
-}
-
-impl<R: Replica> Direct<R> {
-    /// Builds `n` nodes with `make(id)` and runs time forward until one leads.
-    pub fn new(n: usize, make: impl Fn(NodeId) -> R) -> Self {
-        let mut d = Direct {
-            nodes: (1..=n as NodeId).map(make).collect(),
-            inbox: VecDeque::new(),
-            now: Duration::ZERO,
-            committed: 0,
-        };
-        for _ in 0..10_000 {
-            if d.leader().is_some() {
-                break;
-            }
-            d.now += Duration::from_millis(1);
-            for i in 0..d.nodes.len() {
-                d.nodes[i].tick(d.now);
-            }
-            d.pump();
-        }
-        assert!(d.leader().is_some(), "no leader elected");
-        d.committed = 0;
-        d
-    }
-
-    /// The current leader.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.nodes
-            .iter()
-            .map(|n| n.status())
-            .find(|s| s.role == Role::Leader)
-            .map(|s| s.id)
-    }
-
-    fn collect(&mut self, i: usize, leader: Option<NodeId>) {
-        while self.nodes[i].has_ready() {
-            self.collect_once(i, leader);
-        }
-    }
-
-    fn collect_once(&mut self, i: usize, leader: Option<NodeId>) {
-        let r = &mut self.nodes[i];
-        let ready = r.take_ready();
-        // Persistence is instant here: report every append as durable at once.
-        let appended = ready.appended_through();
-        if let Some(p) = appended {
-            r.persisted(self.now, p);
-        }
-        let from = r.id();
-        if Some(from) == leader {
-            self.committed += ready
-                .committed
-                .iter()
-                .filter(|e| matches!(e.payload, consensus_core::Payload::Command(_)))
-                .count() as u64;
-        }
-        self.inbox
-            .extend(ready.messages.into_iter().map(|m| (from, m)));
-    }
-
-    /// Delivers messages until the cluster is quiet.
-    pub fn pump(&mut self) {
-        let leader = self.leader();
-        for i in 0..self.nodes.len() {
-            self.collect(i, leader);
-        }
-        while let Some((from, env)) = self.inbox.pop_front() {
-            let to = env.to as usize - 1;
-            self.nodes[to].receive(self.now, from, env.msg);
-            self.collect(to, leader);
-        }
-    }
-
-    /// Commits `total` commands of `payload` with up to `outstanding` uncommitted at a time.
-    pub fn commit(&mut self, total: u64, outstanding: u64, payload: &Command) {
-        let leader = self.leader().expect("a leader") as usize - 1;
-        let target = self.committed + total;
-        let mut proposed = self.committed;
-        while self.committed < target {
-            while proposed < target && proposed - self.committed < outstanding {
-                self.nodes[leader]
-                    .propose(self.now, payload.clone())
-                    .expect("the leader accepts");
-                proposed += 1;
-            }
-            self.pump();
-        }
-    }
-}
 
 /// A ZAB ensemble of `n` servers with default settings, already led.
 pub fn zab(n: usize) -> Direct<zab::ZabReplica> {
     let voters: Vec<NodeId> = (1..=n as NodeId).collect();
-    Direct::new(n, |id| {
+    let nodes = voters.iter().map(|&id| {
         zab::ZabReplica::new(
             id,
             &voters,
@@ -116,13 +19,23 @@ pub fn zab(n: usize) -> Direct<zab::ZabReplica> {
             Recovered::default(),
             Duration::ZERO,
         )
-    })
+    });
+    led(Direct::new(nodes.collect()))
+}
+
+/// The cluster once a leader is elected.
+fn led<R: consensus_core::Replica>(mut d: Direct<R>) -> Direct<R> {
+    assert!(
+        d.elect(Duration::from_secs(10)).is_some(),
+        "no leader elected"
+    );
+    d
 }
 
 /// A Raft cluster of `n` nodes with default settings, already led.
 pub fn raft(n: usize) -> Direct<RaftReplica> {
     let voters: Vec<NodeId> = (1..=n as NodeId).collect();
-    Direct::new(n, |id| {
+    let nodes = voters.iter().map(|&id| {
         RaftReplica::new(
             id,
             &voters,
@@ -131,7 +44,8 @@ pub fn raft(n: usize) -> Direct<RaftReplica> {
             Recovered::default(),
             Duration::ZERO,
         )
-    })
+    });
+    led(Direct::new(nodes.collect()))
 }
 
 /// Virtual time from a leader's crash to the next leader, in a 5-node simulated cluster.

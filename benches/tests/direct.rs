@@ -6,16 +6,16 @@ use bytes::Bytes;
 fn direct_raft_cluster_commits_exactly_what_was_asked() {
     let mut d = benches::raft(3);
     d.commit(1000, 64, &Bytes::from_static(b"x"));
-    assert_eq!(d.committed, 1000);
+    assert_eq!(d.committed(), 1000);
     d.commit(10, 1, &Bytes::from_static(b"y"));
-    assert_eq!(d.committed, 1010);
+    assert_eq!(d.committed(), 1010);
 }
 
 #[test]
 fn direct_zab_ensemble_commits_exactly_what_was_asked() {
     let mut d = benches::zab(3);
     d.commit(1000, 64, &Bytes::from_static(b"x"));
-    assert_eq!(d.committed, 1000);
+    assert_eq!(d.committed(), 1000);
     d.commit(10, 1, &Bytes::from_static(b"y"));
-    assert_eq!(d.committed, 1010);
+    assert_eq!(d.committed(), 1010);
 }

@@ -4,8 +4,11 @@
 //! turns values into bytes, and the key-value state machine. The drivers that run a core for
 //! real (tokio runtime, on-disk log, TCP) are in the `consensus-node` crate.
 
+pub mod apply;
 pub mod codec;
+pub mod direct;
 pub mod kv;
+pub mod pipeline;
 pub mod poll;
 pub mod quorum;
 pub mod replica;
@@ -15,6 +18,9 @@ pub mod storage;
 pub mod transport;
 pub mod types;
 
+pub use apply::ApplyCursor;
+pub use direct::Direct;
+pub use pipeline::{Outcome, Release, Step, Waiters};
 pub use quorum::{Majority, Quorum};
 pub use replica::{
     node_seed, Envelope, MessageName, PersistOp, ProposeError, Ready, Replica, Role, Status,

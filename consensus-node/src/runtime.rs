@@ -10,10 +10,9 @@
 use bytes::Bytes;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
-    Command, LogStore, NodeId, Payload, PersistOp, Position, Ready, Recovered, Replica, Snapshot,
-    StateMachine, Status, StorageError, Time, Transport,
+    Command, LogStore, NodeId, Outcome, Payload, PersistOp, Position, Ready, Recovered, Replica,
+    Snapshot, StateMachine, Status, Step, StorageError, Time, Transport, Waiters,
 };
-use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -98,12 +97,6 @@ impl NodeHandle {
     }
 }
 
-/// A client waiting for the entry proposed at a position.
-struct Waiter {
-    command: Command,
-    reply: Reply,
-}
-
 /// Counters a node keeps about its own work.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeStats {
@@ -126,7 +119,7 @@ pub struct Node<R: Replica, L, T, S> {
     requests: mpsc::Receiver<Request>,
     status: watch::Sender<Status>,
     start: Instant,
-    waiters: BTreeMap<Position, Waiter>,
+    waiters: Waiters<Reply>,
     stats: NodeStats,
 }
 
@@ -166,7 +159,7 @@ where
             requests: req_rx,
             status: status_tx,
             start,
-            waiters: BTreeMap::new(),
+            waiters: Waiters::default(),
             stats: NodeStats::default(),
         };
         let handle = NodeHandle {
@@ -234,14 +227,8 @@ where
         let now = self.now();
         match self.replica.propose(now, req.command.clone()) {
             Ok(pos) => {
-                if let Some(old) = self.waiters.insert(
-                    pos,
-                    Waiter {
-                        command: req.command,
-                        reply: req.reply,
-                    },
-                ) {
-                    let _ = old.reply.send(Err(ClientError::Superseded));
+                if let Some(old) = self.waiters.insert(pos, req.command, req.reply) {
+                    let _ = old.send(Err(ClientError::Superseded));
                 }
             }
             Err(consensus_core::ProposeError::NotLeader { leader }) => {
@@ -264,82 +251,65 @@ where
         for v in &ready.violations {
             tracing::error!(node = self.replica.id(), "safety invariant broken: {v}");
         }
-        let appended = ready.appended_through();
-        if !ready.persist.is_empty() {
-            for op in &ready.persist {
+        let (persist, release) = ready.split();
+        if !persist.is_empty() {
+            for op in &persist {
                 if let PersistOp::Append(es) = op {
                     self.stats.appended += es.len() as u64;
                 }
             }
-            self.store.write(&ready.persist).await?;
+            self.store.write(&persist).await?;
             self.store.sync().await?;
             self.stats.syncs += 1;
         }
-        if let Some(through) = appended {
-            let now = self.now();
-            self.replica.persisted(now, through);
-        }
-        for env in ready.messages {
-            self.stats.sent += 1;
-            if let Err(e) = self.transport.send(env.to, env.msg).await {
-                tracing::trace!(to = env.to, "message not sent: {e}");
-            }
-        }
-        if let Some(snap) = ready.restore {
-            self.sm
-                .restore(&snap.data)
-                .await
-                .map_err(|e| NodeError::Restore {
-                    at: snap.last,
-                    reason: e.to_string(),
-                })?;
-            while let Some(w) = self.waiters.first_entry() {
-                if *w.key() > snap.last {
-                    break;
+        for step in release.steps() {
+            match step {
+                Step::Persisted(through) => {
+                    let now = self.now();
+                    self.replica.persisted(now, through);
                 }
-                let _ = w.remove().reply.send(Err(ClientError::Unknown));
-            }
-        }
-        for entry in ready.committed {
-            self.supersede_before(entry.pos);
-            let waiter = self.waiters.remove(&entry.pos);
-            match entry.payload {
-                Payload::Command(cmd) => {
-                    let out = self.sm.apply(entry.pos, &cmd).await;
-                    if let Some(w) = waiter {
-                        let result = if w.command == cmd {
-                            Ok(out)
-                        } else {
-                            Err(ClientError::Superseded)
-                        };
-                        let _ = w.reply.send(result);
+                Step::Send(env) => {
+                    self.stats.sent += 1;
+                    if let Err(e) = self.transport.send(env.to, env.msg).await {
+                        tracing::trace!(to = env.to, "message not sent: {e}");
                     }
                 }
-                Payload::Noop => {
-                    if let Some(w) = waiter {
-                        let _ = w.reply.send(Err(ClientError::Superseded));
-                    }
+                Step::Restore(snap) => {
+                    self.sm
+                        .restore(&snap.data)
+                        .await
+                        .map_err(|e| NodeError::Restore {
+                            at: snap.last,
+                            reason: e.to_string(),
+                        })?;
+                    answer(self.waiters.restored(snap.last));
+                }
+                Step::Apply(entry) => {
+                    let out = match &entry.payload {
+                        Payload::Command(cmd) => Some(self.sm.apply(entry.pos, cmd).await),
+                        Payload::Noop => None,
+                    };
+                    answer(self.waiters.applied(entry.pos, &entry.payload, out));
+                }
+                Step::Snapshot(last) => {
+                    let data = self.sm.snapshot().await;
+                    let now = self.now();
+                    self.replica.compact(now, Snapshot { last, data });
                 }
             }
-        }
-        if let Some(last) = ready.snapshot_at {
-            let data = self.sm.snapshot().await;
-            let now = self.now();
-            self.replica.compact(now, Snapshot { last, data });
         }
         Ok(())
     }
+}
 
-    /// Fails the clients whose entries sit before `pos`: the committed log moved past them
-    /// without their commands.
-    fn supersede_before(&mut self, pos: Position) {
-        while let Some(entry) = self.waiters.first_entry() {
-            if *entry.key() < pos {
-                let _ = entry.remove().reply.send(Err(ClientError::Superseded));
-            } else {
-                break;
-            }
-        }
+/// Tells each client what became of its command.
+fn answer(outcomes: Vec<(Reply, Outcome<Bytes>)>) {
+    for (reply, outcome) in outcomes {
+        let _ = reply.send(match outcome {
+            Outcome::Done(out) => Ok(out),
+            Outcome::Superseded => Err(ClientError::Superseded),
+            Outcome::Unknown => Err(ClientError::Unknown),
+        });
     }
 }
 

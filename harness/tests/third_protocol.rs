@@ -274,6 +274,16 @@ static WORDS: Words = Words {
                 .as_array()
                 .is_some_and(|es| es.iter().any(|e| e[1] == pos[1]))
     },
+    interesting: |msg, f| msg != "Append" || f["entries"].as_array().is_some_and(|e| !e.is_empty()),
+    brief: |msg, f| match msg {
+        "Append" => format!(
+            "after {}, {} entries, commit {}",
+            f["prev"],
+            f["entries"].as_array().map_or(0, Vec::len),
+            f["commit"]
+        ),
+        _ => format!("last {}", f["last"]),
+    },
     commit_message: Some("Append"),
     commit_notice: "the leader's next append",
     catch_up: CatchUp {

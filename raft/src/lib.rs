@@ -13,8 +13,8 @@ pub mod replication;
 pub mod snapshot;
 
 use consensus_core::{
-    node_seed, Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready,
-    Recovered, Replica, Role, Snapshot, Snapshots, Status, Time,
+    node_seed, ApplyCursor, Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError,
+    Quorum, Ready, Recovered, Replica, Role, Snapshot, Status, Time,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -112,8 +112,6 @@ pub struct RaftReplica {
     pub(crate) log: RaftLog,
     /// Index of highest log entry known to be committed.
     pub(crate) commit_index: u64,
-    /// Index of the highest entry handed to the driver to apply.
-    pub(crate) applied_index: u64,
     pub(crate) leader_id: Option<NodeId>,
     pub(crate) now: Time,
     pub(crate) election_deadline: Time,
@@ -125,8 +123,8 @@ pub struct RaftReplica {
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) broadcast_pending: bool,
     pub(crate) hard_state_dirty: bool,
-    /// The latest snapshot, one to restore, and when to ask for the next.
-    pub(crate) snapshots: Snapshots,
+    /// How far the state machine applied, and the snapshots behind it.
+    pub(crate) applied: ApplyCursor,
     pub(crate) ready: Ready<Message, HardState>,
 }
 
@@ -163,7 +161,6 @@ impl RaftReplica {
             log: RaftLog::from_parts(snapshot_last, recovered.entries),
             // A snapshot holds only committed entries, and the state machine restarts from it.
             commit_index: snapshot_last.seq,
-            applied_index: snapshot_last.seq,
             leader_id: None,
             now,
             election_deadline: now,
@@ -174,7 +171,7 @@ impl RaftReplica {
             progress: BTreeMap::new(),
             broadcast_pending: false,
             hard_state_dirty: false,
-            snapshots: Snapshots::new(config_threshold, recovered.snapshot),
+            applied: ApplyCursor::new(config_threshold, recovered.snapshot),
             ready: Ready::default(),
         };
         node.reset_election_timer();
@@ -226,11 +223,14 @@ impl RaftReplica {
 
     /// The latest snapshot this node holds.
     pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.snapshots.latest()
+        self.applied.snapshots().latest()
     }
 
-    fn applied_beyond_snapshot(&self) -> u64 {
-        self.applied_index - self.log.snapshot_index()
+    /// Where the committed log ends: commitIndex with its term.
+    fn commit_position(&self) -> Position {
+        self.log
+            .position_at(self.commit_index)
+            .unwrap_or(Position::new(0, self.commit_index))
     }
 
     pub(crate) fn set_hard_state(&mut self, hard: HardState) {
@@ -301,9 +301,7 @@ impl Replica for RaftReplica {
         self.hard_state_dirty
             || self.broadcast_pending
             || !self.ready.is_empty()
-            || self.commit_index > self.applied_index
-            || self.snapshots.has_restore()
-            || self.snapshots.due(self.applied_beyond_snapshot())
+            || self.applied.has_ready(self.commit_position())
     }
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
@@ -316,17 +314,11 @@ impl Replica for RaftReplica {
             self.hard_state_dirty = false;
             ready.persist.insert(0, PersistOp::HardState(self.hard));
         }
-        ready.restore = self.snapshots.take_restore();
-        if self.commit_index > self.applied_index {
-            ready.committed = self
-                .log
-                .slice(self.applied_index + 1, self.commit_index)
-                .to_vec();
-            self.applied_index = self.commit_index;
-        }
-        if let Some(at) = self.log.position_at(self.applied_index) {
-            ready.snapshot_at = self.snapshots.ask(self.applied_beyond_snapshot(), at);
-        }
+        let commit = self.commit_position();
+        let log = &self.log;
+        self.applied.fill(&mut ready, commit, |after, through| {
+            log.slice(after.seq + 1, through.seq).to_vec()
+        });
         ready
     }
 
@@ -338,10 +330,10 @@ impl Replica for RaftReplica {
 
     fn compact(&mut self, now: Time, snapshot: Snapshot) {
         self.now = self.now.max(now);
-        self.snapshots.answered();
+        self.applied.answered();
         let at = snapshot.last;
         if at.seq <= self.log.snapshot_index()
-            || at.seq > self.applied_index
+            || at.seq > self.applied.applied().seq
             || self.log.term_at(at.seq) != Some(at.era)
         {
             return; // stale, or not a snapshot of this log
@@ -350,7 +342,7 @@ impl Replica for RaftReplica {
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));
-        self.snapshots.taken(snapshot);
+        self.applied.compacted(snapshot);
     }
 
     fn status(&self) -> Status {

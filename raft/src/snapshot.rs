@@ -8,7 +8,7 @@ impl RaftReplica {
     /// Sends the latest snapshot to a follower whose next entry is compacted; one at a time,
     /// re-sent by the heartbeat only when it went unanswered.
     pub(crate) fn send_snapshot(&mut self, peer: NodeId, heartbeat: bool) {
-        let Some(snap) = self.snapshots.latest().cloned() else {
+        let Some(snap) = self.applied.snapshots().latest().cloned() else {
             return;
         };
         let Some(pr) = self.progress.get_mut(&peer) else {
@@ -47,8 +47,7 @@ impl RaftReplica {
             let snap = Snapshot { last, data };
             self.ready.persist.push(PersistOp::Snapshot(snap.clone()));
             self.commit_index = last.seq;
-            self.applied_index = last.seq;
-            self.snapshots.installed(snap);
+            self.applied.installed(snap);
         }
         // Either way the log now matches the leader's up to `last`: it is committed.
         self.send(

@@ -6,8 +6,8 @@ use crate::log::ZabLog;
 use crate::message::{Message, Packet};
 use crate::zxid::Zxid;
 use consensus_core::{
-    node_seed, Command, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum, Ready,
-    Recovered, Replica, Role, Snapshot, Snapshots, Status, Time,
+    node_seed, ApplyCursor, Command, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum,
+    Ready, Recovered, Replica, Role, Snapshot, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,12 +32,11 @@ pub struct ZabReplica {
     pub(crate) hard: HardState,
     pub(crate) log: ZabLog,
     pub(crate) last_committed: Zxid,
-    pub(crate) last_applied: Zxid,
-    pub(crate) applied_since_snapshot: u64,
     pub(crate) fle: FastLeaderElection,
     pub(crate) role: ZabRole,
     pub(crate) now: Time,
-    pub(crate) snapshots: Snapshots,
+    /// How far the state machine applied, and the snapshots behind it.
+    pub(crate) applied: ApplyCursor,
     pub(crate) ready: Ready<Message, HardState>,
 }
 
@@ -77,12 +76,10 @@ impl ZabReplica {
             log: ZabLog::from_parts(snap_zxid, recovered.entries),
             // Only a snapshot is known to be committed; the log is settled by synchronization.
             last_committed: snap_zxid,
-            last_applied: snap_zxid,
-            applied_since_snapshot: 0,
             fle,
             role: ZabRole::Looking,
             now,
-            snapshots: Snapshots::new(threshold, recovered.snapshot),
+            applied: ApplyCursor::new(threshold, recovered.snapshot),
             ready: Ready::default(),
         };
         z.go_looking();
@@ -116,6 +113,11 @@ impl ZabReplica {
     /// True for a leader that a quorum acknowledged and that takes proposals.
     pub fn is_established_leader(&self) -> bool {
         matches!(&self.role, ZabRole::Leading(l) if l.established())
+    }
+
+    /// The zxid of the last proposal handed to the state machine.
+    pub(crate) fn last_applied(&self) -> Zxid {
+        Zxid::from_position(self.applied.applied()).unwrap_or_default()
     }
 
     pub(crate) fn set_hard(&mut self, hard: HardState) {
@@ -360,46 +362,38 @@ impl Replica for ZabReplica {
     }
 
     fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
-            || self.last_committed > self.last_applied
-            || self.snapshots.has_restore()
-            || self.snapshots.due(self.applied_since_snapshot)
+        !self.ready.is_empty() || self.applied.has_ready(self.last_committed.position())
     }
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
         let mut ready = std::mem::take(&mut self.ready);
         ready.messages = crate::message::coalesce(std::mem::take(&mut ready.messages));
-        ready.restore = self.snapshots.take_restore();
-        if self.last_committed > self.last_applied {
-            let entries = self
-                .log
-                .range(self.last_applied, self.last_committed)
-                .to_vec();
-            self.applied_since_snapshot += entries.len() as u64;
-            self.last_applied = self.last_committed;
-            ready.committed = entries;
-        }
-        ready.snapshot_at = self
-            .snapshots
-            .ask(self.applied_since_snapshot, self.last_applied.position());
+        let log = &self.log;
+        self.applied.fill(
+            &mut ready,
+            self.last_committed.position(),
+            |after, through| {
+                let z = |p| Zxid::from_position(p).unwrap_or_default();
+                log.range(z(after), z(through)).to_vec()
+            },
+        );
         ready
     }
 
     fn compact(&mut self, now: Time, snapshot: Snapshot) {
         self.now = self.now.max(now);
-        self.snapshots.answered();
+        self.applied.answered();
         let Some(at) = Zxid::from_position(snapshot.last) else {
             return;
         };
-        if at <= self.log.snapshot_zxid() || at > self.last_applied {
+        if at <= self.log.snapshot_zxid() || at > self.last_applied() {
             return;
         }
         self.log.compact(at);
-        self.applied_since_snapshot = 0;
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));
-        self.snapshots.taken(snapshot);
+        self.applied.compacted(snapshot);
     }
 
     fn persisted(&mut self, now: Time, through: Position) {

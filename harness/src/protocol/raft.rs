@@ -1,6 +1,6 @@
 //! Raft in the registry.
 
-use super::words::{CatchUp, SplitVotes, StaleRollback, Words};
+use super::words::{join, CatchUp, SplitVotes, StaleRollback, Words};
 use super::{Knobs, ProtocolDef, RealStart};
 use crate::cluster::{simulated, Backend};
 use crate::net::node::{start_node, RealNode};
@@ -100,6 +100,68 @@ fn is_rejection(msg: &str, f: &Value) -> bool {
     msg == "AppendEntriesResponse" && f["success"] == false
 }
 
+/// The few fields of a Raft message that matter to a reader.
+fn brief(msg: &str, f: &Value) -> String {
+    let term = f["term"].as_u64().map(|t| format!("term {t}"));
+    let parts: Vec<String> = match msg {
+        "PreVote" | "RequestVote" => vec![
+            term.unwrap_or_default(),
+            format!(
+                "last log ({}, {})",
+                f["last_log_term"].as_u64().unwrap_or(0),
+                f["last_log_index"].as_u64().unwrap_or(0)
+            ),
+        ],
+        "PreVoteResponse" | "RequestVoteResponse" => vec![
+            term.unwrap_or_default(),
+            if f["vote_granted"] == true {
+                "granted".into()
+            } else {
+                "refused".into()
+            },
+        ],
+        "AppendEntries" => {
+            let n = f["entries"].as_array().map_or(0, Vec::len);
+            vec![
+                term.unwrap_or_default(),
+                format!(
+                    "after ({}, {})",
+                    f["prev_log_term"].as_u64().unwrap_or(0),
+                    f["prev_log_index"].as_u64().unwrap_or(0)
+                ),
+                format!("{n} entries"),
+                format!("commit {}", f["leader_commit"].as_u64().unwrap_or(0)),
+            ]
+        }
+        "AppendEntriesResponse" => vec![
+            term.unwrap_or_default(),
+            if f["success"] == true {
+                format!("ok, match {}", f["match_index"])
+            } else {
+                format!("rejected, hint index {}", f["conflict_index"])
+            },
+        ],
+        "InstallSnapshot" => vec![
+            term.unwrap_or_default(),
+            format!(
+                "through ({}, {})",
+                f["last_included_term"], f["last_included_index"]
+            ),
+        ],
+        _ => Vec::new(),
+    };
+    join(parts)
+}
+
+/// Worth a line: everything but heartbeats (empty AppendEntries) and their acceptances.
+fn interesting(msg: &str, fields: &Value) -> bool {
+    match msg {
+        "AppendEntries" => fields["entries"].as_array().is_some_and(|e| !e.is_empty()),
+        "AppendEntriesResponse" => fields["success"] == false,
+        _ => true,
+    }
+}
+
 static WORDS: Words = Words {
     title: "Raft",
     era: "term",
@@ -113,6 +175,8 @@ static WORDS: Words = Words {
         timeout: (Duration::from_millis(150), Duration::from_millis(165)),
     },
     carries_write,
+    interesting,
+    brief,
     commit_message: Some("AppendEntries"),
     commit_notice: "the leader's next AppendEntries (leaderCommit; heartbeats every 50 ms)",
     catch_up: CatchUp {

@@ -79,12 +79,26 @@ pub struct Words {
     pub commit_message: Option<&'static str>,
     /// How followers learn of a commit, for people.
     pub commit_notice: &'static str,
+    /// Whether a sent message (name, fields) is worth a line of narration (routine traffic,
+    /// heartbeats and the like, is not).
+    pub interesting: fn(&str, &Value) -> bool,
+    /// The few fields of a message that matter to a reader, for its line of narration.
+    pub brief: fn(&str, &Value) -> String,
     /// How a lagging follower catches up.
     pub catch_up: CatchUp,
     /// Added to the sentence of a rejoin that caused no election.
     pub rejoin_aside: &'static str,
     /// How a stale proposal is rolled back.
     pub stale: StaleRollback,
+}
+
+/// Parts of a message's summary, joined by commas (empty parts left out).
+pub fn join(parts: Vec<String>) -> String {
+    parts
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Fills a template's `{name}` blanks.

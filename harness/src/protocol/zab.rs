@@ -1,6 +1,6 @@
 //! ZAB in the registry.
 
-use super::words::{CatchUp, SplitVotes, StaleRollback, Words};
+use super::words::{join, CatchUp, SplitVotes, StaleRollback, Words};
 use super::{ProtocolDef, RealStart};
 use crate::cluster::{simulated, Backend};
 use crate::net::node::{start_node, RealNode};
@@ -64,6 +64,45 @@ fn carries_write(_msg: &str, f: &Value, pos: [u64; 2]) -> bool {
     }
 }
 
+/// The few fields of a ZAB message that matter to a reader: epochs and zxids.
+fn brief(_msg: &str, f: &Value) -> String {
+    let mut v = Vec::new();
+    if let Some(e) = f.get("new_epoch").and_then(Value::as_u64) {
+        v.push(format!("epoch {e}"));
+    }
+    if let Some(e) = f.get("accepted_epoch").and_then(Value::as_u64) {
+        v.push(format!("acceptedEpoch {e}"));
+    }
+    if let Some(z) = f.get("zxid") {
+        v.push(format!("zxid {}", zxid(z)));
+    }
+    if let Some(z) = f.get("last_zxid") {
+        v.push(format!("last zxid {}", zxid(z)));
+    }
+    if let Value::Array(items) = f {
+        // A frame of several packets: their zxids.
+        let zs: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.get("zxid").map(zxid))
+            .collect();
+        if !zs.is_empty() {
+            v.push(zs.join(" "));
+        }
+    }
+    join(v)
+}
+
+fn zxid(v: &Value) -> String {
+    v.as_u64()
+        .map(|z| format!("({}, {})", z >> 32, z & 0xffff_ffff))
+        .unwrap_or_default()
+}
+
+/// Worth a line: everything but PINGs and election notifications.
+fn interesting(msg: &str, _fields: &Value) -> bool {
+    !matches!(msg, "PING" | "Notification")
+}
+
 static WORDS: Words = Words {
     title: "ZAB",
     era: "epoch",
@@ -76,6 +115,8 @@ static WORDS: Words = Words {
         "votes are ordered by (epoch, zxid, server id), every server switches to the best vote it hears, and n{leader} (the highest id, all logs being equal) won",
     ),
     carries_write,
+    interesting,
+    brief,
     commit_message: None,
     commit_notice: "an explicit COMMIT to each",
     catch_up: CatchUp {

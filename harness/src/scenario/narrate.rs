@@ -3,107 +3,7 @@
 use super::Outcome;
 use crate::sim::TraceEvent;
 use consensus_core::NodeId;
-use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// Message types worth a line: elections, log repair, synchronization. Heartbeats and pings
-/// are left out, as are successful append acknowledgements outside a traced write.
-fn interesting(msg: &str, fields: &Value) -> bool {
-    match msg {
-        "AppendEntries" => fields["entries"].as_array().is_some_and(|e| !e.is_empty()),
-        "AppendEntriesResponse" => fields["success"] == false,
-        "PING" | "Notification" => false,
-        _ => true,
-    }
-}
-
-fn zxid(v: &Value) -> String {
-    v.as_u64()
-        .map(|z| format!("({}, {})", z >> 32, z & 0xffff_ffff))
-        .unwrap_or_default()
-}
-
-/// The few fields of a message that matter to a reader.
-fn brief(msg: &str, f: &Value) -> String {
-    let term = f["term"].as_u64().map(|t| format!("term {t}"));
-    let parts: Vec<String> = match msg {
-        "PreVote" | "RequestVote" => vec![
-            term.unwrap_or_default(),
-            format!(
-                "last log ({}, {})",
-                f["last_log_term"].as_u64().unwrap_or(0),
-                f["last_log_index"].as_u64().unwrap_or(0)
-            ),
-        ],
-        "PreVoteResponse" | "RequestVoteResponse" => vec![
-            term.unwrap_or_default(),
-            if f["vote_granted"] == true {
-                "granted".into()
-            } else {
-                "refused".into()
-            },
-        ],
-        "AppendEntries" => {
-            let n = f["entries"].as_array().map_or(0, Vec::len);
-            vec![
-                term.unwrap_or_default(),
-                format!(
-                    "after ({}, {})",
-                    f["prev_log_term"].as_u64().unwrap_or(0),
-                    f["prev_log_index"].as_u64().unwrap_or(0)
-                ),
-                format!("{n} entries"),
-                format!("commit {}", f["leader_commit"].as_u64().unwrap_or(0)),
-            ]
-        }
-        "AppendEntriesResponse" => vec![
-            term.unwrap_or_default(),
-            if f["success"] == true {
-                format!("ok, match {}", f["match_index"])
-            } else {
-                format!("rejected, hint index {}", f["conflict_index"])
-            },
-        ],
-        "InstallSnapshot" => vec![
-            term.unwrap_or_default(),
-            format!(
-                "through ({}, {})",
-                f["last_included_term"], f["last_included_index"]
-            ),
-        ],
-        _ => {
-            let mut v = Vec::new();
-            if let Some(e) = f.get("new_epoch").and_then(Value::as_u64) {
-                v.push(format!("epoch {e}"));
-            }
-            if let Some(e) = f.get("accepted_epoch").and_then(Value::as_u64) {
-                v.push(format!("acceptedEpoch {e}"));
-            }
-            if let Some(z) = f.get("zxid") {
-                v.push(format!("zxid {}", zxid(z)));
-            }
-            if let Some(z) = f.get("last_zxid") {
-                v.push(format!("last zxid {}", zxid(z)));
-            }
-            if let Value::Array(items) = f {
-                // A frame of several packets: their zxids.
-                let zs: Vec<String> = items
-                    .iter()
-                    .filter_map(|i| i.get("zxid").map(zxid))
-                    .collect();
-                if !zs.is_empty() {
-                    v.push(zs.join(" "));
-                }
-            }
-            v
-        }
-    };
-    parts
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 #[derive(Clone, Default)]
 struct Seen {
@@ -138,7 +38,8 @@ fn line(t: u64, who: &str, text: &str) -> String {
 
 /// The story of a run, one line per step.
 pub fn narrate(o: &Outcome) -> Vec<String> {
-    let era_word = o.protocol.words().era;
+    let words = o.protocol.words();
+    let (era_word, interesting, brief) = (words.era, words.interesting, words.brief);
     let mut out = Vec::new();
     let mut seen: BTreeMap<NodeId, Seen> = BTreeMap::new();
     let mut quiet_told = vec![false; o.quiet.len()];

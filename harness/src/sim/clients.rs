@@ -175,7 +175,9 @@ impl<R: Replica> Sim<R> {
         };
         match r.propose(now, bytes.clone()) {
             Ok(pos) => {
-                n.waiting.insert(pos, (c, seq, attempt, bytes));
+                if let Some(old) = n.waiting.insert(pos, bytes, (c, seq, attempt)) {
+                    self.reply_to(old, consensus_core::Outcome::Superseded);
+                }
                 if let Some(p) = self.wl().clients[c].current.as_mut() {
                     p.accepted = true;
                 }

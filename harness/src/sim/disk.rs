@@ -36,7 +36,7 @@ impl<R: Replica> Sim<R> {
         n.releases_queued = 0;
         n.sync_start = Duration::ZERO;
         n.sync_done = Duration::ZERO;
-        n.waiting.clear();
+        n.waiting = Waiters::default();
         self.observer.observe(now, id, None);
         self.trace_event(|t| TraceEvent::Crash { t, node: id });
         if let Some(tr) = self.tracer.as_mut() {

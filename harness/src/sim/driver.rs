@@ -207,17 +207,10 @@ impl<R: Replica> Sim<R> {
             self.chaos_window(id, w);
         }
         let n = &mut self.nodes[id as usize - 1];
-        let sync = !ready.persist.is_empty();
-        let appended = ready.appended_through();
-        let apply = Apply {
-            appended,
-            messages: ready.messages,
-            restore: ready.restore,
-            committed: ready.committed,
-            snapshot_at: ready.snapshot_at,
-        };
+        let (persist, apply) = ready.split();
+        let sync = !persist.is_empty();
         let release_at = if sync {
-            if let Some(Err(e)) = now_or_never(n.store.write(&ready.persist)) {
+            if let Some(Err(e)) = now_or_never(n.store.write(&persist)) {
                 self.observer
                     .violation(format!("node {id}: storage write failed: {e}"));
             }
@@ -251,9 +244,10 @@ impl<R: Replica> Sim<R> {
         }
     }
 
-    /// The persist part of a Ready is durable: send its messages, then apply (restore a
-    /// snapshot, apply commits, take a snapshot if asked).
-    pub(super) fn release(&mut self, id: NodeId, sync: bool, apply: Apply<R::Message>) {
+    /// The persist part of a Ready is durable: the steps that follow, in the contract's
+    /// order (the core learns what is durable, messages go out, the state machine restores,
+    /// applies and snapshots).
+    pub(super) fn release(&mut self, id: NodeId, sync: bool, apply: Release<R::Message>) {
         if sync {
             match now_or_never(self.node_mut(id).store.sync()) {
                 Some(Ok(())) => {}
@@ -263,40 +257,29 @@ impl<R: Replica> Sim<R> {
                 None => unreachable!("the in-memory store never waits"),
             }
         }
-        if let Some(through) = apply.appended {
-            let now = self.now;
-            if let Some(r) = self.node_mut(id).replica.as_mut() {
-                r.persisted(now, through);
-            }
-        }
-        for env in apply.messages {
-            self.send(id, env);
-        }
-        if let Some(snap) = apply.restore {
-            let n = self.node_mut(id);
-            match now_or_never(n.sm.restore(&snap.data)).expect("the KV store never waits") {
-                Ok(()) => {
-                    n.applied_base = n.sm.applied_count();
-                    n.applied.clear();
+        let feeds_core = apply.feeds_core();
+        for step in apply.steps() {
+            match step {
+                Step::Persisted(through) => {
+                    let now = self.now;
+                    if let Some(r) = self.node_mut(id).replica.as_mut() {
+                        r.persisted(now, through);
+                    }
                 }
-                Err(e) => self.observer.violation(format!(
-                    "node {id}: snapshot at {} does not restore: {e}",
-                    snap.last
-                )),
+                Step::Send(env) => self.send(id, env),
+                Step::Restore(snap) => self.restore(id, snap),
+                Step::Apply(entry) => self.apply(id, entry),
+                Step::Snapshot(last) => {
+                    let now = self.now;
+                    let n = self.node_mut(id);
+                    let data = now_or_never(n.sm.snapshot()).expect("the KV store never waits");
+                    if let Some(r) = n.replica.as_mut() {
+                        r.compact(now, Snapshot { last, data });
+                    }
+                }
             }
         }
-        for entry in apply.committed {
-            self.apply(id, entry);
-        }
-        if let Some(last) = apply.snapshot_at {
-            let now = self.now;
-            let n = self.node_mut(id);
-            let data = now_or_never(n.sm.snapshot()).expect("the KV store never waits");
-            if let Some(r) = n.replica.as_mut() {
-                r.compact(now, Snapshot { last, data });
-            }
-        }
-        if apply.appended.is_some() || apply.snapshot_at.is_some() {
+        if feeds_core {
             // What `persisted` or `compact` produced (a leader's commits, a snapshot to
             // persist) goes out now.
             self.after_input(id);

@@ -24,8 +24,8 @@ pub use config::{NetConfig, Semantics, SimConfig, Stats, RETRANSMISSION_TIMEOUT}
 use consensus_core::kv::KvStore;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
-    codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Payload, Position,
-    ProposeError, Recovered, Replica, Snapshot, StateMachine, Status, Time,
+    codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Outcome, Payload, Position,
+    ProposeError, Recovered, Release, Replica, Snapshot, StateMachine, Status, Step, Time, Waiters,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -65,7 +65,7 @@ pub(crate) enum Event<M> {
         node: NodeId,
         inc: u64,
         sync: bool,
-        apply: Apply<M>,
+        apply: Release<M>,
     },
     ClientStart {
         client: usize,
@@ -105,16 +105,6 @@ pub(crate) enum Event<M> {
     },
 }
 
-/// The part of a Ready that waits for its fsync: messages to send, then what to apply.
-pub(crate) struct Apply<M> {
-    /// The last position this Ready appended, reported to the core once it is durable.
-    appended: Option<Position>,
-    messages: Vec<Envelope<M>>,
-    restore: Option<Snapshot>,
-    committed: Vec<Entry>,
-    snapshot_at: Option<Position>,
-}
-
 struct Scheduled<M> {
     time: Time,
     seq: u64,
@@ -138,8 +128,8 @@ impl<M> Ord for Scheduled<M> {
     }
 }
 
-/// Who waits for an entry a node accepted: (client, seq, attempt) and the command it proposed.
-type Waiter = (usize, u64, u32, Command);
+/// Who waits for an entry a node accepted: (client, seq, attempt).
+type Waiter = (usize, u64, u32);
 
 pub(crate) struct Node<R: Replica> {
     replica: Option<R>,
@@ -155,7 +145,7 @@ pub(crate) struct Node<R: Replica> {
     /// Release events scheduled and not yet processed: while any is queued, later Readies
     /// queue behind it, so a node's Readies take effect strictly in order.
     releases_queued: usize,
-    waiting: BTreeMap<Position, Waiter>,
+    waiting: Waiters<Waiter>,
 }
 
 impl<R: Replica> Node<R> {
@@ -237,7 +227,7 @@ impl<R: Replica> Sim<R> {
                 sync_done: Duration::ZERO,
                 tick_at: None,
                 releases_queued: 0,
-                waiting: BTreeMap::new(),
+                waiting: Waiters::default(),
             });
             sim.after_input(id);
         }

@@ -5,21 +5,47 @@ use super::*;
 
 impl<R: Replica> Sim<R> {
     pub(super) fn apply(&mut self, id: NodeId, entry: Entry) {
-        let Payload::Command(cmd) = entry.payload else {
-            return;
+        let out = match &entry.payload {
+            Payload::Command(cmd) => Some(self.apply_command(id, entry.pos, cmd)),
+            Payload::Noop => None,
         };
         let n = &mut self.nodes[id as usize - 1];
-        let out = now_or_never(n.sm.apply(entry.pos, &cmd)).expect("the KV store never waits");
-        // Check the command against the cluster's sequence as first seen on any node.
+        for (who, outcome) in n.waiting.applied(entry.pos, &entry.payload, out) {
+            self.reply_to(who, outcome);
+        }
+    }
+
+    /// Restores node `id`'s state machine from a snapshot; whoever waits for an entry the
+    /// snapshot covers cannot know whether it took effect.
+    pub(super) fn restore(&mut self, id: NodeId, snap: Snapshot) {
+        let n = self.node_mut(id);
+        match now_or_never(n.sm.restore(&snap.data)).expect("the KV store never waits") {
+            Ok(()) => {
+                n.applied_base = n.sm.applied_count();
+                n.applied.clear();
+            }
+            Err(e) => self.observer.violation(format!(
+                "node {id}: snapshot at {} does not restore: {e}",
+                snap.last
+            )),
+        }
+        let n = self.node_mut(id);
+        for (who, outcome) in n.waiting.restored(snap.last) {
+            self.reply_to(who, outcome);
+        }
+    }
+
+    /// Applies a command and checks it against the cluster's sequence as first seen on any
+    /// node; returns the state machine's output.
+    fn apply_command(&mut self, id: NodeId, pos: Position, cmd: &Command) -> bytes::Bytes {
+        let n = &mut self.nodes[id as usize - 1];
+        let out = now_or_never(n.sm.apply(pos, cmd)).expect("the KV store never waits");
         let index = (n.applied_base + n.applied.len() as u64) as usize;
         match self.oracle.get(index) {
-            Some(c) if *c == cmd => {}
+            Some(c) if c == cmd => {}
             Some(_) => {
                 self.diverged.entry(id).or_insert_with(|| {
-                    format!(
-                        "node {id} applied a different command as command #{index} (at {})",
-                        entry.pos
-                    )
+                    format!("node {id} applied a different command as command #{index} (at {pos})")
                 });
             }
             None if index == self.oracle.len() => self.oracle.push(cmd.clone()),
@@ -28,36 +54,28 @@ impl<R: Replica> Sim<R> {
                 self.oracle.len()
             )),
         }
-        let n = &mut self.nodes[id as usize - 1];
-        n.applied.push(cmd.clone());
-        // Entries accepted at an earlier position that were never applied are gone for good.
-        let mut replies = Vec::new();
-        while let Some((&pos, _)) = n.waiting.first_key_value() {
-            if pos > entry.pos {
-                break;
-            }
-            let (pos, (client, seq, attempt, proposed)) = n.waiting.pop_first().expect("non-empty");
-            // The entry at the client's position may be another leader's: only the client's
-            // own command answers it (as the real runtime checks).
-            let reply = if pos == entry.pos && proposed == cmd {
-                Reply::Done(out.clone())
-            } else {
-                Reply::Retry
-            };
-            replies.push((client, seq, attempt, reply));
-        }
-        for (client, seq, attempt, reply) in replies {
-            let at = self.now + self.delay();
-            self.schedule(
-                at,
-                Event::ClientReply {
-                    client,
-                    seq,
-                    attempt,
-                    reply,
-                },
-            );
-        }
+        self.nodes[id as usize - 1].applied.push(cmd.clone());
+        out
+    }
+
+    /// Sends a client the answer about the entry it waited for, after a network delay.
+    pub(super) fn reply_to(&mut self, who: Waiter, outcome: Outcome<bytes::Bytes>) {
+        let (client, seq, attempt) = who;
+        let reply = match outcome {
+            Outcome::Done(out) => Reply::Done(out),
+            // The client tries again with the same session: applied at most once either way.
+            Outcome::Superseded | Outcome::Unknown => Reply::Retry,
+        };
+        let at = self.now + self.delay();
+        self.schedule(
+            at,
+            Event::ClientReply {
+                client,
+                seq,
+                attempt,
+                reply,
+            },
+        );
     }
 
     /// The commands node `id` applied since it last started or restored a snapshot, in order.

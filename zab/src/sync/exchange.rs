@@ -69,7 +69,7 @@ impl ZabReplica {
             &History {
                 committed: &committed,
                 log_start: self.log.snapshot_zxid(),
-                snapshot_bytes: self.snapshots.latest().map(|s| s.data.len()),
+                snapshot_bytes: self.applied.snapshots().latest().map(|s| s.data.len()),
                 window: self.config.commit_log_count,
                 snapshot_size_factor: self.config.snapshot_size_factor,
                 last_processed: commit_point,
@@ -87,10 +87,15 @@ impl ZabReplica {
                 to
             }
             SyncPlan::Snap => {
-                let snapshot = self.snapshots.latest().cloned().unwrap_or(Snapshot {
-                    last: Position::ZERO,
-                    data: Default::default(),
-                });
+                let snapshot = self
+                    .applied
+                    .snapshots()
+                    .latest()
+                    .cloned()
+                    .unwrap_or(Snapshot {
+                        last: Position::ZERO,
+                        data: Default::default(),
+                    });
                 let at = Zxid::from_position(snapshot.last).unwrap_or_default();
                 packets.push(Packet::Snap { snapshot });
                 at
@@ -214,9 +219,7 @@ impl ZabReplica {
                     .push(PersistOp::TruncateAfter(at.position()));
                 // A snapshot holds only state its leader applied, which a quorum committed.
                 self.last_committed = at;
-                self.last_applied = at;
-                self.applied_since_snapshot = 0;
-                self.snapshots.installed(snapshot);
+                self.applied.installed(snapshot);
                 self.note_sync_committed(at);
             }
             Packet::Proposal { zxid, data } => {
@@ -269,7 +272,7 @@ impl ZabReplica {
         self.ready
             .persist
             .push(PersistOp::TruncateAfter(to.position()));
-        if self.last_applied > to {
+        if self.last_applied() > to {
             let base = self.log.snapshot_zxid();
             if base > to {
                 self.ready.violations.push(format!(
@@ -279,15 +282,13 @@ impl ZabReplica {
             }
             self.reload_from_snapshot();
         }
-        self.last_committed = self.last_committed.min(to).max(self.last_applied);
+        self.last_committed = self.last_committed.min(to).max(self.last_applied());
     }
 
     /// Rebuilds the state machine from the latest snapshot (the empty state without one);
     /// the log after it is applied again as it commits.
     fn reload_from_snapshot(&mut self) {
-        self.snapshots.restore_latest();
-        self.last_applied = self.log.snapshot_zxid();
-        self.applied_since_snapshot = 0;
+        self.applied.reload();
     }
 
     /// NEWLEADER, in ZooKeeper's order: the SNAP/TRUNC result is already logged; log the

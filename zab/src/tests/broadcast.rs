@@ -54,33 +54,35 @@ fn a_gap_in_the_leaders_packets_breaks_the_connection_and_duplicates_are_ignored
 
 #[test]
 fn an_ensemble_elects_synchronizes_and_commits() {
-    let mut p = Pump::new(3, Config::default());
-    p.run(ms(1000));
-    let l = p.leader().expect("a leader");
-    assert_eq!(l, 2, "equal histories: the highest id");
-    let pos = p.nodes[l].propose(p.now, Bytes::from_static(b"a")).unwrap();
+    let (mut d, l) = led_ensemble(Config::default());
+    assert_eq!(l, 3, "equal histories: the highest id");
+    let now = d.now();
+    let pos = d
+        .node_mut(l)
+        .propose(now, Bytes::from_static(b"a"))
+        .unwrap();
     assert_eq!(
         pos,
         Zxid::new(1, 1).position(),
         "first proposal of epoch 1 has counter 1"
     );
-    p.deliver();
-    for n in &p.nodes {
-        assert_eq!(n.last_committed(), Zxid::new(1, 1));
+    d.pump();
+    for id in 1..=3 {
+        assert_eq!(d.node(id).last_committed(), Zxid::new(1, 1));
     }
 }
 
 #[test]
 fn the_leader_counts_its_own_ack_only_after_its_fsync() {
-    let mut p = Pump::new(3, Config::default());
-    p.run(ms(1000));
-    let l = p.leader().unwrap();
-    p.nodes[l].propose(p.now, Bytes::from_static(b"a")).unwrap();
+    let (mut d, l) = led_ensemble(Config::default());
+    let now = d.now();
+    let leader = d.node_mut(l);
+    leader.propose(now, Bytes::from_static(b"a")).unwrap();
     // Take the proposal's Ready but do not report it durable yet.
-    let _ = p.nodes[l].take_ready();
+    let _ = leader.take_ready();
     // One follower acks: 1 of 3 without the leader's own ack.
-    let id = 1 + ((l + 1) % 3) as NodeId;
-    let conn = match &p.nodes[l].role {
+    let id = if l == 1 { 2 } else { 1 };
+    let conn = match &leader.role {
         ZabRole::Leading(le) => le.handlers[&id].conn.clone(),
         _ => unreachable!(),
     };
@@ -91,11 +93,11 @@ fn the_leader_counts_its_own_ack_only_after_its_fsync() {
             zxid: Zxid::new(1, 1),
         },
     );
-    p.nodes[l].receive(p.now, id, msg);
-    assert_eq!(p.nodes[l].last_committed(), Zxid::default());
+    leader.receive(now, id, msg);
+    assert_eq!(leader.last_committed(), Zxid::default());
     // The leader's fsync completes: now 2 of 3.
-    p.nodes[l].persisted(p.now, Zxid::new(1, 1).position());
-    assert_eq!(p.nodes[l].last_committed(), Zxid::new(1, 1));
+    leader.persisted(now, Zxid::new(1, 1).position());
+    assert_eq!(leader.last_committed(), Zxid::new(1, 1));
 }
 
 #[test]
@@ -104,28 +106,29 @@ fn the_counter_limit_forces_a_new_epoch() {
         counter_limit: 4,
         ..Config::default()
     };
-    let mut p = Pump::new(3, config);
-    p.run(ms(1000));
-    let l = p.leader().unwrap();
+    let (mut d, l) = led_ensemble(config);
+    let now = d.now();
     for i in 1..=3 {
-        p.nodes[l]
-            .propose(p.now, Bytes::from(format!("c{i}")))
+        d.node_mut(l)
+            .propose(now, Bytes::from(format!("c{i}")))
             .unwrap();
     }
-    p.deliver();
+    d.pump();
     // Counter 4 would reach the limit: the leader gives up instead of proposing it.
-    let e = p.nodes[l].propose(p.now, Bytes::from_static(b"c4"));
+    let e = d.node_mut(l).propose(now, Bytes::from_static(b"c4"));
     assert_eq!(e, Err(ProposeError::NotLeader { leader: None }));
-    p.run(ms(3000));
-    let l2 = p.leader().expect("re-elected");
-    let pos = p.nodes[l2]
-        .propose(p.now, Bytes::from_static(b"c4"))
+    d.run_for(ms(3000));
+    let l2 = d.leader().expect("re-elected");
+    let now = d.now();
+    let pos = d
+        .node_mut(l2)
+        .propose(now, Bytes::from_static(b"c4"))
         .unwrap();
     assert_eq!(
         pos,
         Zxid::new(2, 1).position(),
         "a new epoch, counter restarted"
     );
-    p.deliver();
-    assert_eq!(p.nodes[l2].last_committed(), Zxid::new(2, 1));
+    d.pump();
+    assert_eq!(d.node(l2).last_committed(), Zxid::new(2, 1));
 }

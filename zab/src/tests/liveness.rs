@@ -14,12 +14,10 @@ fn a_follower_whose_leader_is_silent_for_the_sync_limit_goes_looking() {
 
 #[test]
 fn a_leader_without_a_synced_quorum_steps_down() {
-    let mut p = Pump::new(3, Config::default());
-    p.run(ms(1000));
-    let l = p.leader().unwrap();
-    let now = p.now;
+    let (mut d, l) = led_ensemble(Config::default());
+    let now = d.now();
     // Its followers fall silent: after syncLimit the leader drops them and gives up.
-    let leader = &mut p.nodes[l];
+    let leader = d.node_mut(l);
     leader.tick(now + ms(200));
     assert!(leader.is_established_leader(), "within syncLimit it stays");
     leader.tick(now + ms(400));
@@ -28,11 +26,9 @@ fn a_leader_without_a_synced_quorum_steps_down() {
 
 #[test]
 fn the_leader_pings_its_learners_every_half_tick() {
-    let mut p = Pump::new(3, Config::default());
-    p.run(ms(1000));
-    let l = p.leader().unwrap();
-    let now = p.now;
-    let leader = &mut p.nodes[l];
+    let (mut d, l) = led_ensemble(Config::default());
+    let now = d.now();
+    let leader = d.node_mut(l);
     leader.take_ready();
     let next = leader.next_deadline();
     assert!(next <= now + ms(50));

@@ -11,7 +11,7 @@ use crate::message::{Message, Packet};
 use crate::replica::{Config, Conn, HardState, ZabReplica, ZabRole};
 use crate::zxid::Zxid;
 use bytes::Bytes;
-use consensus_core::{Entry, NodeId, PersistOp, ProposeError, Ready, Recovered, Replica};
+use consensus_core::{Direct, Entry, NodeId, PersistOp, ProposeError, Ready, Recovered, Replica};
 use std::time::Duration;
 
 fn ms(x: u64) -> Duration {
@@ -155,71 +155,24 @@ fn broadcasting_follower() -> (ZabReplica, Feed) {
     (f, feed)
 }
 
-/// Runs three servers to an established leader, delivering instantly and reporting every
-/// append as durable right away.
-struct Pump {
-    nodes: Vec<ZabReplica>,
-    now: Duration,
-}
-
-impl Pump {
-    fn new(n: u64, config: Config) -> Pump {
-        let voters: Vec<NodeId> = (1..=n).collect();
-        let nodes = voters
-            .iter()
-            .map(|&id| {
-                ZabReplica::new(
-                    id,
-                    &voters,
-                    config.clone(),
-                    1,
-                    Recovered::default(),
-                    Duration::ZERO,
-                )
-            })
-            .collect();
-        Pump {
-            nodes,
-            now: Duration::ZERO,
-        }
-    }
-
-    fn deliver(&mut self) {
-        for _ in 0..10_000 {
-            let mut queue = Vec::new();
-            for n in &mut self.nodes {
-                if !n.has_ready() {
-                    continue;
-                }
-                let r = n.take_ready();
-                let appended = r.appended_through();
-                if let Some(p) = appended {
-                    n.persisted(self.now, p);
-                }
-                let from = n.id();
-                queue.extend(r.messages.into_iter().map(|e| (from, e)));
-            }
-            if queue.is_empty() {
-                return;
-            }
-            for (from, e) in queue {
-                self.nodes[e.to as usize - 1].receive(self.now, from, e.msg);
-            }
-        }
-    }
-
-    fn run(&mut self, d: Duration) {
-        let end = self.now + d;
-        while self.now < end {
-            self.now += ms(1);
-            for n in &mut self.nodes {
-                n.tick(self.now);
-            }
-            self.deliver();
-        }
-    }
-
-    fn leader(&self) -> Option<usize> {
-        self.nodes.iter().position(|n| n.is_established_leader())
-    }
+/// A 3-server ensemble on the in-memory driver, run until it has an established leader.
+fn led_ensemble(config: Config) -> (Direct<ZabReplica>, NodeId) {
+    let voters: Vec<NodeId> = vec![1, 2, 3];
+    let nodes = voters
+        .iter()
+        .map(|&id| {
+            ZabReplica::new(
+                id,
+                &voters,
+                config.clone(),
+                1,
+                Recovered::default(),
+                Duration::ZERO,
+            )
+        })
+        .collect();
+    let mut d = Direct::new(nodes);
+    d.run_for(ms(1000));
+    let l = d.leader().expect("a leader");
+    (d, l)
 }

@@ -1,0 +1,243 @@
+//! The one way to carry out a [`Ready`], shared by every driver (the tokio runtime, the
+//! simulator, the in-memory [`crate::direct::Direct`]): what must be durable first, then the
+//! steps that follow the fsync, in the contract's order, and the rule that answers the clients
+//! waiting for the entries they proposed.
+//!
+//! A driver writes [`Ready::persist`] and syncs it (at once, or after a simulated fsync), then
+//! walks [`Release::steps`], doing each step with its own IO and handing applied commands to
+//! [`Waiters::applied`].
+
+use crate::replica::{Envelope, Ready};
+use crate::types::{Command, Entry, Payload, Position, Snapshot};
+use std::collections::BTreeMap;
+
+/// The part of a [`Ready`] that waits until its persist operations are durable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Release<M> {
+    /// The last position the Ready appended: tell the core once it is durable.
+    pub appended: Option<Position>,
+    /// Messages to send.
+    pub messages: Vec<Envelope<M>>,
+    /// A snapshot to restore the state machine from, before `committed`.
+    pub restore: Option<Snapshot>,
+    /// Committed entries to apply, in order.
+    pub committed: Vec<Entry>,
+    /// Where to snapshot the state machine once `committed` is applied.
+    pub snapshot_at: Option<Position>,
+}
+
+/// One thing a driver does after the fsync, in this order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step<M> {
+    /// Call [`crate::Replica::persisted`] with this position.
+    Persisted(Position),
+    /// Send this message.
+    Send(Envelope<M>),
+    /// Restore the state machine from this snapshot (then [`Waiters::restored`]).
+    Restore(Snapshot),
+    /// Apply this committed entry (then [`Waiters::applied`]).
+    Apply(Entry),
+    /// Snapshot the state machine at this position and hand it to [`crate::Replica::compact`].
+    Snapshot(Position),
+}
+
+impl<M, H> Ready<M, H> {
+    /// Splits the Ready into what to persist first and what follows once it is durable.
+    pub fn split(self) -> (Vec<crate::PersistOp<H>>, Release<M>) {
+        let appended = self.appended_through();
+        (
+            self.persist,
+            Release {
+                appended,
+                messages: self.messages,
+                restore: self.restore,
+                committed: self.committed,
+                snapshot_at: self.snapshot_at,
+            },
+        )
+    }
+}
+
+impl<M> Release<M> {
+    /// The steps, in the order the contract requires: the core learns what is durable, the
+    /// messages go out, then the state machine restores, applies and snapshots.
+    pub fn steps(self) -> impl Iterator<Item = Step<M>> {
+        self.appended
+            .map(Step::Persisted)
+            .into_iter()
+            .chain(self.messages.into_iter().map(Step::Send))
+            .chain(self.restore.map(Step::Restore))
+            .chain(self.committed.into_iter().map(Step::Apply))
+            .chain(self.snapshot_at.map(Step::Snapshot))
+    }
+
+    /// True when a step hands the core new input (a durable append or a snapshot), so that
+    /// the driver must look for a new Ready afterwards.
+    pub fn feeds_core(&self) -> bool {
+        self.appended.is_some() || self.snapshot_at.is_some()
+    }
+}
+
+/// What a client hears about the entry it proposed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome<O> {
+    /// Its command was applied at its position; the state machine's output.
+    Done(O),
+    /// Another entry took its position, or the committed log moved past it: the command was
+    /// not applied there (retrying with the same session is safe).
+    Superseded,
+    /// The state machine was replaced by a snapshot that covers its position: the command may
+    /// or may not have taken effect.
+    Unknown,
+}
+
+/// Clients waiting for the entries they proposed, keyed by position: the one rule by which
+/// every driver answers them.
+#[derive(Clone, Debug)]
+pub struct Waiters<T> {
+    waiting: BTreeMap<Position, (Command, T)>,
+}
+
+impl<T> Default for Waiters<T> {
+    fn default() -> Self {
+        Waiters {
+            waiting: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> Waiters<T> {
+    /// Records that `token`'s command was proposed at `pos`; a waiter displaced from the same
+    /// position is returned, superseded.
+    pub fn insert(&mut self, pos: Position, command: Command, token: T) -> Option<T> {
+        self.waiting.insert(pos, (command, token)).map(|(_, t)| t)
+    }
+
+    /// Number of clients waiting.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// True when nobody waits.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// The state machine restored a snapshot through `last`: whoever waits at or before it
+    /// cannot know whether its command took effect.
+    pub fn restored<O>(&mut self, last: Position) -> Vec<(T, Outcome<O>)> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.waiting.first_entry() {
+            if *entry.key() > last {
+                break;
+            }
+            out.push((entry.remove().1, Outcome::Unknown));
+        }
+        out
+    }
+
+    /// The entry at `pos` was applied (with the state machine's `output` when it carried a
+    /// command): its waiter is answered, and whoever waits before it was superseded.
+    pub fn applied<O>(
+        &mut self,
+        pos: Position,
+        payload: &Payload,
+        output: Option<O>,
+    ) -> Vec<(T, Outcome<O>)> {
+        let mut out = Vec::new();
+        let mut output = output;
+        while let Some(entry) = self.waiting.first_entry() {
+            if *entry.key() > pos {
+                break;
+            }
+            let at = *entry.key();
+            let (proposed, token) = entry.remove();
+            let outcome = match payload {
+                Payload::Command(cmd) if at == pos && *cmd == proposed => {
+                    output.take().map_or(Outcome::Superseded, Outcome::Done)
+                }
+                _ => Outcome::Superseded,
+            };
+            out.push((token, outcome));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn p(seq: u64) -> Position {
+        Position::new(1, seq)
+    }
+
+    fn cmd(s: &'static str) -> Payload {
+        Payload::Command(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn the_steps_follow_the_contract_order() {
+        let e = Entry::command(p(1), Bytes::new());
+        let snap = Snapshot {
+            last: p(0),
+            data: Bytes::new(),
+        };
+        let mut ready: Ready<&str, ()> = Ready::default();
+        ready.append(vec![e.clone()]);
+        ready.messages.push(Envelope { to: 2, msg: "m" });
+        ready.restore = Some(snap.clone());
+        ready.committed = vec![e.clone()];
+        ready.snapshot_at = Some(p(1));
+        let (persist, release) = ready.split();
+        assert_eq!(persist.len(), 1);
+        assert!(release.feeds_core());
+        let steps: Vec<_> = release.steps().collect();
+        assert_eq!(
+            steps,
+            vec![
+                Step::Persisted(p(1)),
+                Step::Send(Envelope { to: 2, msg: "m" }),
+                Step::Restore(snap),
+                Step::Apply(e),
+                Step::Snapshot(p(1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_waiter_is_done_only_by_its_own_command_at_its_position() {
+        let mut w: Waiters<u32> = Waiters::default();
+        assert_eq!(w.insert(p(1), Bytes::from_static(b"a"), 1), None);
+        assert_eq!(w.insert(p(2), Bytes::from_static(b"b"), 2), None);
+        assert_eq!(w.insert(p(3), Bytes::from_static(b"c"), 3), None);
+        // Another leader's entry took position 2: 1 (before it) and 2 are superseded.
+        let got = w.applied(p(2), &cmd("x"), Some("out"));
+        assert_eq!(
+            got,
+            vec![(1, Outcome::Superseded), (2, Outcome::Superseded)]
+        );
+        let got = w.applied(p(3), &cmd("c"), Some("out"));
+        assert_eq!(got, vec![(3, Outcome::Done("out"))]);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_noop_supersedes_and_a_restore_leaves_the_outcome_unknown() {
+        let mut w: Waiters<u32> = Waiters::default();
+        w.insert(p(1), Bytes::from_static(b"a"), 1);
+        w.insert(p(5), Bytes::from_static(b"b"), 2);
+        w.insert(p(9), Bytes::from_static(b"c"), 3);
+        let got = w.applied::<()>(p(1), &Payload::Noop, None);
+        assert_eq!(got, vec![(1, Outcome::Superseded)]);
+        let got = w.restored::<()>(p(6));
+        assert_eq!(got, vec![(2, Outcome::Unknown)]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            w.insert(p(9), Bytes::from_static(b"d"), 4),
+            Some(3),
+            "a displaced waiter is handed back"
+        );
+    }
+}
