@@ -4,6 +4,57 @@
 //! and proposals, and collects what to persist, send and apply from `take_ready`. Modules follow
 //! the paper: [`election`] (5.2, 5.4.1, plus pre-vote and check-quorum from the dissertation),
 //! [`replication`] (5.3, 5.4.2), [`snapshot`] (7), [`log`], [`progress`] and [`message`].
+//!
+//! # A tour
+//!
+//! Three nodes on the in-memory driver ([`consensus_core::Direct`]: messages handed over at
+//! once, every append durable at once). Time moves only when the driver moves it; the
+//! election timeouts are drawn from the seed, so the same seed elects the same node.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use consensus_core::{Direct, Recovered, Replica, Role};
+//! use raft::{Config, RaftReplica};
+//! use std::time::Duration;
+//!
+//! let voters = [1, 2, 3];
+//! let nodes = voters
+//!     .iter()
+//!     .map(|&id| {
+//!         // id, every voter, tunables, seed, what the disk held (nothing yet), the time
+//!         RaftReplica::new(id, &voters, Config::default(), 7, Recovered::default(), Duration::ZERO)
+//!     })
+//!     .collect();
+//! let mut cluster = Direct::new(nodes);
+//!
+//! // Nobody leads until an election timeout (150-300 ms) fires and a candidate wins.
+//! assert_eq!(cluster.leader(), None);
+//! let leader = cluster.elect(Duration::from_secs(1)).expect("a leader within a second");
+//! let term = cluster.node(leader).hard_state().current_term;
+//! assert!(term >= 1);
+//!
+//! // A follower refuses proposals and names the leader.
+//! let follower = voters.into_iter().find(|&id| id != leader).unwrap();
+//! let now = cluster.now();
+//! let refused = cluster.node_mut(follower).propose(now, Bytes::from_static(b"x"));
+//! assert!(refused.is_err());
+//!
+//! // The leader logs the command in its term, replicates it, and commits it once a majority
+//! // holds it.
+//! let pos = cluster.node_mut(leader).propose(now, Bytes::from_static(b"x")).unwrap();
+//! assert_eq!(pos.era, term);
+//! cluster.pump();
+//! assert!(cluster.node(leader).commit_index() >= pos.seq);
+//!
+//! // The followers learn of the commit from the leader's next AppendEntries (leaderCommit):
+//! // a heartbeat, at the latest 50 ms later.
+//! cluster.run_for(Duration::from_millis(60));
+//! for id in voters {
+//!     assert!(cluster.node(id).commit_index() >= pos.seq);
+//!     assert_eq!(cluster.node(id).status().leader, Some(leader));
+//! }
+//! assert_eq!(cluster.node(leader).status().role, Role::Leader);
+//! ```
 
 pub mod election;
 pub mod log;

@@ -62,14 +62,7 @@ pub(super) fn cmd_scenario(a: ScenarioArgs, out: &mut dyn Write) -> Result<ExitC
         if i > 0 {
             outln!(out);
         }
-        outln!(out, "== {} · {} (seed {}) ==", o.scenario, o.label, o.seed);
-        for l in scenario::narrate(o) {
-            outln!(out, "{l}");
-        }
-        outln!(out, "Outcome:");
-        for v in &o.verdict {
-            outln!(out, "  {v}");
-        }
+        let _ = write!(out, "{}", scenario::render(o));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,20 @@ mod stories;
 
 pub use narrate::narrate;
 
+/// A run told for people: a heading, the narration one line per step, and the outcome.
+pub fn render(o: &Outcome) -> String {
+    let mut s = format!("== {} · {} (seed {}) ==\n", o.scenario, o.label, o.seed);
+    for l in narrate(o) {
+        s += &l;
+        s.push('\n');
+    }
+    s += "Outcome:\n";
+    for v in &o.verdict {
+        s += &format!("  {v}\n");
+    }
+    s
+}
+
 use crate::cluster::Cluster;
 use crate::protocol::{Knobs, Protocol, Words};
 use crate::sim::{SimConfig, TraceEvent};
