@@ -3,7 +3,7 @@
 //! benchmarks of its cores alone (no network, no disk, no state machine).
 
 use crate::pipeline::Step;
-use crate::replica::{Envelope, Replica, Role};
+use crate::replica::{Envelope, ReadState, Replica, Role};
 use crate::types::{Command, NodeId, Payload, Time};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -14,6 +14,7 @@ pub struct Direct<R: Replica> {
     inbox: VecDeque<(NodeId, Envelope<R::Message>)>,
     now: Time,
     committed: u64,
+    reads: Vec<(NodeId, ReadState)>,
 }
 
 impl<R: Replica> Direct<R> {
@@ -24,6 +25,7 @@ impl<R: Replica> Direct<R> {
             inbox: VecDeque::new(),
             now: Duration::ZERO,
             committed: 0,
+            reads: Vec::new(),
         }
     }
 
@@ -54,6 +56,11 @@ impl<R: Replica> Direct<R> {
     /// Commands applied on the node that led when they were applied.
     pub fn committed(&self) -> u64 {
         self.committed
+    }
+
+    /// The read indexes the nodes answered since the last call, with the node that answered.
+    pub fn take_reads(&mut self) -> Vec<(NodeId, ReadState)> {
+        std::mem::take(&mut self.reads)
     }
 
     /// Moves time forward `d`, a millisecond at a time, ticking every node and delivering
@@ -122,6 +129,7 @@ impl<R: Replica> Direct<R> {
                 match step {
                     Step::Persisted(p) => node.persisted(now, p),
                     Step::Send(env) => self.inbox.push_back((from, env)),
+                    Step::Read(r) => self.reads.push((from, r)),
                     Step::Apply(e) if Some(from) == leader => {
                         if matches!(e.payload, Payload::Command(_)) {
                             self.committed += 1;

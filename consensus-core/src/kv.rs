@@ -164,6 +164,18 @@ impl KvStore {
         out
     }
 
+    /// Answers a get from the current state without applying it; anything else is refused.
+    pub fn read_bytes(&self, command: &[u8]) -> KvOutput {
+        match codec::decode::<KvCommand>(command) {
+            Ok(KvCommand {
+                op: KvOp::Get { key },
+                ..
+            }) => KvOutput::Value(self.get(&key).map(str::to_string)),
+            Ok(_) => KvOutput::Malformed("only a get is served outside the log".into()),
+            Err(e) => KvOutput::Malformed(e.to_string()),
+        }
+    }
+
     /// Decodes and applies raw command bytes; malformed bytes leave the store unchanged.
     pub fn apply_bytes(&mut self, pos: Position, command: &[u8]) -> KvOutput {
         self.applied = pos;
@@ -183,6 +195,10 @@ impl StateMachine for KvStore {
 
     async fn snapshot(&mut self) -> Bytes {
         Bytes::from(codec::encode(self).expect("a KvStore always encodes"))
+    }
+
+    async fn query(&mut self, command: &Command) -> Bytes {
+        self.read_bytes(command).encode()
     }
 
     async fn restore(&mut self, data: &[u8]) -> Result<(), codec::CodecError> {

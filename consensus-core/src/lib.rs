@@ -23,7 +23,8 @@ pub use direct::Direct;
 pub use pipeline::{Outcome, Release, Step, Waiters};
 pub use quorum::{Majority, Quorum};
 pub use replica::{
-    node_seed, Envelope, MessageName, PersistOp, ProposeError, Ready, Replica, Role, Status,
+    node_seed, Envelope, MessageName, PersistOp, ProposeError, ReadLevel, ReadState, Ready,
+    Replica, Role, Status,
 };
 pub use snapshots::Snapshots;
 pub use state_machine::StateMachine;

@@ -7,7 +7,7 @@
 //! walks [`Release::steps`], doing each step with its own IO and handing applied commands to
 //! [`Waiters::applied`].
 
-use crate::replica::{Envelope, Ready};
+use crate::replica::{Envelope, ReadState, Ready};
 use crate::types::{Command, Entry, Payload, Position, Snapshot};
 use std::collections::BTreeMap;
 
@@ -18,6 +18,8 @@ pub struct Release<M> {
     pub appended: Option<Position>,
     /// Messages to send.
     pub messages: Vec<Envelope<M>>,
+    /// Read indexes the core answered.
+    pub reads: Vec<ReadState>,
     /// A snapshot to restore the state machine from, before `committed`.
     pub restore: Option<Snapshot>,
     /// Committed entries to apply, in order.
@@ -33,6 +35,8 @@ pub enum Step<M> {
     Persisted(Position),
     /// Send this message.
     Send(Envelope<M>),
+    /// A read may be served once the state machine applied through its position.
+    Read(ReadState),
     /// Restore the state machine from this snapshot (then [`Waiters::restored`]).
     Restore(Snapshot),
     /// Apply this committed entry (then [`Waiters::applied`]).
@@ -50,6 +54,7 @@ impl<M, H> Ready<M, H> {
             Release {
                 appended,
                 messages: self.messages,
+                reads: self.reads,
                 restore: self.restore,
                 committed: self.committed,
                 snapshot_at: self.snapshot_at,
@@ -66,6 +71,7 @@ impl<M> Release<M> {
             .map(Step::Persisted)
             .into_iter()
             .chain(self.messages.into_iter().map(Step::Send))
+            .chain(self.reads.into_iter().map(Step::Read))
             .chain(self.restore.map(Step::Restore))
             .chain(self.committed.into_iter().map(Step::Apply))
             .chain(self.snapshot_at.map(Step::Snapshot))

@@ -77,6 +77,36 @@ pub struct Ready<M, H> {
     /// Safety invariants the core found broken (for example, a truncation below the commit
     /// point): the driver reports them; a core never panics on them.
     pub violations: Vec<String>,
+    /// Answers to [`Replica::read_index`]: each read may be served once the state machine has
+    /// applied through its position (handed over after `persist` is durable, like messages).
+    pub reads: Vec<ReadState>,
+}
+
+/// How a read is served: the consistency it buys and what it costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadLevel {
+    /// Through the log, like a write: linearizable, one replication round and an fsync.
+    Log,
+    /// At a read index: the leader's commit point, confirmed still current (Raft's ReadIndex:
+    /// a heartbeat round; ZAB's `sync`: the leader's last proposal, without confirmation).
+    Index,
+    /// At the leader's commit point while its lease holds (Raft, bounded clock drift); a
+    /// protocol without leases serves it as [`ReadLevel::Index`].
+    Lease,
+    /// From the serving node's own state, at once: never older than what the client already
+    /// saw, but possibly stale (ZooKeeper's reads).
+    Local,
+}
+
+/// A read the core answered: serve it once the state machine applied through `at`, or tell
+/// the client why not.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadState {
+    /// The driver's id for the read.
+    pub id: u64,
+    /// The position to wait for, or why the read cannot be served here.
+    pub at: Result<Position, ProposeError>,
 }
 
 impl<M, H> Default for Ready<M, H> {
@@ -88,6 +118,7 @@ impl<M, H> Default for Ready<M, H> {
             committed: Vec::new(),
             snapshot_at: None,
             violations: Vec::new(),
+            reads: Vec::new(),
         }
     }
 }
@@ -120,6 +151,7 @@ impl<M, H> Ready<M, H> {
             && self.committed.is_empty()
             && self.snapshot_at.is_none()
             && self.violations.is_empty()
+            && self.reads.is_empty()
     }
 }
 
@@ -165,6 +197,9 @@ pub enum ProposeError {
         /// The leader this node believes in, if any.
         leader: Option<NodeId>,
     },
+    /// The protocol does not serve this request this way (a read index it does not have).
+    #[error("not supported by this protocol")]
+    Unsupported,
 }
 
 /// A consensus protocol as a pure, deterministic state machine.
@@ -208,6 +243,13 @@ pub trait Replica {
     fn persisted(&mut self, now: Time, through: Position);
     /// Reports role, era, leader and log positions.
     fn status(&self) -> Status;
+    /// Asks for a read index (`level` is [`ReadLevel::Index`] or [`ReadLevel::Lease`]); on
+    /// `Ok` the answer, under `id`, comes in a later [`Ready::reads`]. A core without read
+    /// indexes returns [`ProposeError::Unsupported`], and the driver reads through the log.
+    fn read_index(&mut self, now: Time, id: u64, level: ReadLevel) -> Result<(), ProposeError> {
+        let _ = (now, id, level);
+        Err(ProposeError::Unsupported)
+    }
 }
 
 #[cfg(test)]

@@ -16,4 +16,8 @@ pub trait StateMachine: Send {
     /// Replaces the whole state with a snapshot's; empty `data` is the initial, empty state. A
     /// malformed snapshot is an error and leaves the state unchanged.
     async fn restore(&mut self, data: &[u8]) -> Result<(), crate::codec::CodecError>;
+    /// Answers a read-only command from the current state, without applying anything (reads
+    /// served at a read index or locally). A command that would change the state gets an
+    /// error output.
+    async fn query(&mut self, command: &Command) -> Bytes;
 }

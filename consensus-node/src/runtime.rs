@@ -10,9 +10,11 @@
 use bytes::Bytes;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
-    Command, LogStore, NodeId, Outcome, Payload, PersistOp, Position, Ready, Recovered, Replica,
-    Snapshot, StateMachine, Status, Step, StorageError, Time, Transport, Waiters,
+    Command, LogStore, NodeId, Outcome, Payload, PersistOp, Position, ReadLevel, ReadState, Ready,
+    Recovered, Replica, Snapshot, StateMachine, Status, Step, StorageError, Time, Transport,
+    Waiters,
 };
+use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -61,10 +63,26 @@ pub enum NodeError {
 
 type Reply = oneshot::Sender<Result<Bytes, ClientError>>;
 
-/// A client command on its way to the node's task.
-struct Request {
+/// A client request on its way to the node's task.
+enum Request {
+    /// A command for the log.
+    Submit { command: Command, reply: Reply },
+    /// A read-only command served at `level` (`Log`: through the log like a command), once
+    /// the state machine applied through `min` at least.
+    Read {
+        level: ReadLevel,
+        command: Command,
+        min: Position,
+        reply: Reply,
+    },
+}
+
+/// A read waiting for its read index, then for the state machine to apply through it.
+struct PendingRead {
     command: Command,
     reply: Reply,
+    /// `None` while the core has not answered with a read index.
+    at: Option<Position>,
 }
 
 /// A client-side handle to a running [`Node`]: submit commands and watch its status.
@@ -80,7 +98,29 @@ impl NodeHandle {
     pub async fn submit(&self, command: Command) -> Result<Bytes, ClientError> {
         let (reply, rx) = oneshot::channel();
         self.requests
-            .send(Request { command, reply })
+            .send(Request::Submit { command, reply })
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Serves the read-only `command` at `level`, from a state that has applied through
+    /// `min` at least (a position the client saw before: its reads never go back); returns
+    /// the state machine's answer.
+    pub async fn read(
+        &self,
+        level: ReadLevel,
+        command: Command,
+        min: Position,
+    ) -> Result<Bytes, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Read {
+                level,
+                command,
+                min,
+                reply,
+            })
             .await
             .map_err(|_| ClientError::Stopped)?;
         rx.await.map_err(|_| ClientError::Stopped)?
@@ -120,6 +160,10 @@ pub struct Node<R: Replica, L, T, S> {
     status: watch::Sender<Status>,
     start: Instant,
     waiters: Waiters<Reply>,
+    reads: BTreeMap<u64, PendingRead>,
+    next_read: u64,
+    /// The position of the last entry the state machine applied (commands and no-ops).
+    applied: Position,
     stats: NodeStats,
 }
 
@@ -148,6 +192,10 @@ where
                 })?;
         }
         let start = Instant::now();
+        let recovered_at = recovered
+            .snapshot
+            .as_ref()
+            .map_or(Position::ZERO, |s| s.last);
         let replica = make(recovered, Time::ZERO);
         let (status_tx, status_rx) = watch::channel(replica.status());
         let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
@@ -160,6 +208,9 @@ where
             status: status_tx,
             start,
             waiters: Waiters::default(),
+            reads: BTreeMap::new(),
+            next_read: 1,
+            applied: recovered_at,
             stats: NodeStats::default(),
         };
         let handle = NodeHandle {
@@ -214,6 +265,7 @@ where
                 self.replica.tick(now);
             }
             self.drive().await?;
+            self.serve_reads().await;
             let status = self.replica.status();
             self.status.send_if_modified(|s| {
                 let changed = *s != status;
@@ -225,15 +277,78 @@ where
 
     fn on_request(&mut self, req: Request) {
         let now = self.now();
-        match self.replica.propose(now, req.command.clone()) {
+        let (command, reply) = match req {
+            Request::Submit { command, reply } => (command, reply),
+            Request::Read {
+                level: ReadLevel::Log,
+                command,
+                reply,
+                ..
+            } => (command, reply),
+            Request::Read {
+                level: ReadLevel::Local,
+                command,
+                min,
+                reply,
+            } => {
+                self.add_read(command, reply, Some(min));
+                return;
+            }
+            Request::Read {
+                level,
+                command,
+                reply,
+                ..
+            } => {
+                let id = self.next_read;
+                match self.replica.read_index(now, id, level) {
+                    Ok(()) => {
+                        self.add_read(command, reply, None);
+                        return;
+                    }
+                    Err(consensus_core::ProposeError::NotLeader { leader }) => {
+                        let _ = reply.send(Err(ClientError::NotLeader { leader }));
+                        return;
+                    }
+                    // No read index in this protocol: through the log.
+                    Err(consensus_core::ProposeError::Unsupported) => (command, reply),
+                }
+            }
+        };
+        match self.replica.propose(now, command.clone()) {
             Ok(pos) => {
-                if let Some(old) = self.waiters.insert(pos, req.command, req.reply) {
+                if let Some(old) = self.waiters.insert(pos, command, reply) {
                     let _ = old.send(Err(ClientError::Superseded));
                 }
             }
             Err(consensus_core::ProposeError::NotLeader { leader }) => {
-                let _ = req.reply.send(Err(ClientError::NotLeader { leader }));
+                let _ = reply.send(Err(ClientError::NotLeader { leader }));
             }
+            // Proposals are always supported; no core answers this to one.
+            Err(consensus_core::ProposeError::Unsupported) => {
+                let _ = reply.send(Err(ClientError::NotLeader { leader: None }));
+            }
+        }
+    }
+
+    fn add_read(&mut self, command: Command, reply: Reply, at: Option<Position>) {
+        let id = self.next_read;
+        self.next_read += 1;
+        self.reads.insert(id, PendingRead { command, reply, at });
+    }
+
+    /// Serves every read whose position the state machine has applied through.
+    async fn serve_reads(&mut self) {
+        let ready: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.at.is_some_and(|at| at <= self.applied))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ready {
+            let r = self.reads.remove(&id).expect("listed above");
+            let out = self.sm.query(&r.command).await;
+            let _ = r.reply.send(Ok(out));
         }
     }
 
@@ -283,6 +398,7 @@ where
                             reason: e.to_string(),
                         })?;
                     answer(self.waiters.restored(snap.last));
+                    self.applied = snap.last;
                 }
                 Step::Apply(entry) => {
                     let out = match &entry.payload {
@@ -290,7 +406,20 @@ where
                         Payload::Noop => None,
                     };
                     answer(self.waiters.applied(entry.pos, &entry.payload, out));
+                    self.applied = entry.pos;
                 }
+                Step::Read(ReadState { id, at }) => match (self.reads.get_mut(&id), at) {
+                    (Some(r), Ok(at)) => r.at = Some(at),
+                    (Some(_), Err(e)) => {
+                        let r = self.reads.remove(&id).expect("present");
+                        let leader = match e {
+                            consensus_core::ProposeError::NotLeader { leader } => leader,
+                            consensus_core::ProposeError::Unsupported => None,
+                        };
+                        let _ = r.reply.send(Err(ClientError::NotLeader { leader }));
+                    }
+                    (None, _) => {}
+                },
                 Step::Snapshot(last) => {
                     let data = self.sm.snapshot().await;
                     let now = self.now();

@@ -9,11 +9,13 @@ nodes=${2:-5}
 for patch in docs/mutations/*.patch; do
   name=$(basename "$patch" .patch)
   case "$name" in raft-*) proto=raft ;; *) proto=zab ;; esac
+  # A patch may name extra `check` flags in a leading `# check: ...` line.
+  extra=$(sed -n 's/^# check: //p' "$patch" | head -1)
   git apply "$patch"
   trap 'git apply -R "$patch"' EXIT
   cargo build --release -q -p harness
   out=$(./target/release/consensus-lab check --protocol "$proto" --faults chaos --seeds "$seeds" \
-    --nodes "$nodes" --jobs 2 2>&1 || true)
+    --nodes "$nodes" --jobs 2 $extra 2>&1 || true)
   git apply -R "$patch"
   trap - EXIT
   first=$( (grep -o -- '--seed [0-9]*' <<<"$out" || true) | head -1 | awk '{print $2}')

@@ -5,6 +5,8 @@
 //! outcome is unknown may take effect at any time after their invocation, or never; failed
 //! operations never took effect and are left out.
 
+pub mod local;
+
 use crate::history::{History, OpRecord, Outcome};
 use consensus_core::kv::{KvCommand, KvOp, KvOutput};
 use consensus_core::{codec, Command};

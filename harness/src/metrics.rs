@@ -176,9 +176,17 @@ pub struct Latency {
 impl Latency {
     /// Percentiles of invoke-to-answer times of the ok operations in `history`.
     pub fn of(history: &History) -> Latency {
+        Latency::of_some(history, |_| true)
+    }
+
+    /// Invoke-to-answer latency of the acknowledged operations `which` picks.
+    pub fn of_some(
+        history: &History,
+        which: impl Fn(&crate::history::OpRecord) -> bool,
+    ) -> Latency {
         let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
             .expect("static histogram bounds are valid");
-        for r in &history.ops {
+        for r in history.ops.iter().filter(|r| which(r)) {
             if let (Outcome::Ok(_), Some(done)) = (&r.outcome, r.complete) {
                 let us = done.saturating_sub(r.invoke).as_micros() as u64;
                 h.saturating_record(us.max(1));

@@ -5,14 +5,17 @@
 //! linearizability of the client history, that no acknowledged write is missing from the
 //! final log, that no two replicas applied different sequences, and that no invariant broke.
 
+use crate::checker::local::LocalReads;
 use crate::checker::{self, CheckResult};
 use crate::cluster::Cluster;
+use crate::history::History;
 use crate::metrics::Latency;
 use crate::nemesis::{Faults, Nemesis};
 use crate::protocol::{self, Protocol};
 use crate::sim::{Semantics, SimConfig};
 use crate::workload::{KeyDistribution, WorkloadConfig};
-use consensus_core::kv::KvCommand;
+use consensus_core::kv::{KvCommand, KvOp};
+use consensus_core::ReadLevel;
 use consensus_core::{codec, NodeId};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -27,6 +30,16 @@ pub const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 pub const LEADER_BOUND: Duration = Duration::from_secs(2);
 /// Liveness: after the last fault heals, every node must have caught up within this.
 pub const CATCH_UP_BOUND: Duration = Duration::from_secs(5);
+
+/// The name of a read level on the command line.
+pub fn read_level_name(level: ReadLevel) -> &'static str {
+    match level {
+        ReadLevel::Log => "log",
+        ReadLevel::Index => "index",
+        ReadLevel::Lease => "lease",
+        ReadLevel::Local => "local",
+    }
+}
 
 /// Everything that defines one run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -53,6 +66,8 @@ pub struct RunConfig {
     pub snapshot_threshold: u64,
     /// Datagram or stream (TCP-like) links.
     pub network: Semantics,
+    /// How gets are served: through the log, at a read index, under a lease, or locally.
+    pub read_consistency: ReadLevel,
 }
 
 impl Default for RunConfig {
@@ -70,6 +85,7 @@ impl Default for RunConfig {
             distribution: w.distribution,
             snapshot_threshold: protocol::default_snapshot_threshold(),
             network: Semantics::Stream,
+            read_consistency: ReadLevel::Log,
         }
     }
 }
@@ -105,6 +121,12 @@ impl RunConfig {
         if self.snapshot_threshold != d.snapshot_threshold {
             s += &format!(" --snapshot-threshold {}", self.snapshot_threshold);
         }
+        if self.read_consistency != d.read_consistency {
+            s += &format!(
+                " --read-consistency {}",
+                read_level_name(self.read_consistency)
+            );
+        }
         s
     }
 
@@ -115,6 +137,7 @@ impl RunConfig {
             keys: self.keys,
             read_ratio: self.read_ratio,
             distribution: self.distribution,
+            read_level: self.read_consistency,
             ..WorkloadConfig::default()
         }
     }
@@ -147,6 +170,10 @@ pub struct RunReport {
     pub election_time_max_ms: f64,
     /// Invoke-to-answer latency of acknowledged operations (virtual time).
     pub commit_latency: Latency,
+    /// The same, of gets only.
+    pub read_latency: Latency,
+    /// Local reads: how stale they were, and whether any went back in time (local level only).
+    pub local_reads: Option<LocalReads>,
     /// Acknowledged operations per virtual second of workload.
     pub throughput_ops_per_sec: f64,
     /// Virtual time the workload took.
@@ -195,6 +222,10 @@ impl RunReport {
     /// True when every safety check passed and the cluster converged.
     pub fn passed(&self) -> bool {
         self.linearizable
+            && self
+                .local_reads
+                .as_ref()
+                .is_none_or(|l| l.violations.is_empty())
             && self.lost_acked_writes == 0
             && self.diverged.is_empty()
             && self.violations.is_empty()
@@ -215,6 +246,9 @@ impl RunReport {
             CheckResult::Inconclusive { key, steps } => why.push(format!(
                 "linearizability undecided on key {key} after {steps} steps"
             )),
+        }
+        if let Some(v) = self.local_reads.as_ref().and_then(|l| l.violations.first()) {
+            why.push(format!("local read went back in time: {v}"));
         }
         if self.lost_acked_writes > 0 {
             why.push(format!(
@@ -260,6 +294,9 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
         ..sim
     };
     sim.knobs.snapshot_threshold = Some(cfg.snapshot_threshold);
+    if cfg.read_consistency == ReadLevel::Lease {
+        sim.knobs.lease_reads = Some(true);
+    }
     sim.net.semantics = cfg.network;
     let mut c = Cluster::new(cfg.protocol, sim);
     c.start_workload(cfg.workload());
@@ -325,7 +362,25 @@ fn report(
     let empty = Default::default();
     let history = c.history().unwrap_or(&empty);
     let reference = c.committed_sequence();
-    let check = checker::check_with_order(history, reference, checker::DEFAULT_BUDGET);
+    // Local reads promise less than linearizability: the writes (and any other reads) are
+    // checked for it, the local reads for what they do promise.
+    let local = cfg.read_consistency == ReadLevel::Local;
+    let local_reads = local.then(|| checker::local::check(history, reference));
+    let linearizable_part;
+    let checked = if local {
+        linearizable_part = History {
+            ops: history
+                .ops
+                .iter()
+                .filter(|r| !matches!(r.op, KvOp::Get { .. }))
+                .cloned()
+                .collect(),
+        };
+        &linearizable_part
+    } else {
+        history
+    };
+    let check = checker::check_with_order(checked, reference, checker::DEFAULT_BUDGET);
     let (ops_ok, ops_failed, ops_unknown) = history.counts();
 
     // Every applied command was checked against the cluster's sequence as it happened; an
@@ -379,6 +434,8 @@ fn report(
         },
         election_time_max_ms: et.iter().max().copied().map_or(0.0, ms),
         commit_latency: Latency::of(history),
+        read_latency: Latency::of_some(history, |r| matches!(r.op, KvOp::Get { .. })),
+        local_reads,
         throughput_ops_per_sec: if workload_end.is_zero() {
             0.0
         } else {

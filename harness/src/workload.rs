@@ -2,6 +2,7 @@
 //! protocol faces exactly the same operations.
 
 use consensus_core::kv::KvOp;
+use consensus_core::ReadLevel;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Zipf};
@@ -35,6 +36,8 @@ pub struct WorkloadConfig {
     pub request_timeout: Duration,
     /// How long a client keeps retrying one operation before giving up.
     pub op_timeout: Duration,
+    /// How gets are served: through the log, at a read index, under a lease, or locally.
+    pub read_level: ReadLevel,
 }
 
 impl Default for WorkloadConfig {
@@ -47,6 +50,7 @@ impl Default for WorkloadConfig {
             distribution: KeyDistribution::Uniform,
             request_timeout: Duration::from_millis(500),
             op_timeout: Duration::from_secs(5),
+            read_level: ReadLevel::Log,
         }
     }
 }

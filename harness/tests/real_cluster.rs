@@ -204,6 +204,40 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
         }
         assert_eq!(get(&mut c, "missing").await, None);
     }
+    // Every read level answers at a follower too: index and lease through the leader's read
+    // index (ZAB: sync), local from the follower's own state once it has caught up.
+    let mut f = Client::new(vec![cluster.endpoint(follower)], 0);
+    for level in ["log", "index", "lease", "local"] {
+        let mut value = None;
+        for _ in 0..50 {
+            let r = f
+                .call(
+                    Method::GET,
+                    &format!("/kv/k3?consistency={level}"),
+                    Bytes::new(),
+                )
+                .await
+                .unwrap();
+            assert!(
+                r.status == StatusCode::OK || r.status == StatusCode::NOT_FOUND,
+                "{level}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+            value = r.json()["value"].as_str().map(str::to_string);
+            if value.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(value.as_deref(), Some("v3"), "{level}");
+    }
+    let r = f
+        .call_once(Method::GET, "/kv/k3?consistency=psychic", Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
     let cas = |expected: &str, new: &str| {
         Bytes::from(serde_json::json!({"expected": expected, "new": new}).to_string())
     };

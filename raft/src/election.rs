@@ -24,9 +24,9 @@ impl RaftReplica {
                     vote_granted: true,
                     ..
                 } => {}
-                Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
-                    self.become_follower(term, Some(from))
-                }
+                Message::AppendEntries { .. }
+                | Message::InstallSnapshot { .. }
+                | Message::ReadProbe { .. } => self.become_follower(term, Some(from)),
                 _ => self.become_follower(term, None),
             }
         } else if term < current {
@@ -55,6 +55,14 @@ impl RaftReplica {
                         term: current,
                         vote_granted: false,
                         pre_vote,
+                    },
+                ),
+                Message::ReadIndex { id, .. } => self.send(
+                    from,
+                    Message::ReadIndexResponse {
+                        term: current,
+                        id,
+                        index: None,
                     },
                 ),
                 _ => {}
@@ -112,6 +120,33 @@ impl RaftReplica {
             Message::InstallSnapshotResponse { match_index, .. } => {
                 self.handle_install_snapshot_response(from, match_index)
             }
+            Message::ReadIndex { id, lease, .. } => {
+                if self.role == RaftRole::Leader {
+                    let lease = lease && self.config.lease_reads;
+                    self.leader_read(id, Some(from), lease);
+                } else {
+                    let term = self.hard.current_term;
+                    self.send(
+                        from,
+                        Message::ReadIndexResponse {
+                            term,
+                            id,
+                            index: None,
+                        },
+                    );
+                }
+            }
+            Message::ReadIndexResponse { id, index, .. } => {
+                self.handle_read_index_response(id, index)
+            }
+            Message::ReadProbe { term, round } => {
+                if self.accept_leader(from) {
+                    self.send(from, Message::ReadProbeResponse { term, round });
+                }
+            }
+            Message::ReadProbeResponse { round, .. } => {
+                self.handle_read_probe_response(from, round)
+            }
         }
     }
 
@@ -119,6 +154,11 @@ impl RaftReplica {
     /// less than a minimum election timeout ago.
     pub(crate) fn heard_from_leader_recently(&self) -> bool {
         if self.role == RaftRole::Leader {
+            return true;
+        }
+        // With leases, a node that just started may be part of a lease it forgot.
+        if self.config.lease_reads && self.now < self.started_at + self.config.election_timeout_min
+        {
             return true;
         }
         self.leader_id.is_some()
@@ -145,6 +185,12 @@ impl RaftReplica {
 
     /// Reverts to follower, adopting `term` if it is newer (and forgetting the vote).
     pub(crate) fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
+        if self.role == RaftRole::Leader
+            || term > self.hard.current_term
+            || leader != self.leader_id
+        {
+            self.fail_reads();
+        }
         if term > self.hard.current_term {
             self.set_hard_state(HardState {
                 current_term: term,
@@ -163,6 +209,7 @@ impl RaftReplica {
     }
 
     fn become_pre_candidate(&mut self) {
+        self.fail_reads();
         self.role = RaftRole::PreCandidate;
         self.leader_id = None;
         self.votes.clear();
@@ -172,6 +219,7 @@ impl RaftReplica {
     }
 
     fn become_candidate(&mut self) {
+        self.fail_reads();
         self.set_hard_state(HardState {
             current_term: self.hard.current_term + 1,
             voted_for: Some(self.id),

@@ -60,12 +60,13 @@ pub mod election;
 pub mod log;
 pub mod message;
 pub mod progress;
+pub mod read;
 pub mod replication;
 pub mod snapshot;
 
 use consensus_core::{
     node_seed, ApplyCursor, Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError,
-    Quorum, Ready, Recovered, Replica, Role, Snapshot, Status, Time,
+    Quorum, ReadLevel, Ready, Recovered, Replica, Role, Snapshot, Status, Time,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -98,6 +99,12 @@ pub struct Config {
     /// Applied entries beyond the last snapshot that make the node ask for a new one
     /// (section 7); 0 never compacts.
     pub snapshot_threshold: u64,
+    /// Serve lease reads (section 6.4.1); with it on, a node that starts refuses votes for
+    /// `election_timeout_min`, since it forgot whose lease it may be part of.
+    pub lease_reads: bool,
+    /// How much shorter than `election_timeout_min` the leader's lease is: the bound on how
+    /// far the nodes' clocks may drift apart over one lease.
+    pub lease_clock_drift: Duration,
 }
 
 impl Default for Config {
@@ -111,6 +118,8 @@ impl Default for Config {
             max_entries_per_message: 256,
             max_inflight: 64,
             snapshot_threshold: 10_000,
+            lease_reads: false,
+            lease_clock_drift: Duration::from_millis(15),
         }
     }
 }
@@ -177,6 +186,10 @@ pub struct RaftReplica {
     /// How far the state machine applied, and the snapshots behind it.
     pub(crate) applied: ApplyCursor,
     pub(crate) ready: Ready<Message, HardState>,
+    /// Reads waiting for their index, and the leader's lease.
+    pub(crate) reads: read::Reads,
+    /// When this incarnation started.
+    pub(crate) started_at: Time,
 }
 
 impl RaftReplica {
@@ -224,6 +237,8 @@ impl RaftReplica {
             hard_state_dirty: false,
             applied: ApplyCursor::new(config_threshold, recovered.snapshot),
             ready: Ready::default(),
+            reads: read::Reads::default(),
+            started_at: now,
         };
         node.reset_election_timer();
         node
@@ -356,6 +371,7 @@ impl Replica for RaftReplica {
     }
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
+        self.broadcast_pending_reads();
         if self.broadcast_pending {
             self.broadcast_pending = false;
             self.broadcast_append();
@@ -394,6 +410,11 @@ impl Replica for RaftReplica {
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));
         self.applied.compacted(snapshot);
+    }
+
+    fn read_index(&mut self, now: Time, id: u64, level: ReadLevel) -> Result<(), ProposeError> {
+        self.now = self.now.max(now);
+        self.request_read(id, level)
     }
 
     fn status(&self) -> Status {

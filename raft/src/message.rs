@@ -76,6 +76,38 @@ pub enum Message {
         /// The index up to which the follower's log now matches the leader's.
         match_index: u64,
     },
+    /// A follower asks the leader for a read index (dissertation 6.4).
+    ReadIndex {
+        /// Follower's current term.
+        term: u64,
+        /// The follower's id for the read.
+        id: u64,
+        /// Whether a lease may answer it without a round.
+        lease: bool,
+    },
+    /// The leader's answer to [`Message::ReadIndex`].
+    ReadIndexResponse {
+        /// Leader's current term.
+        term: u64,
+        /// The follower's id for the read.
+        id: u64,
+        /// The read index as (term, index), or `None`: ask again (this node does not lead).
+        index: Option<(u64, u64)>,
+    },
+    /// The leader confirms it still leads, for the reads waiting on round `round`.
+    ReadProbe {
+        /// Leader's term.
+        term: u64,
+        /// The confirming round.
+        round: u64,
+    },
+    /// The answer to [`Message::ReadProbe`].
+    ReadProbeResponse {
+        /// Follower's current term.
+        term: u64,
+        /// The round acknowledged.
+        round: u64,
+    },
 }
 
 impl consensus_core::MessageName for Message {
@@ -93,7 +125,11 @@ impl Message {
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
             | Message::InstallSnapshot { term, .. }
-            | Message::InstallSnapshotResponse { term, .. } => *term,
+            | Message::InstallSnapshotResponse { term, .. }
+            | Message::ReadIndex { term, .. }
+            | Message::ReadIndexResponse { term, .. }
+            | Message::ReadProbe { term, .. }
+            | Message::ReadProbeResponse { term, .. } => *term,
         }
     }
 
@@ -108,6 +144,10 @@ impl Message {
             Message::AppendEntriesResponse { .. } => "AppendEntriesResponse",
             Message::InstallSnapshot { .. } => "InstallSnapshot",
             Message::InstallSnapshotResponse { .. } => "InstallSnapshotResponse",
+            Message::ReadIndex { .. } => "ReadIndex",
+            Message::ReadIndexResponse { .. } => "ReadIndexResponse",
+            Message::ReadProbe { .. } => "ReadProbe",
+            Message::ReadProbeResponse { .. } => "ReadProbeResponse",
         }
     }
 }

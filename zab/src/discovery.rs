@@ -18,6 +18,7 @@ impl ZabReplica {
             } => self.on_ack_epoch(from, current_epoch, last_zxid),
             Packet::Ack { zxid } if zxid.is_epoch_marker() => self.on_newleader_ack(from, zxid),
             Packet::Ack { zxid } => self.on_proposal_ack(from, zxid),
+            Packet::Sync { id, .. } => self.leader_sync(from, id),
             // Pings only keep the learner alive (last_heard was updated on arrival).
             _ => {}
         }
@@ -39,6 +40,7 @@ impl ZabReplica {
                 self.follower_proposal(zxid, data)
             }
             (FollowerPhase::Broadcast, Packet::Commit { zxid }) => self.follower_commit(zxid),
+            (FollowerPhase::Broadcast, Packet::Sync { id, zxid }) => self.follower_synced(id, zxid),
             // Anything else is out of place for this phase: the connection is not usable.
             _ => self.go_looking(),
         }

@@ -55,6 +55,7 @@ pub mod election;
 mod liveness;
 pub mod log;
 pub mod message;
+mod read;
 pub mod replica;
 mod roles;
 pub mod sync;

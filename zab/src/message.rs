@@ -158,6 +158,14 @@ pub enum Packet {
     UpToDate,
     /// Heartbeat, in both directions.
     Ping,
+    /// ZooKeeper's `sync`, both ways: a follower asks (`zxid` unused) and the leader answers
+    /// with the zxid its followers must have committed before they serve the read.
+    Sync {
+        /// The follower's id for the read.
+        id: u64,
+        /// The leader's answer: its last proposal.
+        zxid: Zxid,
+    },
 }
 
 impl consensus_core::MessageName for Message {
@@ -191,6 +199,7 @@ impl Packet {
             Packet::Ack { .. } => "ACK",
             Packet::UpToDate => "UPTODATE",
             Packet::Ping => "PING",
+            Packet::Sync { .. } => "SYNC",
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::message::{Message, Packet};
 use crate::zxid::Zxid;
 use consensus_core::{
     node_seed, ApplyCursor, Command, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum,
-    Ready, Recovered, Replica, Role, Snapshot, Status, Time,
+    ReadLevel, Ready, Recovered, Replica, Role, Snapshot, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -137,6 +137,7 @@ impl ZabReplica {
 
     /// Drops whatever role this server had and starts an election.
     pub(crate) fn go_looking(&mut self) {
+        self.fail_syncs();
         self.role = ZabRole::Looking;
         let vote = self.own_vote();
         self.fle.look_for_leader(self.now, vote);
@@ -191,6 +192,7 @@ impl ZabReplica {
             pending: VecDeque::new(),
             sync_committed: Zxid::default(),
             retry_at: self.now + self.config.leader_connect_retry,
+            syncs: Vec::new(),
         }));
         let accepted_epoch = self.hard.accepted_epoch;
         self.send_to_leader(Packet::FollowerInfo { accepted_epoch });
@@ -401,6 +403,11 @@ impl Replica for ZabReplica {
         if let Some(z) = Zxid::from_position(through) {
             self.leader_self_ack(z);
         }
+    }
+
+    fn read_index(&mut self, now: Time, id: u64, level: ReadLevel) -> Result<(), ProposeError> {
+        self.now = self.now.max(now);
+        self.request_sync(id, level)
     }
 
     fn status(&self) -> Status {

@@ -166,6 +166,8 @@ pub(crate) struct Following {
     pub sync_committed: Zxid,
     /// When to connect again if the leader has not answered yet.
     pub retry_at: Time,
+    /// Reads waiting for the leader's answer to their SYNC.
+    pub syncs: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]

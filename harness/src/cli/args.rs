@@ -5,6 +5,7 @@ use crate::run::RunConfig;
 use crate::{Faults, KeyDistribution, Semantics};
 use anyhow::{bail, Result};
 use clap::Args;
+use consensus_core::ReadLevel;
 use std::ops::RangeInclusive;
 
 #[derive(Args)]
@@ -57,7 +58,9 @@ pub(super) struct ViewArgs {
   curl -X PUT --data-binary hello 127.0.0.1:8001/kv/greeting
   curl 127.0.0.1:8001/kv/greeting
 
-API: PUT /kv/{key} (body = value), GET /kv/{key} (linearizable), POST /kv/{key}/cas
+API: PUT /kv/{key} (body = value), GET /kv/{key}[?consistency=log|index|lease|local]
+(log, the default: through the log; index: Raft ReadIndex / ZooKeeper sync; lease: Raft
+leader lease; local: this node's state, possibly stale), POST /kv/{key}/cas
 with {\"expected\":..,\"new\":..}, GET /status. Followers redirect (307) to the leader.
 Set RUST_LOG (e.g. RUST_LOG=debug) for more log output."
 )]
@@ -129,9 +132,12 @@ pub(super) struct LoadArgs {
     /// Size of each written value, in bytes.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub(super) value_bytes: u64,
-    /// Fraction of operations that are linearizable reads (0 to 1).
+    /// Fraction of operations that are reads (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub(super) reads: f64,
+    /// How reads are served: log, index, lease or local (see `serve --help`).
+    #[arg(long, default_value = "log", value_parser = parse_read_level)]
+    pub(super) read_consistency: ReadLevel,
     /// Distinct keys per client.
     #[arg(long, default_value_t = 1000)]
     pub(super) keys: u64,
@@ -178,6 +184,11 @@ pub(super) struct Shape {
     /// in order, exactly once, loss costs a retransmission timeout).
     #[arg(long, value_enum, default_value_t = Semantics::Stream)]
     pub(super) network: Semantics,
+    /// How gets are served: log (through the log, like a write), index (Raft's ReadIndex,
+    /// ZooKeeper's sync), lease (Raft's leader lease; ZAB serves it as index), local (from the
+    /// serving node's own state: never behind what the client saw, possibly stale).
+    #[arg(long, default_value = "log", value_parser = parse_read_level)]
+    pub(super) read_consistency: ReadLevel,
     /// Snapshot and compact the log after this many applied entries (0: never).
     #[arg(long, default_value_t = crate::protocol::default_snapshot_threshold())]
     pub(super) snapshot_threshold: u64,
@@ -241,6 +252,19 @@ pub(super) struct CompareArgs {
     pub(super) one: OneRun,
 }
 
+/// Parses a read level's name.
+pub(crate) fn parse_read_level(s: &str) -> Result<ReadLevel, String> {
+    match s {
+        "log" => Ok(ReadLevel::Log),
+        "index" => Ok(ReadLevel::Index),
+        "lease" => Ok(ReadLevel::Lease),
+        "local" => Ok(ReadLevel::Local),
+        _ => Err(format!(
+            "`{s}` is not a read level (log, index, lease, local)"
+        )),
+    }
+}
+
 pub(super) fn parse_ratio(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..=1.0).contains(&v) {
@@ -287,6 +311,7 @@ impl Shape {
             distribution: self.distribution,
             snapshot_threshold: self.snapshot_threshold,
             network: self.network,
+            read_consistency: self.read_consistency,
         }
     }
 }

@@ -17,6 +17,7 @@ mod render;
 mod sim;
 mod story;
 
+pub(crate) use args::parse_read_level;
 use args::{
     CheckArgs, ClusterArgs, CompareArgs, LoadArgs, RunArgs, ScenarioArgs, ServeArgs, ViewArgs,
 };

@@ -143,6 +143,7 @@ pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
         duration: std::time::Duration::from_secs_f64(a.seconds),
         value_bytes: a.value_bytes as usize,
         read_fraction: a.reads,
+        read_consistency: a.read_consistency,
         keys_per_client: a.keys,
         seed: a.seed,
         progress: std::io::stderr().is_terminal(),

@@ -141,6 +141,13 @@ pub(super) fn compare_rows() -> Vec<Row> {
         ("latency p50", |r| ms(r.commit_latency.p50_ms)),
         ("latency p99", |r| ms(r.commit_latency.p99_ms)),
         ("latency max", |r| ms(r.commit_latency.max_ms)),
+        ("read latency p50", |r| ms(r.read_latency.p50_ms)),
+        ("read latency p99", |r| ms(r.read_latency.p99_ms)),
+        ("stale reads", |r| {
+            r.local_reads
+                .as_ref()
+                .map_or("-".into(), |l| format!("{} of {}", l.stale, l.reads))
+        }),
         ("elections", |r| r.elections.to_string()),
         ("leader changes", |r| r.leader_changes.to_string()),
         ("time without leader", |r| ms(r.time_without_leader_ms)),

@@ -4,6 +4,7 @@
 
 use crate::net::client::Client;
 use bytes::Bytes;
+use consensus_core::ReadLevel;
 use hdrhistogram::Histogram;
 use hyper::{Method, StatusCode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,8 +26,10 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Size of each written value.
     pub value_bytes: usize,
-    /// Fraction of operations that are (linearizable) reads, 0.0 to 1.0.
+    /// Fraction of operations that are reads, 0.0 to 1.0.
     pub read_fraction: f64,
+    /// How reads are served (`log`, `index`, `lease`, `local`).
+    pub read_consistency: ReadLevel,
     /// Distinct keys each client writes.
     pub keys_per_client: u64,
     /// Seed for the choice of keys and reads.
@@ -133,7 +136,11 @@ async fn one_client(
         let read = cfg.read_fraction > 0.0 && rng.random_bool(cfg.read_fraction.min(1.0));
         let start = Instant::now();
         let reply = if read {
-            client.call(Method::GET, &key, Bytes::new()).await
+            let path = match cfg.read_consistency {
+                ReadLevel::Log => key.clone(),
+                level => format!("{key}?consistency={}", crate::run::read_level_name(level)),
+            };
+            client.call(Method::GET, &path, Bytes::new()).await
         } else {
             client.call(Method::PUT, &key, value.clone()).await
         };

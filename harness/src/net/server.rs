@@ -2,7 +2,11 @@
 //! transport and an HTTP+JSON API.
 //!
 //! - `PUT /kv/{key}` (body: the value, UTF-8) → `{"ok":true}`
-//! - `GET /kv/{key}` → `{"key":..,"value":..}` or 404; linearizable: the read goes through the log
+//! - `GET /kv/{key}` → `{"key":..,"value":..}` or 404. `?consistency=` picks how: `log`
+//!   (default: through the log, linearizable), `index` (Raft: ReadIndex, linearizable, also at
+//!   a follower, which asks the leader; ZAB: ZooKeeper's sync, then the read), `lease` (Raft: the
+//!   leader's lease, linearizable while clocks drift less than the bound; ZAB: as `index`),
+//!   `local` (this node's own state at once: possibly stale)
 //! - `POST /kv/{key}/cas` (body: `{"expected":..,"new":..}`) → `{"ok":true|false}`
 //! - `GET /status` → role, era, leader, commit and last positions, protocol
 //!
@@ -17,7 +21,7 @@ use crate::net::node::{check_protocol_marker, RealNode};
 use crate::protocol::Protocol;
 use anyhow::{bail, Context};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,7 +29,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use consensus_core::codec;
 use consensus_core::kv::{KvCommand, KvOp, KvOutput};
-use consensus_core::{NodeId, Status};
+use consensus_core::{NodeId, Position, ReadLevel, Status};
 use consensus_node::runtime::{ClientError, NodeHandle};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -166,6 +170,31 @@ impl AppState {
         }
     }
 
+    /// Serves the read `op` at `level` on this node (a follower asks the leader for the read
+    /// index itself), and waits for its output.
+    async fn read(&self, level: ReadLevel, op: KvOp, path: &str) -> Result<KvOutput, Response> {
+        let command = KvCommand {
+            client: 0,
+            seq: 0,
+            op,
+        }
+        .encode();
+        let read = self.handle.read(level, command, Position::ZERO);
+        let bytes = match tokio::time::timeout(COMMIT_TIMEOUT, read).await {
+            Err(_) => {
+                return Err(error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the read index was not confirmed in time",
+                ))
+            }
+            Ok(Err(ClientError::NotLeader { leader })) => return Err(self.not_leader(leader, path)),
+            Ok(Err(e)) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+            Ok(Ok(b)) => b,
+        };
+        codec::decode::<KvOutput>(&bytes)
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    }
+
     /// Proposes `op` and waits for its output.
     async fn execute(&self, op: KvOp, path: &str) -> Result<KvOutput, Response> {
         let status = self.handle.status();
@@ -234,13 +263,40 @@ async fn put_kv(
     }
 }
 
-async fn get_kv(State(st): Shared, path: Result<Path<String>, PathRejection>) -> Response {
+/// The query of `GET /kv/{key}`.
+#[derive(Debug, Deserialize)]
+pub struct ReadQuery {
+    /// `log` (default), `index`, `lease` or `local`.
+    consistency: Option<String>,
+}
+
+async fn get_kv(
+    State(st): Shared,
+    path: Result<Path<String>, PathRejection>,
+    query: Query<ReadQuery>,
+) -> Response {
     let key = match key_of(path) {
         Ok(k) => k,
         Err(r) => return r,
     };
-    let path = format!("/kv/{key}");
-    match st.execute(KvOp::Get { key: key.clone() }, &path).await {
+    let level = match query.consistency.as_deref() {
+        None => ReadLevel::Log,
+        Some(name) => match crate::cli::parse_read_level(name) {
+            Ok(l) => l,
+            Err(why) => return error(StatusCode::BAD_REQUEST, why),
+        },
+    };
+    let path = match query.consistency.as_deref() {
+        Some(c) => format!("/kv/{key}?consistency={c}"),
+        None => format!("/kv/{key}"),
+    };
+    let op = KvOp::Get { key: key.clone() };
+    let result = if level == ReadLevel::Log {
+        st.execute(op, &path).await
+    } else {
+        st.read(level, op, &path).await
+    };
+    match result {
         Ok(KvOutput::Value(Some(v))) => Json(json!({ "key": key, "value": v })).into_response(),
         Ok(KvOutput::Value(None)) => (
             StatusCode::NOT_FOUND,

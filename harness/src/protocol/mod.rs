@@ -204,6 +204,8 @@ pub struct Knobs {
     /// Guards that keep a rejoining node from disrupting a healthy leader (Raft's pre-vote
     /// and check-quorum); `Some(false)` turns them off where the protocol has them.
     pub disruption_guards: Option<bool>,
+    /// Leader leases for reads (Raft); protocols without leases ignore it.
+    pub lease_reads: Option<bool>,
 }
 
 impl Knobs {
@@ -214,6 +216,7 @@ impl Knobs {
             catch_up_log: self.catch_up_log.or(base.catch_up_log),
             election_timeout: self.election_timeout.or(base.election_timeout),
             disruption_guards: self.disruption_guards.or(base.disruption_guards),
+            lease_reads: self.lease_reads.or(base.lease_reads),
         }
     }
 }

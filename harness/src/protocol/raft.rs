@@ -26,6 +26,9 @@ fn config(base: Config, k: &Knobs) -> Config {
         c.election_timeout_min = min;
         c.election_timeout_max = max;
     }
+    if let Some(on) = k.lease_reads {
+        c.lease_reads = on;
+    }
     if let Some(on) = k.disruption_guards {
         c.pre_vote = on;
         c.check_quorum = on;
@@ -58,8 +61,13 @@ impl ProtocolDef for RaftDef {
     fn start_real(&self, n: RealNode) -> RealStart {
         Box::pin(async move {
             let (id, voters, seed) = (n.id, n.voters.clone(), n.seed);
+            // Real nodes serve lease reads: a lease needs the vote pause at start-up.
+            let config = Config {
+                lease_reads: true,
+                ..Config::default()
+            };
             start_node(n, move |rec, now| {
-                RaftReplica::new(id, &voters, Config::default(), seed, rec, now)
+                RaftReplica::new(id, &voters, config, seed, rec, now)
             })
             .await
         })

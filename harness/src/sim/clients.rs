@@ -2,11 +2,11 @@
 //! believes leads, follows redirects, retries on timeouts (same session sequence number, so a
 //! retry takes effect at most once) and gives up after the operation timeout.
 
-use super::{Event, Reply, Sim};
+use super::{Event, Reply, Sim, SimRead};
 use crate::history::{History, Outcome};
 use crate::workload::{OpGenerator, WorkloadConfig};
-use consensus_core::kv::{KvCommand, KvOutput};
-use consensus_core::{codec, Command, NodeId, ProposeError, Replica, Time};
+use consensus_core::kv::{KvCommand, KvOp, KvOutput};
+use consensus_core::{codec, Command, NodeId, Position, ProposeError, ReadLevel, Replica, Time};
 use std::time::Duration;
 
 /// Back-off before retrying when no node named a leader (an election is probably running).
@@ -18,6 +18,8 @@ struct PendingOp {
     hist: usize,
     seq: u64,
     bytes: Command,
+    /// A get: served outside the log unless the read level is `Log`.
+    read: bool,
     attempt: u32,
     accepted: bool,
     deadline: Time,
@@ -30,6 +32,8 @@ struct Client {
     target: NodeId,
     current: Option<PendingOp>,
     finished: bool,
+    /// The newest state position any answer showed this client: a local read waits for it.
+    seen: Position,
 }
 
 /// The clients of a run and the history they produce.
@@ -52,6 +56,7 @@ impl Workload {
                 target: (c % nodes) as NodeId + 1,
                 current: None,
                 finished: false,
+                seen: Position::ZERO,
             })
             .collect();
         Workload {
@@ -95,6 +100,7 @@ impl<R: Replica> Sim<R> {
         let seq = cl.next_seq;
         cl.next_seq += 1;
         let op = cl.gen.next_op(seq);
+        let read = matches!(op, KvOp::Get { .. });
         let cmd = KvCommand {
             client: cl.id,
             seq,
@@ -106,6 +112,7 @@ impl<R: Replica> Sim<R> {
             hist,
             seq,
             bytes: cmd.encode(),
+            read,
             attempt: 0,
             accepted: false,
             deadline: now + op_timeout,
@@ -118,9 +125,18 @@ impl<R: Replica> Sim<R> {
         let now = self.now;
         let w = self.wl();
         let timeout = w.cfg.request_timeout;
-        let target = w.clients[c].target;
-        let Some(p) = w.clients[c].current.as_mut() else {
+        let local = w.cfg.read_level == ReadLevel::Local;
+        let nodes = w.nodes as NodeId;
+        let cl = &mut w.clients[c];
+        let Some(p) = cl.current.as_mut() else {
             return;
+        };
+        // A local read goes to the client's own server, as a ZooKeeper session's reads do;
+        // the first attempt of it, at least (a retry follows the rotation).
+        let target = if local && p.read && p.attempt == 0 {
+            (cl.id - 1) as NodeId % nodes + 1
+        } else {
+            cl.target
         };
         if now >= p.deadline {
             self.client_give_up(c);
@@ -165,25 +181,72 @@ impl<R: Replica> Sim<R> {
     /// A client's request reaches a node.
     pub(crate) fn client_arrive(&mut self, c: usize, node: NodeId, seq: u64, attempt: u32) {
         let now = self.now;
-        let bytes = match self.wl().clients[c].current.as_ref() {
-            Some(p) if p.seq == seq && p.attempt == attempt => p.bytes.clone(),
+        let level = self.wl().cfg.read_level;
+        let seen = self.wl().clients[c].seen;
+        let (bytes, read) = match self.wl().clients[c].current.as_ref() {
+            Some(p) if p.seq == seq && p.attempt == attempt => (p.bytes.clone(), p.read),
             _ => return,
         };
+        let id = self.next_read;
         let n = &mut self.nodes[node as usize - 1];
         let Some(r) = n.replica.as_mut() else {
             return; // lost: the client will time out
         };
+        if read && level != ReadLevel::Log {
+            let at = match level {
+                // Never older than what this client has already seen.
+                ReadLevel::Local => Some(Ok(seen)),
+                _ => match r.read_index(now, id, level) {
+                    Ok(()) => None,
+                    // No read index in this protocol: through the log.
+                    Err(ProposeError::Unsupported) => Some(Err(())),
+                    Err(ProposeError::NotLeader { leader }) => {
+                        let at = now + self.delay();
+                        self.schedule(
+                            at,
+                            Event::ClientReply {
+                                client: c,
+                                seq,
+                                attempt,
+                                reply: Reply::NotLeader(leader),
+                            },
+                        );
+                        return;
+                    }
+                },
+            };
+            if at != Some(Err(())) {
+                self.next_read += 1;
+                n.reads.push(SimRead {
+                    id,
+                    who: (c, seq, attempt),
+                    command: bytes,
+                    at: at.map(|a| a.expect("checked")),
+                });
+                self.serve_reads(node);
+                self.after_input(node);
+                return;
+            }
+        }
+        let n = &mut self.nodes[node as usize - 1];
+        let Some(r) = n.replica.as_mut() else {
+            return;
+        };
         match r.propose(now, bytes.clone()) {
             Ok(pos) => {
                 if let Some(old) = n.waiting.insert(pos, bytes, (c, seq, attempt)) {
-                    self.reply_to(old, consensus_core::Outcome::Superseded);
+                    self.reply_to(old, consensus_core::Outcome::Superseded, pos);
                 }
                 if let Some(p) = self.wl().clients[c].current.as_mut() {
                     p.accepted = true;
                 }
                 self.after_input(node);
             }
-            Err(ProposeError::NotLeader { leader }) => {
+            Err(e) => {
+                let leader = match e {
+                    ProposeError::NotLeader { leader } => leader,
+                    ProposeError::Unsupported => None,
+                };
                 let at = now + self.delay();
                 self.schedule(
                     at,
@@ -209,8 +272,9 @@ impl<R: Replica> Sim<R> {
             return;
         }
         match reply {
-            Reply::Done(out) => {
+            Reply::Done(out, at) => {
                 // Any attempt's answer settles the operation: the session makes retries idempotent.
+                w.clients[c].seen = w.clients[c].seen.max(at);
                 let p = w.clients[c].current.take().expect("checked above");
                 let outcome = match codec::decode::<KvOutput>(&out) {
                     Ok(KvOutput::Stale) | Ok(KvOutput::Malformed(_)) | Err(_) => {

@@ -37,6 +37,7 @@ impl<R: Replica> Sim<R> {
         n.sync_start = Duration::ZERO;
         n.sync_done = Duration::ZERO;
         n.waiting = Waiters::default();
+        n.reads.clear();
         self.observer.observe(now, id, None);
         self.trace_event(|t| TraceEvent::Crash { t, node: id });
         if let Some(tr) = self.tracer.as_mut() {
@@ -68,6 +69,7 @@ impl<R: Replica> Sim<R> {
         n.sm = KvStore::new();
         n.applied_base = 0;
         n.applied.clear();
+        n.applied_at = Position::ZERO;
         self.after_input(id);
     }
 }

@@ -267,6 +267,7 @@ impl<R: Replica> Sim<R> {
                     }
                 }
                 Step::Send(env) => self.send(id, env),
+                Step::Read(read) => self.read_answered(id, read),
                 Step::Restore(snap) => self.restore(id, snap),
                 Step::Apply(entry) => self.apply(id, entry),
                 Step::Snapshot(last) => {
@@ -279,6 +280,7 @@ impl<R: Replica> Sim<R> {
                 }
             }
         }
+        self.serve_reads(id);
         if feeds_core {
             // What `persisted` or `compact` produced (a leader's commits, a snapshot to
             // persist) goes out now.

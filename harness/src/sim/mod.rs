@@ -25,7 +25,8 @@ use consensus_core::kv::KvStore;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
     codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Outcome, Payload, Position,
-    ProposeError, Recovered, Release, Replica, Snapshot, StateMachine, Status, Step, Time, Waiters,
+    ProposeError, ReadState, Recovered, Release, Replica, Snapshot, StateMachine, Status, Step,
+    Time, Waiters,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,8 +41,9 @@ pub(crate) use clients::Workload;
 /// What a client hears back from a node.
 #[derive(Clone, Debug)]
 pub(crate) enum Reply {
-    /// The command was applied; the state machine's encoded output.
-    Done(bytes::Bytes),
+    /// The command was applied (or the read served); the state machine's encoded output, and
+    /// the position the node's state stood at.
+    Done(bytes::Bytes, Position),
     /// The node does not lead; it names who it thinks does.
     NotLeader(Option<NodeId>),
     /// The attempt's entry was overwritten; try again.
@@ -146,6 +148,20 @@ pub(crate) struct Node<R: Replica> {
     /// queue behind it, so a node's Readies take effect strictly in order.
     releases_queued: usize,
     waiting: Waiters<Waiter>,
+    /// Reads waiting for their read index or for the state machine to catch up.
+    reads: Vec<SimRead>,
+    /// The position of the last entry the state machine applied (commands and no-ops).
+    applied_at: Position,
+}
+
+/// A read served outside the log, waiting at a node.
+pub(crate) struct SimRead {
+    /// The driver's id for the read (for the core's read index).
+    id: u64,
+    who: Waiter,
+    command: Command,
+    /// The position to wait for; `None` until the core answered the read index.
+    at: Option<Position>,
 }
 
 impl<R: Replica> Node<R> {
@@ -184,6 +200,8 @@ pub struct Sim<R: Replica> {
     diverged: BTreeMap<NodeId, String>,
     pub(crate) workload: Option<Workload>,
     nemesis: Option<faults::NemesisState>,
+    /// The next id for a read served outside the log.
+    next_read: u64,
     /// Faults injected by a nemesis that has stopped, by kind.
     faults_done: BTreeMap<&'static str, u64>,
 }
@@ -208,6 +226,7 @@ impl<R: Replica> Sim<R> {
             buf: Vec::with_capacity(1024),
             observer: Observer::new(cfg.nodes),
             oracle: Vec::new(),
+            next_read: 1,
             diverged: BTreeMap::new(),
             workload: None,
             nemesis: None,
@@ -228,6 +247,8 @@ impl<R: Replica> Sim<R> {
                 tick_at: None,
                 releases_queued: 0,
                 waiting: Waiters::default(),
+                reads: Vec::new(),
+                applied_at: Position::ZERO,
             });
             sim.after_input(id);
         }

@@ -4,6 +4,7 @@
 mod broadcast;
 mod discovery;
 mod liveness;
+mod read;
 mod synchronization;
 
 use crate::election::ServerState;
