@@ -13,7 +13,7 @@ use crate::sim::{Semantics, Sim, SimConfig, Stats};
 use crate::workload::WorkloadConfig;
 use consensus_core::kv::KvStore;
 use consensus_core::{
-    Command, Entry, NodeId, Position, ProposeError, Recovered, Replica, Status, Time,
+    Command, Entry, NodeId, Position, ProposeError, ReadLevel, Recovered, Replica, Status, Time,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,6 +58,10 @@ pub trait Backend {
     fn enable_trace(&mut self, title: &str, protocol: &str, era: &str);
     fn trace_events(&self) -> &[TraceEvent];
     fn note(&mut self, text: &str);
+    fn read(&mut self, id: NodeId, level: ReadLevel, command: Command)
+        -> Result<u64, ProposeError>;
+    fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>>;
+    fn set_clock_rate(&mut self, id: NodeId, rate: f64);
 }
 
 /// A simulator of nodes built by `make` (from an id, what the node recovered from its disk,
@@ -183,6 +187,20 @@ impl<R: Replica> Backend for Sim<R> {
     }
     fn note(&mut self, text: &str) {
         Sim::note(self, text)
+    }
+    fn read(
+        &mut self,
+        id: NodeId,
+        level: ReadLevel,
+        command: Command,
+    ) -> Result<u64, ProposeError> {
+        Sim::read(self, id, level, command)
+    }
+    fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
+        Sim::read_result(self, read)
+    }
+    fn set_clock_rate(&mut self, id: NodeId, rate: f64) {
+        Sim::set_clock_rate(self, id, rate)
     }
 }
 
@@ -440,6 +458,28 @@ impl Cluster {
     /// The events recorded since [`Cluster::enable_trace`].
     pub fn trace_events(&self) -> &[TraceEvent] {
         self.inner.trace_events()
+    }
+
+    /// Asks node `id` to serve the read-only `command` (an encoded get) at `level` (`Index`,
+    /// `Lease` or `Local`); returns the read's id for [`Cluster::read_result`].
+    pub fn read(
+        &mut self,
+        id: NodeId,
+        level: ReadLevel,
+        command: impl Into<Command>,
+    ) -> Result<u64, ProposeError> {
+        self.inner.read(id, level, command.into())
+    }
+
+    /// A read's answer: the state machine's output once served, the leader hint if refused,
+    /// `None` while it waits.
+    pub fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
+        self.inner.read_result(read)
+    }
+
+    /// Makes node `id`'s clock run at `rate` times true time from now on.
+    pub fn set_clock_rate(&mut self, id: NodeId, rate: f64) {
+        self.inner.set_clock_rate(id, rate)
     }
 
     /// Adds a line of narration to the trace.

@@ -68,6 +68,8 @@ pub struct RunConfig {
     pub network: Semantics,
     /// How gets are served: through the log, at a read index, under a lease, or locally.
     pub read_consistency: ReadLevel,
+    /// How far each node's clock rate may be off true time (0: true clocks).
+    pub clock_drift: f64,
 }
 
 impl Default for RunConfig {
@@ -86,6 +88,7 @@ impl Default for RunConfig {
             snapshot_threshold: protocol::default_snapshot_threshold(),
             network: Semantics::Stream,
             read_consistency: ReadLevel::Log,
+            clock_drift: 0.0,
         }
     }
 }
@@ -120,6 +123,9 @@ impl RunConfig {
         }
         if self.snapshot_threshold != d.snapshot_threshold {
             s += &format!(" --snapshot-threshold {}", self.snapshot_threshold);
+        }
+        if self.clock_drift != d.clock_drift {
+            s += &format!(" --clock-drift {}", self.clock_drift);
         }
         if self.read_consistency != d.read_consistency {
             s += &format!(
@@ -294,6 +300,7 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
         ..sim
     };
     sim.knobs.snapshot_threshold = Some(cfg.snapshot_threshold);
+    sim.clock_drift = cfg.clock_drift;
     if cfg.read_consistency == ReadLevel::Lease {
         sim.knobs.lease_reads = Some(true);
     }

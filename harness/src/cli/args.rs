@@ -184,6 +184,10 @@ pub(super) struct Shape {
     /// in order, exactly once, loss costs a retransmission timeout).
     #[arg(long, value_enum, default_value_t = Semantics::Stream)]
     pub(super) network: Semantics,
+    /// How far each simulated node's clock may run off true time: its rate is drawn from
+    /// [1 - D, 1 + D] (0: true clocks). Raft's lease tolerates rates about 10% apart.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_drift)]
+    pub(super) clock_drift: f64,
     /// How gets are served: log (through the log, like a write), index (Raft's ReadIndex,
     /// ZooKeeper's sync), lease (Raft's leader lease; ZAB serves it as index), local (from the
     /// serving node's own state: never behind what the client saw, possibly stale).
@@ -252,6 +256,15 @@ pub(super) struct CompareArgs {
     pub(super) one: OneRun,
 }
 
+fn parse_drift(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=0.5).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 0.5"))
+    }
+}
+
 /// Parses a read level's name.
 pub(crate) fn parse_read_level(s: &str) -> Result<ReadLevel, String> {
     match s {
@@ -312,6 +325,7 @@ impl Shape {
             snapshot_threshold: self.snapshot_threshold,
             network: self.network,
             read_consistency: self.read_consistency,
+            clock_drift: self.clock_drift,
         }
     }
 }

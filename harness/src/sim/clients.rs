@@ -188,6 +188,7 @@ impl<R: Replica> Sim<R> {
             _ => return,
         };
         let id = self.next_read;
+        let local_now = self.clock(node);
         let n = &mut self.nodes[node as usize - 1];
         let Some(r) = n.replica.as_mut() else {
             return; // lost: the client will time out
@@ -196,7 +197,7 @@ impl<R: Replica> Sim<R> {
             let at = match level {
                 // Never older than what this client has already seen.
                 ReadLevel::Local => Some(Ok(seen)),
-                _ => match r.read_index(now, id, level) {
+                _ => match r.read_index(local_now, id, level) {
                     Ok(()) => None,
                     // No read index in this protocol: through the log.
                     Err(ProposeError::Unsupported) => Some(Err(())),
@@ -232,7 +233,7 @@ impl<R: Replica> Sim<R> {
         let Some(r) = n.replica.as_mut() else {
             return;
         };
-        match r.propose(now, bytes.clone()) {
+        match r.propose(local_now, bytes.clone()) {
             Ok(pos) => {
                 if let Some(old) = n.waiting.insert(pos, bytes, (c, seq, attempt)) {
                     self.reply_to(old, consensus_core::Outcome::Superseded, pos);

@@ -54,6 +54,9 @@ pub struct SimConfig {
     /// Disks that acknowledge fsync but keep nothing across a crash: breaks every protocol's
     /// persistence assumption; used to show that the checks catch what follows.
     pub lying_disks: bool,
+    /// How far the nodes' clocks run off true time: each node's clock runs at a rate drawn
+    /// once from `[1 - clock_drift, 1 + clock_drift]` (0: every clock is true).
+    pub clock_drift: f64,
     /// Tunables every protocol maps onto its own configuration.
     pub knobs: Knobs,
     /// Protocol-specific configurations, for callers that know the protocol.
@@ -68,6 +71,7 @@ impl Default for SimConfig {
             net: NetConfig::default(),
             fsync_latency: Duration::from_millis(1),
             lying_disks: false,
+            clock_drift: 0.0,
             knobs: Knobs::default(),
             tuning: Tuning::default(),
         }

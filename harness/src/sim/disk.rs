@@ -59,7 +59,7 @@ impl<R: Replica> Sim<R> {
             }
             None => unreachable!("the in-memory store never waits"),
         };
-        let replica = (self.factory)(id, recovered, self.now);
+        let replica = (self.factory)(id, recovered, self.clock(id));
         self.trace_event(|t| TraceEvent::Restart { t, node: id });
         if let Some(tr) = self.tracer.as_mut() {
             tr.cause = "restart from disk".into();

@@ -47,7 +47,7 @@ impl<R: Replica> Sim<R> {
                         msg: name,
                     });
                 }
-                let now = self.now;
+                let now = self.clock(to);
                 if let Some(r) = self.node_mut(to).replica.as_mut() {
                     r.receive(now, from, msg);
                 }
@@ -66,9 +66,10 @@ impl<R: Replica> Sim<R> {
                 if let Some(tr) = self.tracer.as_mut() {
                     tr.cause = "timer fired".into();
                 }
+                let local = self.clock(node);
                 let n = self.node_mut(node);
                 if let Some(r) = n.replica.as_mut() {
-                    r.tick(now);
+                    r.tick(local);
                 }
                 self.after_input(node);
             }
@@ -107,7 +108,11 @@ impl<R: Replica> Sim<R> {
                 reply,
             } => {
                 (t, 6u8, client, seq, attempt).hash(&mut self.trace);
-                self.client_reply(client, seq, attempt, reply);
+                if client == DIRECT_READER {
+                    self.direct_reads.insert(seq, reply);
+                } else {
+                    self.client_reply(client, seq, attempt, reply);
+                }
             }
             Event::ClientTimeout {
                 client,
@@ -155,7 +160,9 @@ impl<R: Replica> Sim<R> {
         } else {
             None
         };
-        let deadline = r.next_deadline().max(now);
+        let local_deadline = r.next_deadline();
+        let deadline = self.true_time(id, local_deadline).max(now);
+        let n = &mut self.nodes[id as usize - 1];
         if n.tick_at.is_none_or(|t| deadline < t) {
             n.tick_at = Some(deadline);
             let inc = n.inc;
@@ -261,7 +268,7 @@ impl<R: Replica> Sim<R> {
         for step in apply.steps() {
             match step {
                 Step::Persisted(through) => {
-                    let now = self.now;
+                    let now = self.clock(id);
                     if let Some(r) = self.node_mut(id).replica.as_mut() {
                         r.persisted(now, through);
                     }
@@ -271,7 +278,7 @@ impl<R: Replica> Sim<R> {
                 Step::Restore(snap) => self.restore(id, snap),
                 Step::Apply(entry) => self.apply(id, entry),
                 Step::Snapshot(last) => {
-                    let now = self.now;
+                    let now = self.clock(id);
                     let n = self.node_mut(id);
                     let data = now_or_never(n.sm.snapshot()).expect("the KV store never waits");
                     if let Some(r) = n.replica.as_mut() {

@@ -25,8 +25,8 @@ use consensus_core::kv::KvStore;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
     codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Outcome, Payload, Position,
-    ProposeError, ReadState, Recovered, Release, Replica, Snapshot, StateMachine, Status, Step,
-    Time, Waiters,
+    ProposeError, ReadLevel, ReadState, Recovered, Release, Replica, Snapshot, StateMachine,
+    Status, Step, Time, Waiters,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -130,6 +130,9 @@ impl<M> Ord for Scheduled<M> {
     }
 }
 
+/// The client number of reads a test asks for directly.
+const DIRECT_READER: usize = usize::MAX;
+
 /// Who waits for an entry a node accepted: (client, seq, attempt).
 type Waiter = (usize, u64, u32);
 
@@ -152,6 +155,10 @@ pub(crate) struct Node<R: Replica> {
     reads: Vec<SimRead>,
     /// The position of the last entry the state machine applied (commands and no-ops).
     applied_at: Position,
+    /// How fast this node's clock runs against true time (1: exactly), since the true time
+    /// `clock_base.0`, when it read `clock_base.1`.
+    rate: f64,
+    clock_base: (Time, Time),
 }
 
 /// A read served outside the log, waiting at a node.
@@ -202,6 +209,8 @@ pub struct Sim<R: Replica> {
     nemesis: Option<faults::NemesisState>,
     /// The next id for a read served outside the log.
     next_read: u64,
+    /// Answers to reads a test asked for directly ([`Sim::read`]), by read id.
+    direct_reads: BTreeMap<u64, Reply>,
     /// Faults injected by a nemesis that has stopped, by kind.
     faults_done: BTreeMap<&'static str, u64>,
 }
@@ -227,13 +236,23 @@ impl<R: Replica> Sim<R> {
             observer: Observer::new(cfg.nodes),
             oracle: Vec::new(),
             next_read: 1,
+            direct_reads: BTreeMap::new(),
             diverged: BTreeMap::new(),
             workload: None,
             nemesis: None,
             faults_done: BTreeMap::new(),
             cfg,
         };
+        // Clock rates come from their own generator, so that runs without drift draw exactly
+        // what they always drew.
+        let mut clocks = ChaCha8Rng::seed_from_u64(sim.cfg.seed ^ 0xC10C_C10C);
+        let drift = sim.cfg.clock_drift.clamp(0.0, 0.9);
         for id in 1..=sim.cfg.nodes as NodeId {
+            let rate = if drift > 0.0 {
+                clocks.random_range(1.0 - drift..=1.0 + drift)
+            } else {
+                1.0
+            };
             let replica = (sim.factory)(id, Recovered::default(), sim.now);
             sim.nodes.push(Node {
                 replica: Some(replica),
@@ -249,6 +268,8 @@ impl<R: Replica> Sim<R> {
                 waiting: Waiters::default(),
                 reads: Vec::new(),
                 applied_at: Position::ZERO,
+                rate,
+                clock_base: (Duration::ZERO, Duration::ZERO),
             });
             sim.after_input(id);
         }
@@ -273,6 +294,96 @@ impl<R: Replica> Sim<R> {
     /// A hash of every event processed and every message sent so far.
     pub fn trace_hash(&self) -> u64 {
         self.trace.finish()
+    }
+
+    /// Node `id`'s clock at true time `t` (not before its last rate change).
+    fn clock_at(&self, id: NodeId, t: Time) -> Time {
+        let n = self.node(id);
+        let (base_true, base_local) = n.clock_base;
+        if n.rate == 1.0 {
+            return base_local + (t - base_true);
+        }
+        let run = ((t - base_true).as_nanos() as f64 * n.rate) as u64;
+        base_local + Duration::from_nanos(run)
+    }
+
+    /// Node `id`'s clock now.
+    pub(crate) fn clock(&self, id: NodeId) -> Time {
+        self.clock_at(id, self.now)
+    }
+
+    /// The earliest true time at which node `id`'s clock reads `local` or later.
+    pub(crate) fn true_time(&self, id: NodeId, local: Time) -> Time {
+        let n = self.node(id);
+        let (base_true, base_local) = n.clock_base;
+        if local <= base_local {
+            return base_true;
+        }
+        let ahead = local - base_local;
+        if n.rate == 1.0 {
+            return base_true + ahead;
+        }
+        let mut t =
+            base_true + Duration::from_nanos((ahead.as_nanos() as f64 / n.rate).ceil() as u64);
+        while self.clock_at(id, t) < local {
+            t += Duration::from_nanos(1);
+        }
+        t
+    }
+
+    /// Asks node `id` to serve the read-only `command` at `level` (`Index` or `Lease`: its
+    /// read index; `Local`: its own state at once); returns the read's id for
+    /// [`Sim::read_result`], or why the node refused.
+    pub fn read(
+        &mut self,
+        id: NodeId,
+        level: ReadLevel,
+        command: Command,
+    ) -> Result<u64, ProposeError> {
+        let read = self.next_read;
+        self.next_read += 1;
+        let now = self.clock(id);
+        let n = self.node_mut(id);
+        let r = n
+            .replica
+            .as_mut()
+            .ok_or(ProposeError::NotLeader { leader: None })?;
+        let at = match level {
+            ReadLevel::Local => Some(Position::ZERO),
+            ReadLevel::Log => return Err(ProposeError::Unsupported),
+            _ => {
+                r.read_index(now, read, level)?;
+                None
+            }
+        };
+        n.reads.push(SimRead {
+            id: read,
+            who: (DIRECT_READER, read, 0),
+            command,
+            at,
+        });
+        self.serve_reads(id);
+        self.after_input(id);
+        Ok(read)
+    }
+
+    /// The answer to a read asked for with [`Sim::read`]: `Some(Ok(output))` once served,
+    /// `Some(Err(leader hint))` if refused, `None` while it waits.
+    pub fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
+        match self.direct_reads.get(&read)? {
+            Reply::Done(out, _) => Some(Ok(out.clone())),
+            Reply::NotLeader(hint) => Some(Err(*hint)),
+            Reply::Retry => Some(Err(None)),
+        }
+    }
+
+    /// Makes node `id`'s clock run at `rate` times true time from now on (it does not jump).
+    pub fn set_clock_rate(&mut self, id: NodeId, rate: f64) {
+        let local = self.clock(id);
+        let now = self.now;
+        let n = self.node_mut(id);
+        n.clock_base = (now, local);
+        n.rate = rate.max(0.01);
     }
 
     fn node(&self, id: NodeId) -> &Node<R> {
@@ -363,7 +474,7 @@ impl<R: Replica> Sim<R> {
 
     /// Proposes a command directly at a node.
     pub fn propose(&mut self, id: NodeId, command: Command) -> Result<Position, ProposeError> {
-        let now = self.now;
+        let now = self.clock(id);
         let op = self.tracer.is_some().then(|| describe_command(&command));
         let r = self
             .node_mut(id)
