@@ -6,6 +6,7 @@ pub mod client;
 pub mod launch;
 pub mod load;
 pub mod node;
+pub mod serve_config;
 pub mod server;
 pub use consensus_node::tcp;
 

@@ -7,12 +7,14 @@
 //! and a crash loses whatever was not synced.
 
 mod clients;
+mod clock;
 mod config;
 mod disk;
 mod driver;
 mod faults;
 mod network;
 mod oracle;
+mod reads;
 #[cfg(test)]
 mod tests;
 pub mod trace;
@@ -34,7 +36,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
-pub use trace::{TraceEvent, Tracer};
+pub use trace::{describe_command, TraceEvent, Tracer};
 
 pub(crate) use clients::Workload;
 
@@ -296,96 +298,6 @@ impl<R: Replica> Sim<R> {
         self.trace.finish()
     }
 
-    /// Node `id`'s clock at true time `t` (not before its last rate change).
-    fn clock_at(&self, id: NodeId, t: Time) -> Time {
-        let n = self.node(id);
-        let (base_true, base_local) = n.clock_base;
-        if n.rate == 1.0 {
-            return base_local + (t - base_true);
-        }
-        let run = ((t - base_true).as_nanos() as f64 * n.rate) as u64;
-        base_local + Duration::from_nanos(run)
-    }
-
-    /// Node `id`'s clock now.
-    pub(crate) fn clock(&self, id: NodeId) -> Time {
-        self.clock_at(id, self.now)
-    }
-
-    /// The earliest true time at which node `id`'s clock reads `local` or later.
-    pub(crate) fn true_time(&self, id: NodeId, local: Time) -> Time {
-        let n = self.node(id);
-        let (base_true, base_local) = n.clock_base;
-        if local <= base_local {
-            return base_true;
-        }
-        let ahead = local - base_local;
-        if n.rate == 1.0 {
-            return base_true + ahead;
-        }
-        let mut t =
-            base_true + Duration::from_nanos((ahead.as_nanos() as f64 / n.rate).ceil() as u64);
-        while self.clock_at(id, t) < local {
-            t += Duration::from_nanos(1);
-        }
-        t
-    }
-
-    /// Asks node `id` to serve the read-only `command` at `level` (`Index` or `Lease`: its
-    /// read index; `Local`: its own state at once); returns the read's id for
-    /// [`Sim::read_result`], or why the node refused.
-    pub fn read(
-        &mut self,
-        id: NodeId,
-        level: ReadLevel,
-        command: Command,
-    ) -> Result<u64, ProposeError> {
-        let read = self.next_read;
-        self.next_read += 1;
-        let now = self.clock(id);
-        let n = self.node_mut(id);
-        let r = n
-            .replica
-            .as_mut()
-            .ok_or(ProposeError::NotLeader { leader: None })?;
-        let at = match level {
-            ReadLevel::Local => Some(Position::ZERO),
-            ReadLevel::Log => return Err(ProposeError::Unsupported),
-            _ => {
-                r.read_index(now, read, level)?;
-                None
-            }
-        };
-        n.reads.push(SimRead {
-            id: read,
-            who: (DIRECT_READER, read, 0),
-            command,
-            at,
-        });
-        self.serve_reads(id);
-        self.after_input(id);
-        Ok(read)
-    }
-
-    /// The answer to a read asked for with [`Sim::read`]: `Some(Ok(output))` once served,
-    /// `Some(Err(leader hint))` if refused, `None` while it waits.
-    pub fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
-        match self.direct_reads.get(&read)? {
-            Reply::Done(out, _) => Some(Ok(out.clone())),
-            Reply::NotLeader(hint) => Some(Err(*hint)),
-            Reply::Retry => Some(Err(None)),
-        }
-    }
-
-    /// Makes node `id`'s clock run at `rate` times true time from now on (it does not jump).
-    pub fn set_clock_rate(&mut self, id: NodeId, rate: f64) {
-        let local = self.clock(id);
-        let now = self.now;
-        let n = self.node_mut(id);
-        n.clock_base = (now, local);
-        n.rate = rate.max(0.01);
-    }
-
     fn node(&self, id: NodeId) -> &Node<R> {
         &self.nodes[id as usize - 1]
     }
@@ -571,18 +483,5 @@ impl<R: Replica> Sim<R> {
     /// True once every client has finished.
     pub(crate) fn workload_done(&self) -> bool {
         self.workload.as_ref().is_none_or(|w| w.done())
-    }
-}
-
-/// A client command in words: "put x=1", "get x", "cas x: 1 -> 2".
-pub fn describe_command(command: &Command) -> String {
-    use consensus_core::kv::{KvCommand, KvOp};
-    match consensus_core::codec::decode::<KvCommand>(command) {
-        Ok(KvCommand { op, .. }) => match op {
-            KvOp::Put { key, value } => format!("put {key}={value}"),
-            KvOp::Get { key } => format!("get {key}"),
-            KvOp::Cas { key, expected, new } => format!("cas {key}: {expected} -> {new}"),
-        },
-        Err(_) => format!("command of {} bytes", command.len()),
     }
 }

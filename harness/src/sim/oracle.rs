@@ -60,52 +60,6 @@ impl<R: Replica> Sim<R> {
         out
     }
 
-    /// Serves node `id`'s reads whose position its state machine has applied through.
-    pub(super) fn serve_reads(&mut self, id: NodeId) {
-        let n = &mut self.nodes[id as usize - 1];
-        let applied = n.applied_at;
-        let (ready, waiting): (Vec<SimRead>, Vec<SimRead>) = std::mem::take(&mut n.reads)
-            .into_iter()
-            .partition(|r| r.at.is_some_and(|at| at <= applied));
-        n.reads = waiting;
-        for r in ready {
-            let out = self.nodes[id as usize - 1]
-                .sm
-                .read_bytes(&r.command)
-                .encode();
-            self.reply_to(r.who, Outcome::Done(out), applied);
-        }
-    }
-
-    /// The core answered read `read`: it waits for `at`, or fails with `why`.
-    pub(super) fn read_answered(&mut self, id: NodeId, read: ReadState) {
-        let n = &mut self.nodes[id as usize - 1];
-        let Some(i) = n.reads.iter().position(|r| r.id == read.id) else {
-            return;
-        };
-        match read.at {
-            Ok(at) => n.reads[i].at = Some(at),
-            Err(e) => {
-                let r = n.reads.remove(i);
-                let leader = match e {
-                    ProposeError::NotLeader { leader } => leader,
-                    ProposeError::Unsupported => None,
-                };
-                let (client, seq, attempt) = r.who;
-                let at = self.now + self.delay();
-                self.schedule(
-                    at,
-                    Event::ClientReply {
-                        client,
-                        seq,
-                        attempt,
-                        reply: Reply::NotLeader(leader),
-                    },
-                );
-            }
-        }
-    }
-
     /// Sends a client the answer about the entry it waited for, after a network delay.
     pub(super) fn reply_to(&mut self, who: Waiter, outcome: Outcome<bytes::Bytes>, at: Position) {
         let (client, seq, attempt) = who;

@@ -1,0 +1,89 @@
+//! What `serve` needs to run one node, from flags or a TOML file, and its checks.
+
+use crate::protocol::Protocol;
+use anyhow::bail;
+use consensus_core::NodeId;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `serve` needs to run one node.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServeConfig {
+    /// The protocol (a registered name).
+    pub protocol: Protocol,
+    /// This node's id; must be one of `peers`.
+    pub id: NodeId,
+    /// Every member (this node included) and its peer address.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Members' HTTP addresses, for redirecting clients to the leader.
+    #[serde(default)]
+    pub peer_http: BTreeMap<NodeId, SocketAddr>,
+    /// Where the log, hard state and snapshots live.
+    pub data_dir: PathBuf,
+    /// Address of the HTTP API.
+    pub http: SocketAddr,
+    /// Peer connections from another cluster are refused.
+    #[serde(default = "default_cluster_id")]
+    pub cluster_id: String,
+}
+
+/// The cluster id used when none is given.
+pub fn default_cluster_id() -> String {
+    "consensus-lab".to_string()
+}
+
+impl ServeConfig {
+    /// Checks that the members, addresses and this node's id fit together.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !self.peers.contains_key(&self.id) {
+            bail!(
+                "--id {} is not among the peers ({})",
+                self.id,
+                self.peers
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if self.peers.contains_key(&0) {
+            bail!("node ids start at 1");
+        }
+        if let Some(&own) = self.peer_http.get(&self.id) {
+            if own != self.http {
+                bail!(
+                    "--peer-http gives this node {own}, but --http is {}",
+                    self.http
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `1=127.0.0.1:7001,2=127.0.0.1:7002` into a map.
+pub fn parse_members(s: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?} is not ID=HOST:PORT"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("{id:?} is not a node id"))?;
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IP:PORT address"))?;
+        if out.insert(id, addr).is_some() {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    if out.is_empty() {
+        return Err("no members given".into());
+    }
+    Ok(out)
+}

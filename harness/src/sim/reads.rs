@@ -1,0 +1,98 @@
+//! Reads served outside the log: waiting at a node for the core's read index and for the
+//! state machine to apply through it, then answered from the state machine.
+
+use super::*;
+
+impl<R: Replica> Sim<R> {
+    /// Asks node `id` to serve the read-only `command` at `level` (`Index` or `Lease`: its
+    /// read index; `Local`: its own state at once); returns the read's id for
+    /// [`Sim::read_result`], or why the node refused.
+    pub fn read(
+        &mut self,
+        id: NodeId,
+        level: ReadLevel,
+        command: Command,
+    ) -> Result<u64, ProposeError> {
+        let read = self.next_read;
+        self.next_read += 1;
+        let now = self.clock(id);
+        let n = self.node_mut(id);
+        let r = n
+            .replica
+            .as_mut()
+            .ok_or(ProposeError::NotLeader { leader: None })?;
+        let at = match level {
+            ReadLevel::Local => Some(Position::ZERO),
+            ReadLevel::Log => return Err(ProposeError::Unsupported),
+            _ => {
+                r.read_index(now, read, level)?;
+                None
+            }
+        };
+        n.reads.push(SimRead {
+            id: read,
+            who: (DIRECT_READER, read, 0),
+            command,
+            at,
+        });
+        self.serve_reads(id);
+        self.after_input(id);
+        Ok(read)
+    }
+
+    /// The answer to a read asked for with [`Sim::read`]: `Some(Ok(output))` once served,
+    /// `Some(Err(leader hint))` if refused, `None` while it waits.
+    pub fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
+        match self.direct_reads.get(&read)? {
+            Reply::Done(out, _) => Some(Ok(out.clone())),
+            Reply::NotLeader(hint) => Some(Err(*hint)),
+            Reply::Retry => Some(Err(None)),
+        }
+    }
+
+    /// Serves node `id`'s reads whose position its state machine has applied through.
+    pub(super) fn serve_reads(&mut self, id: NodeId) {
+        let n = &mut self.nodes[id as usize - 1];
+        let applied = n.applied_at;
+        let (ready, waiting): (Vec<SimRead>, Vec<SimRead>) = std::mem::take(&mut n.reads)
+            .into_iter()
+            .partition(|r| r.at.is_some_and(|at| at <= applied));
+        n.reads = waiting;
+        for r in ready {
+            let out = self.nodes[id as usize - 1]
+                .sm
+                .read_bytes(&r.command)
+                .encode();
+            self.reply_to(r.who, Outcome::Done(out), applied);
+        }
+    }
+
+    /// The core answered read `read`: it waits for `at`, or fails with `why`.
+    pub(super) fn read_answered(&mut self, id: NodeId, read: ReadState) {
+        let n = &mut self.nodes[id as usize - 1];
+        let Some(i) = n.reads.iter().position(|r| r.id == read.id) else {
+            return;
+        };
+        match read.at {
+            Ok(at) => n.reads[i].at = Some(at),
+            Err(e) => {
+                let r = n.reads.remove(i);
+                let leader = match e {
+                    ProposeError::NotLeader { leader } => leader,
+                    ProposeError::Unsupported => None,
+                };
+                let (client, seq, attempt) = r.who;
+                let at = self.now + self.delay();
+                self.schedule(
+                    at,
+                    Event::ClientReply {
+                        client,
+                        seq,
+                        attempt,
+                        reply: Reply::NotLeader(leader),
+                    },
+                );
+            }
+        }
+    }
+}
