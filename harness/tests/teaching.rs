@@ -160,7 +160,7 @@ fn stale_proposal_is_rolled_back_by_the_new_era() {
 
 #[test]
 fn every_scenario_is_listed_and_replays_identically() {
-    assert_eq!(SCENARIOS.len(), 9);
+    assert_eq!(SCENARIOS.len(), 11);
     for s in SCENARIOS {
         assert!(scenario::run(s.name, ZAB, 3).is_ok(), "{}", s.name);
     }
@@ -193,4 +193,22 @@ fn traces_round_trip_through_json_lines() {
         err.starts_with("line 1") || err.starts_with("line 2"),
         "{err}"
     );
+}
+
+#[test]
+fn stale_read_a_local_read_lags_a_read_index_does_not() {
+    for k in BOTH {
+        let o = one("stale-read", k);
+        assert!(o.flag("local_read_stale"), "{k:?}: {:?}", o.facts);
+        assert!(o.flag("index_read_fresh"), "{k:?}: {:?}", o.facts);
+    }
+}
+
+#[test]
+fn lease_drift_a_cut_off_leader_answers_with_an_overwritten_value() {
+    for k in BOTH {
+        let o = one("lease-drift", k);
+        assert!(o.flag("new_value_committed"), "{k:?}: {:?}", o.facts);
+        assert!(o.flag("stale"), "{k:?}: {:?}", o.facts);
+    }
 }

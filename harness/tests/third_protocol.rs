@@ -299,6 +299,8 @@ static WORDS: Words = Words {
         sentence: "n{old} came back and was repaired by {sync}; the stale entry was {result}.",
         results: ("gone", "still there"),
     },
+    read_index: "none: the toy serves reads through the log",
+    lease_read: "the toy has no leases",
 };
 
 impl ProtocolDef for FixedLeaderDef {

@@ -206,4 +206,6 @@ static WORDS: Words = Words {
         sentence: "When n{old} came back, the leader's AppendEntries conflicted with its stale entry, which was deleted and replaced ({result}). A Raft leader never commits an older term's entry by counting replicas (Figure 8); it commits only entries of its own term, and older ones with them: held throughout = {own_era}.",
         results: ("rolled back", "NOT rolled back"),
     },
+    read_index: "ReadIndex: the leader's commit point, confirmed by a round of its followers",
+    lease_read: "its lease (election_timeout_min less the drift bound, counted from its last confirmed round) had not run out by its own slow clock, while the others' fast clocks had already let them elect a new leader; a lease is only as good as the bound on clock drift (with clocks within it the same read is not answered: harness/tests/reads.rs)",
 };

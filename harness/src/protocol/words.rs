@@ -90,6 +90,10 @@ pub struct Words {
     pub rejoin_aside: &'static str,
     /// How a stale proposal is rolled back.
     pub stale: StaleRollback,
+    /// How a read index is obtained, for people.
+    pub read_index: &'static str,
+    /// Why a cut-off leader could answer a lease read, for people.
+    pub lease_read: &'static str,
 }
 
 /// Parts of a message's summary, joined by commas (empty parts left out).

@@ -136,4 +136,6 @@ static WORDS: Words = Words {
         sentence: "When n{old} came back, the leader synchronized it with {sync}: the proposal of the old epoch, which no quorum had acknowledged, was {result}. ZAB's new leader does commit the older epoch's proposals it holds, when NEWLEADER is acknowledged.",
         results: ("removed", "NOT removed"),
     },
+    read_index: "a SYNC: the leader's last proposal, on the same FIFO channel as its commits",
+    lease_read: "ZAB has no leases, so a lease read is a sync, and a leader answers a sync from its own history without confirming it still leads; only when its slow clock reaches syncLimit does it give up (with true clocks it gives up before the others, who wait as long, can establish another leader)",
 };

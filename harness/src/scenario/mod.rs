@@ -44,7 +44,7 @@ pub struct ScenarioInfo {
 }
 
 /// Every scenario, in teaching order.
-pub const SCENARIOS: [ScenarioInfo; 9] = [
+pub const SCENARIOS: [ScenarioInfo; 11] = [
     ScenarioInfo {
         name: "election",
         summary: "all nodes start without a leader; one times out first and wins; heartbeats keep it",
@@ -80,6 +80,14 @@ pub const SCENARIOS: [ScenarioInfo; 9] = [
     ScenarioInfo {
         name: "stale-proposal",
         summary: "an old leader's lone uncommitted proposal is rolled back by the new era",
+    },
+    ScenarioInfo {
+        name: "stale-read",
+        summary: "a follower that missed a write: a local read answers stale, a read at a read index waits",
+    },
+    ScenarioInfo {
+        name: "lease-drift",
+        summary: "clocks 2x apart: a cut-off leader answers a lease read with an overwritten value",
     },
 ];
 
@@ -340,6 +348,12 @@ pub fn run(name: &str, protocol: Protocol, seed: u64) -> Result<Vec<Outcome>, St
             stories::even_cluster
         }
         "stale-proposal" => stories::stale_proposal,
+        "stale-read" => stories::stale_read,
+        "lease-drift" => {
+            base.nodes = 3;
+            base.knobs.lease_reads = Some(true);
+            stories::lease_drift
+        }
         other => return Err(format!("scenario {other} has no script")),
     };
     let mut variants = protocol.def().variants(info.name);

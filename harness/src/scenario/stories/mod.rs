@@ -5,20 +5,24 @@ mod election;
 mod even_cluster;
 mod lagging_follower;
 mod leader_crash;
+mod lease_drift;
 mod partition;
 mod replication;
 mod split_vote;
 mod stale_proposal;
+mod stale_read;
 
 pub(super) use disruptive_rejoin::disruptive_rejoin;
 pub(super) use election::election;
 pub(super) use even_cluster::even_cluster;
 pub(super) use lagging_follower::lagging_follower;
 pub(super) use leader_crash::leader_crash;
+pub(super) use lease_drift::lease_drift;
 pub(super) use partition::partition;
 pub(super) use replication::replication;
 pub(super) use split_vote::split_vote;
 pub(super) use stale_proposal::stale_proposal;
+pub(super) use stale_read::stale_read;
 
 use crate::sim::TraceEvent;
 use consensus_core::NodeId;
