@@ -106,7 +106,10 @@ impl RaftReplica {
     /// Starts one confirming round for every pending read without one, once the leader's
     /// commit point is its own term's (reads that arrive before wait for the no-op).
     pub(crate) fn broadcast_pending_reads(&mut self) {
-        if self.role != RaftRole::Leader || !self.own_term_committed() {
+        if self.reads.pending.is_empty()
+            || self.role != RaftRole::Leader
+            || !self.own_term_committed()
+        {
             return;
         }
         // A read that arrived before the no-op committed takes the commit point of now.

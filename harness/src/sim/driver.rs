@@ -85,7 +85,7 @@ impl<R: Replica> Sim<R> {
                 }
                 if self.node(node).inc == inc {
                     self.node_mut(node).releases_queued -= 1;
-                    self.release(node, sync, apply);
+                    self.release(node, sync, *apply);
                 }
             }
             Event::ClientStart { client } => {
@@ -245,7 +245,7 @@ impl<R: Replica> Sim<R> {
                     node: id,
                     inc,
                     sync,
-                    apply,
+                    apply: Box::new(apply),
                 },
             );
         }

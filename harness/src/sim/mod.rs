@@ -69,7 +69,8 @@ pub(crate) enum Event<M> {
         node: NodeId,
         inc: u64,
         sync: bool,
-        apply: Release<M>,
+        /// Boxed: the largest variant would otherwise make every queued event as large.
+        apply: Box<Release<M>>,
     },
     ClientStart {
         client: usize,

@@ -53,6 +53,9 @@ impl<R: Replica> Sim<R> {
     /// Serves node `id`'s reads whose position its state machine has applied through.
     pub(super) fn serve_reads(&mut self, id: NodeId) {
         let n = &mut self.nodes[id as usize - 1];
+        if n.reads.is_empty() {
+            return;
+        }
         let applied = n.applied_at;
         let (ready, waiting): (Vec<SimRead>, Vec<SimRead>) = std::mem::take(&mut n.reads)
             .into_iter()
