@@ -2,6 +2,7 @@
 //! `cargo bench -p benches`; results and the machine are recorded in docs/benchmarks.md.
 
 use bytes::Bytes;
+use consensus_core::ReadLevel;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use harness::protocol::{RAFT, ZAB};
 use harness::run::{self, RunConfig};
@@ -30,6 +31,44 @@ fn propose_to_commit(c: &mut Criterion) {
             |b, &k| {
                 let mut d = benches::zab(3);
                 b.iter(|| d.commit(batch, k, &payload));
+            },
+        );
+    }
+    g.finish();
+}
+
+/// Reads at a read index, 3 cores in one process: Raft's ReadIndex (a confirming round per
+/// batch), Raft's lease (no round while the lease holds: the clock does not move here), ZAB's
+/// sync at the leader (its last proposal, no round). Local reads and reads through the log
+/// have no core cost of their own (the second is `propose_to_commit`).
+fn read_index(c: &mut Criterion) {
+    let mut g = c.benchmark_group("read_index_3_nodes");
+    let batch = 10_000u64;
+    g.throughput(Throughput::Elements(batch));
+    for outstanding in [1u64, 64] {
+        g.bench_with_input(
+            BenchmarkId::new("raft_index", outstanding),
+            &outstanding,
+            |b, &k| {
+                let mut d = benches::raft(3);
+                d.run_for(Duration::from_millis(100));
+                b.iter(|| assert_eq!(d.read_indexes(batch, k, ReadLevel::Index), 0));
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("raft_lease", outstanding),
+            &outstanding,
+            |b, &k| {
+                let mut d = benches::raft_with_leases(3);
+                b.iter(|| assert_eq!(d.read_indexes(batch, k, ReadLevel::Lease), 0));
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("zab_sync", outstanding),
+            &outstanding,
+            |b, &k| {
+                let mut d = benches::zab(3);
+                b.iter(|| assert_eq!(d.read_indexes(batch, k, ReadLevel::Index), 0));
             },
         );
     }
@@ -93,6 +132,7 @@ fn election_after_leader_crash(c: &mut Criterion) {
 criterion_group!(
     benches,
     propose_to_commit,
+    read_index,
     simulated_run,
     election_after_leader_crash
 );

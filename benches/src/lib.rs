@@ -23,6 +23,29 @@ pub fn zab(n: usize) -> Direct<zab::ZabReplica> {
     led(Direct::new(nodes.collect()))
 }
 
+/// A Raft cluster of `n` nodes that serves lease reads, already led.
+pub fn raft_with_leases(n: usize) -> Direct<RaftReplica> {
+    let voters: Vec<NodeId> = (1..=n as NodeId).collect();
+    let config = raft::Config {
+        lease_reads: true,
+        ..raft::Config::default()
+    };
+    let nodes = voters.iter().map(|&id| {
+        RaftReplica::new(
+            id,
+            &voters,
+            config.clone(),
+            1,
+            Recovered::default(),
+            Duration::ZERO,
+        )
+    });
+    let mut d = led(Direct::new(nodes.collect()));
+    // Past the start-up pause of leases, with the leader's no-op committed.
+    d.run_for(Duration::from_millis(200));
+    d
+}
+
 /// The cluster once a leader is elected.
 fn led<R: consensus_core::Replica>(mut d: Direct<R>) -> Direct<R> {
     assert!(

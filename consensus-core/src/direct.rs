@@ -3,7 +3,7 @@
 //! benchmarks of its cores alone (no network, no disk, no state machine).
 
 use crate::pipeline::Step;
-use crate::replica::{Envelope, ReadState, Replica, Role};
+use crate::replica::{Envelope, ReadLevel, ReadState, Replica, Role};
 use crate::types::{Command, NodeId, Payload, Time};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -116,6 +116,29 @@ impl<R: Replica> Direct<R> {
             }
             self.pump();
         }
+    }
+
+    /// Asks the leader for `total` read indexes at `level`, at most `outstanding` unanswered
+    /// at a time, until every one is answered; returns how many were refused.
+    pub fn read_indexes(&mut self, total: u64, outstanding: u64, level: ReadLevel) -> u64 {
+        let leader = self.leader().expect("a leader");
+        let (mut asked, mut answered, mut refused) = (0u64, 0u64, 0u64);
+        while answered < total {
+            while asked < total && asked - answered < outstanding {
+                let now = self.now;
+                if self.node_mut(leader).read_index(now, asked, level).is_err() {
+                    refused += 1;
+                    answered += 1;
+                }
+                asked += 1;
+            }
+            self.pump();
+            for (_, r) in self.take_reads() {
+                answered += 1;
+                refused += u64::from(r.at.is_err());
+            }
+        }
+        refused
     }
 
     fn collect(&mut self, i: usize, leader: Option<NodeId>) {

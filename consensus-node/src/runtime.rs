@@ -268,6 +268,15 @@ where
             self.serve_reads().await;
             let status = self.replica.status();
             self.status.send_if_modified(|s| {
+                if (s.role, s.era, s.leader) != (status.role, status.era, status.leader) {
+                    tracing::info!(
+                        node = status.id,
+                        role = status.role_name,
+                        era = status.era,
+                        leader = ?status.leader,
+                        "role, era or leader changed"
+                    );
+                }
                 let changed = *s != status;
                 *s = status;
                 changed

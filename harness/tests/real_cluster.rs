@@ -238,6 +238,38 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
         .unwrap();
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
+    // A follower's redirect repeats the path as the client encoded it: following it (as
+    // `curl -L` does) writes the key the client meant, not a prefix of it.
+    let mut f = Client::new(vec![cluster.endpoint(follower)], 0);
+    for (path, key) in [("/kv/q%3Fx", "q?x"), ("/kv/h%23y", "h#y")] {
+        let r = f
+            .call_once(Method::PUT, path, Bytes::from_static(b"v"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{path}");
+        let location = r.location.clone().expect("a Location header");
+        assert!(location.ends_with(path), "{location}");
+        let target = location.split_once("//").unwrap().1;
+        let (authority, raw) = target.split_at(target.find('/').unwrap());
+        let mut l = Client::new(vec![authority.to_string()], 0);
+        let w = l
+            .call_once(Method::PUT, raw, Bytes::from_static(b"v"))
+            .await
+            .unwrap();
+        assert_eq!(w.status, StatusCode::OK, "{location}");
+        let g = l.call_once(Method::GET, raw, Bytes::new()).await.unwrap();
+        assert_eq!(g.json()["key"], key);
+        let prefix = l
+            .call_once(Method::GET, &format!("/kv/{}", &key[..1]), Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            prefix.status,
+            StatusCode::NOT_FOUND,
+            "{key}: no write to a prefix"
+        );
+    }
+
     let cas = |expected: &str, new: &str| {
         Bytes::from(serde_json::json!({"expected": expected, "new": new}).to_string())
     };

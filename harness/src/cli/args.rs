@@ -112,6 +112,10 @@ pub(super) struct ClusterArgs {
     /// The cluster id the nodes present to each other.
     #[arg(long, default_value = "consensus-lab")]
     pub(super) cluster_id: String,
+    /// Start a node again (on its data directory) when its process exits; without it, the
+    /// exit is reported and the others keep running.
+    #[arg(long)]
+    pub(super) restart: bool,
 }
 
 #[derive(Args)]

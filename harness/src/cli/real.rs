@@ -111,6 +111,7 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
         cfg.http_addr(1),
         cfg.endpoints().join(",")
     );
+    let restart = a.restart;
     let code = rt.block_on(async {
         let mut poll = tokio::time::interval(std::time::Duration::from_millis(200));
         let stop = stop_signal();
@@ -119,8 +120,21 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
             tokio::select! {
                 _ = &mut stop => break ExitCode::SUCCESS,
                 _ = poll.tick() => {
-                    if let Some((id, status)) = cluster.exited() {
-                        eprintln!("node {id} exited ({status}); stopping the cluster");
+                    for (id, status) in cluster.exited() {
+                        if restart {
+                            match cluster.restart(id) {
+                                Ok(pid) => eprintln!("node {id} exited ({status}); restarted it, pid {pid}"),
+                                Err(e) => eprintln!("node {id} exited ({status}); cannot restart it: {e}"),
+                            }
+                        } else {
+                            eprintln!(
+                                "node {id} exited ({status}); the other {} keep running",
+                                cluster.running()
+                            );
+                        }
+                    }
+                    if cluster.running() == 0 {
+                        eprintln!("every node has exited");
                         break ExitCode::FAILURE;
                     }
                 }

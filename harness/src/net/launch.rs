@@ -109,11 +109,32 @@ impl LocalCluster {
         self.children.iter().map(|(id, c)| (*id, c.id())).collect()
     }
 
-    /// The first node whose process has exited, with its exit status.
-    pub fn exited(&mut self) -> Option<(NodeId, std::process::ExitStatus)> {
-        self.children
-            .iter_mut()
-            .find_map(|(id, c)| c.try_wait().ok().flatten().map(|s| (*id, s)))
+    /// The nodes whose processes have exited since the last call, with their exit statuses;
+    /// they are no longer counted as running.
+    pub fn exited(&mut self) -> Vec<(NodeId, std::process::ExitStatus)> {
+        let mut gone = Vec::new();
+        self.children.retain_mut(|(id, c)| match c.try_wait() {
+            Ok(Some(status)) => {
+                gone.push((*id, status));
+                false
+            }
+            _ => true,
+        });
+        gone
+    }
+
+    /// Number of node processes running.
+    pub fn running(&self) -> usize {
+        self.children.len()
+    }
+
+    /// Starts node `id` again on its data directory (after it exited); returns its pid.
+    pub fn restart(&mut self, id: NodeId) -> std::io::Result<u32> {
+        let child = self.cfg.spawn(id)?;
+        let pid = child.id();
+        self.children.push((id, child));
+        self.children.sort_by_key(|(id, _)| *id);
+        Ok(pid)
     }
 
     /// Kills every process (SIGKILL: the nodes' data is durable) and waits for it.

@@ -178,6 +178,12 @@ impl AppState {
 
 type Shared = State<Arc<AppState>>;
 
+/// The request's path and query as the client sent them.
+fn raw_path(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string())
+}
+
 fn key_of(path: Result<Path<String>, PathRejection>) -> Result<String, Response> {
     let Path(key) = path.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
@@ -191,6 +197,7 @@ fn key_of(path: Result<Path<String>, PathRejection>) -> Result<String, Response>
 
 async fn put_kv(
     State(st): Shared,
+    uri: axum::http::Uri,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
@@ -201,7 +208,9 @@ async fn put_kv(
     let Ok(value) = String::from_utf8(body.to_vec()) else {
         return error(StatusCode::BAD_REQUEST, "the value must be UTF-8 text");
     };
-    let path = format!("/kv/{key}");
+    // A redirect repeats the request exactly as it came (still percent-encoded): rebuilding
+    // it from the decoded key would send `q%3Fx` as `q?x`, a write to key `q`.
+    let path = raw_path(&uri);
     match st.execute(KvOp::Put { key, value }, &path).await {
         Ok(_) => Json(json!({ "ok": true })).into_response(),
         Err(r) => r,
@@ -217,6 +226,7 @@ pub struct ReadQuery {
 
 async fn get_kv(
     State(st): Shared,
+    uri: axum::http::Uri,
     path: Result<Path<String>, PathRejection>,
     query: Query<ReadQuery>,
 ) -> Response {
@@ -231,10 +241,7 @@ async fn get_kv(
             Err(why) => return error(StatusCode::BAD_REQUEST, why),
         },
     };
-    let path = match query.consistency.as_deref() {
-        Some(c) => format!("/kv/{key}?consistency={c}"),
-        None => format!("/kv/{key}"),
-    };
+    let path = raw_path(&uri);
     let op = KvOp::Get { key: key.clone() };
     let result = if level == ReadLevel::Log {
         st.execute(op, &path).await
@@ -267,6 +274,7 @@ pub struct CasBody {
 
 async fn cas_kv(
     State(st): Shared,
+    uri: axum::http::Uri,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
@@ -284,7 +292,7 @@ async fn cas_kv(
             )
         }
     };
-    let path = format!("/kv/{key}/cas");
+    let path = raw_path(&uri);
     let op = KvOp::Cas {
         key,
         expected: body.expected,
