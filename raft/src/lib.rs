@@ -367,6 +367,7 @@ impl Replica for RaftReplica {
         self.hard_state_dirty
             || self.broadcast_pending
             || !self.ready.is_empty()
+            || self.reads_need_round()
             || self.applied.has_ready(self.commit_position())
     }
 

@@ -89,8 +89,16 @@ impl RaftReplica {
             self.answer_read(read);
             return;
         }
+        // The round starts when the driver takes the next Ready: every read that arrived
+        // since shares it.
         self.reads.pending.push(read);
-        self.broadcast_pending_reads();
+    }
+
+    /// True when reads wait for a round that can start now (for `has_ready`).
+    pub(crate) fn reads_need_round(&self) -> bool {
+        self.role == RaftRole::Leader
+            && self.reads.pending.iter().any(|r| r.round == 0)
+            && self.own_term_committed()
     }
 
     fn lease_valid(&self) -> bool {
