@@ -382,7 +382,7 @@ where
             let mut off = 0usize;
             let mut seg_last = self.snapshot_last;
             while off < data.len() {
-                let bad = match parse_at(&data, off) {
+                let (bad, tearable) = match parse_at(&data, off) {
                     Parsed::Record(payload, used) => match codec::decode::<Entry>(payload) {
                         Ok(e) => {
                             if e.pos <= last {
@@ -405,10 +405,21 @@ where
                             off += used;
                             continue;
                         }
-                        Err(_) => "record does not decode as an entry",
+                        // A zero-filled tail (a file extended but not written) reads as an
+                        // empty record; any other record whose checksum holds was written
+                        // whole, and not as an entry.
+                        Err(_) => ("record does not decode as an entry", payload.is_empty()),
                     },
-                    Parsed::Bad(why) => why,
+                    Parsed::Bad(why) => (why, true),
+                    Parsed::Impossible(why) => (why, false),
                 };
+                if !tearable {
+                    return Err(StorageError::Corrupt {
+                        file: path,
+                        offset: off as u64,
+                        reason: format!("{bad}: not what an interrupted write leaves"),
+                    });
+                }
                 if !is_last || valid_record_after(&data, off) {
                     return Err(StorageError::Corrupt {
                         file: path,

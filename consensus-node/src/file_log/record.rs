@@ -22,8 +22,11 @@ pub(super) fn frame_into(payload: &[u8], out: &mut Vec<u8>) {
 pub(super) enum Parsed<'a> {
     /// A record whose checksum holds: its payload and total length.
     Record(&'a [u8], usize),
-    /// Not a valid record, and why.
+    /// Not a valid record, and why; what an interrupted write can leave at the tail.
     Bad(&'static str),
+    /// Not a record, and nothing an interrupted write could leave: the writer never wrote
+    /// it (a length over the limit), so it is damage wherever it sits.
+    Impossible(&'static str),
 }
 
 pub(super) fn parse_at(data: &[u8], off: usize) -> Parsed<'_> {
@@ -34,7 +37,7 @@ pub(super) fn parse_at(data: &[u8], off: usize) -> Parsed<'_> {
     let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
     if len > codec::MAX_FRAME_BYTES {
-        return Parsed::Bad("record length over the limit");
+        return Parsed::Impossible("record length over the limit");
     }
     if rest.len() < RECORD_HEADER_BYTES + len {
         return Parsed::Bad("record runs past the end of the file");
@@ -94,6 +97,6 @@ pub(super) fn read_atomic<T: DeserializeOwned>(
             .map(Some)
             .map_err(|e| corrupt(e.to_string())),
         Parsed::Record(..) => Err(corrupt("trailing bytes after the record".into())),
-        Parsed::Bad(why) => Err(corrupt(why.into())),
+        Parsed::Bad(why) | Parsed::Impossible(why) => Err(corrupt(why.into())),
     }
 }

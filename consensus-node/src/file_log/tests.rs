@@ -244,6 +244,52 @@ fn flipped_byte_before_the_tail_stops_recovery_naming_file_and_offset() {
 }
 
 #[test]
+fn a_segment_replaced_by_garbage_stops_recovery_instead_of_dropping_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), 256);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=40))]);
+    drop(log);
+    let seg = last_segment(dir.path());
+    let len = fs::metadata(&seg).unwrap().len() as usize;
+    // Deterministic noise the size of the segment (a linear congruential generator).
+    let mut x: u32 = 0x2545_f491;
+    let garbage: Vec<u8> = (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(&seg, &garbage).unwrap();
+    let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
+    match run(log.recover()) {
+        Err(StorageError::Corrupt { file, offset, .. }) => {
+            assert_eq!(file, seg);
+            assert_eq!(offset, 0);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert_eq!(fs::read(&seg).unwrap(), garbage, "nothing was cut");
+}
+
+#[test]
+fn a_zero_filled_tail_is_a_torn_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
+    drop(log);
+    // The file grew but the data never reached it.
+    let seg = last_segment(dir.path());
+    OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .unwrap()
+        .write_all(&[0u8; 4096])
+        .unwrap();
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(1, 1..=5));
+}
+
+#[test]
 fn damage_in_an_earlier_segment_stops_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = open(dir.path(), 64);
