@@ -300,3 +300,19 @@ fn scenario_lists_narrates_and_writes_traces_the_viewer_reads() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["facts"]["minority_entry_rolled_back"], true);
 }
+
+#[test]
+fn a_serve_config_with_an_unknown_key_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(
+        &path,
+        "protocol = \"raft\"\nid = 1\npeers = { 1 = \"127.0.0.1:7001\" }\ndata_dir = \"/tmp/x\"\nhttp = \"127.0.0.1:8001\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let o = lab(&["serve", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(e.contains("colour"), "{e}");
+}

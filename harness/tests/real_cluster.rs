@@ -301,6 +301,12 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
             400,
         ),
         (Method::GET, "/nope", Bytes::new(), 404),
+        (
+            Method::PUT,
+            "/kv/big",
+            Bytes::from(vec![b'v'; harness::net::server::MAX_VALUE_BYTES + 1]),
+            413,
+        ),
         (Method::DELETE, "/kv/k1", Bytes::new(), 405),
     ] {
         let r = direct.call_once(method.clone(), path, body).await.unwrap();

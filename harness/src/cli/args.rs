@@ -136,8 +136,8 @@ pub(super) struct LoadArgs {
     /// Size of each written value, in bytes.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub(super) value_bytes: u64,
-    /// Fraction of operations that are reads (0 to 1).
-    #[arg(long, default_value_t = 0.0)]
+    /// Fraction of operations that are reads (0 to 1); the same flag as in `run`.
+    #[arg(long = "read-ratio", alias = "reads", default_value_t = 0.0, value_parser = parse_ratio)]
     pub(super) reads: f64,
     /// How reads are served: log, index, lease or local (see `serve --help`).
     #[arg(long, default_value = "log", value_parser = parse_read_level)]

@@ -38,8 +38,18 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str::<crate::net::ServeConfig>(&text)
-                .with_context(|| format!("{} is not a valid config", path.display()))?
+            toml::from_str::<crate::net::ServeConfig>(&text).map_err(|e| {
+                // One line: where, and what (the TOML error draws the line with a caret).
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                anyhow::anyhow!(
+                    "{} is not a valid config{}: {}",
+                    path.display(),
+                    line.map(|l| format!(" (line {l})")).unwrap_or_default(),
+                    e.message()
+                )
+            })?
         }
         None => crate::net::ServeConfig {
             protocol: a.protocol,

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 /// Everything `serve` needs to run one node.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     /// The protocol (a registered name).
     pub protocol: Protocol,

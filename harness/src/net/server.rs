@@ -21,7 +21,7 @@ use crate::net::node::{check_protocol_marker, RealNode};
 pub use crate::net::serve_config::{default_cluster_id, parse_members, ServeConfig};
 use crate::protocol::Protocol;
 use anyhow::{bail, Context};
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -199,11 +199,15 @@ async fn put_kv(
     State(st): Shared,
     uri: axum::http::Uri,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let key = match key_of(path) {
         Ok(k) => k,
         Err(r) => return r,
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return error(e.status(), e.body_text()),
     };
     let Ok(value) = String::from_utf8(body.to_vec()) else {
         return error(StatusCode::BAD_REQUEST, "the value must be UTF-8 text");
@@ -276,11 +280,15 @@ async fn cas_kv(
     State(st): Shared,
     uri: axum::http::Uri,
     path: Result<Path<String>, PathRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let key = match key_of(path) {
         Ok(k) => k,
         Err(r) => return r,
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return error(e.status(), e.body_text()),
     };
     // Any content type: the body must simply be the JSON object.
     let body: CasBody = match serde_json::from_slice(&body) {
