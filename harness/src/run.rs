@@ -158,6 +158,25 @@ pub fn run(cfg: &RunConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
 
 /// Runs one simulation on a simulator shaped by `sim` (its node count and seed come from `cfg`).
 pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -> RunReport {
+    run_traced(cfg, sim, progress, false).0
+}
+
+/// Runs one simulation and records its trace for `view` (the same run: recording draws no
+/// randomness and schedules nothing).
+pub fn run_with_trace(
+    cfg: &RunConfig,
+    progress: Option<&dyn Fn(u64)>,
+) -> (RunReport, Vec<crate::sim::TraceEvent>) {
+    let (report, trace) = run_traced(cfg, SimConfig::default(), progress, true);
+    (report, trace.unwrap_or_default())
+}
+
+fn run_traced(
+    cfg: &RunConfig,
+    sim: SimConfig,
+    progress: Option<&dyn Fn(u64)>,
+    trace: bool,
+) -> (RunReport, Option<Vec<crate::sim::TraceEvent>>) {
     let wall = Instant::now();
     // A protocol that needs FIFO links runs on streams whatever was asked: report what ran,
     // so the printed reproduction command is the run that happened.
@@ -178,6 +197,9 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
     }
     sim.net.semantics = cfg.network;
     let mut c = Cluster::new(cfg.protocol, sim);
+    if trace {
+        c.enable_trace(&cfg.command_line());
+    }
     c.start_workload(cfg.workload());
     c.start_nemesis(Nemesis::new(cfg.faults, cfg.seed, cfg.nodes));
     let mut steps = 0u64;
@@ -219,7 +241,8 @@ pub fn run_in(cfg: &RunConfig, sim: SimConfig, progress: Option<&dyn Fn(u64)>) -
         caught_up_ms: caught_up_at,
         missed,
     };
-    report(cfg, &c, workload_end, after_heal, wall)
+    let report = report(cfg, &c, workload_end, after_heal, wall);
+    (report, trace.then(|| c.trace_events().to_vec()))
 }
 
 /// How the cluster recovered once the last fault healed.

@@ -316,3 +316,68 @@ fn a_serve_config_with_an_unknown_key_is_refused_in_one_line() {
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
     assert!(e.contains("colour"), "{e}");
 }
+
+#[test]
+fn run_compare_and_check_write_traces_the_viewer_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_trace = dir.path().join("run.jsonl");
+    let o = lab(&[
+        "run",
+        "--ops",
+        "300",
+        "--faults",
+        "crash",
+        "--trace",
+        run_trace.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&run_trace).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(meta["kind"], "meta");
+    assert!(meta["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("consensus-lab run --protocol raft"));
+    assert!(
+        text.lines().count() > 1000,
+        "a whole run: {}",
+        text.lines().count()
+    );
+    let page = dir.path().join("run.html");
+    let o = lab(&[
+        "view",
+        run_trace.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let base = dir.path().join("cmp.jsonl");
+    let o = lab(&[
+        "compare",
+        "--ops",
+        "200",
+        "--faults",
+        "none",
+        "--trace",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for p in ["raft", "zab"] {
+        assert!(dir.path().join(format!("cmp.{p}.jsonl")).exists(), "{p}");
+    }
+
+    // Passing seeds leave no trace behind.
+    let traces = dir.path().join("failures");
+    let o = lab(&[
+        "check",
+        "--ops",
+        "200",
+        "--seeds",
+        "1..2",
+        "--trace",
+        traces.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&traces).unwrap().count(), 0);
+}

@@ -226,6 +226,9 @@ pub(super) struct OneRun {
     /// Print JSON instead of a table (for compare: `{"raft": {...}, "zab": {...}}`).
     #[arg(long)]
     pub(super) json: bool,
+    /// Record the run as JSON Lines for `view` (compare: FILE.<protocol>.jsonl per protocol).
+    #[arg(long, value_name = "FILE")]
+    pub(super) trace: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -247,6 +250,10 @@ pub(super) struct CheckArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(super) json: bool,
+    /// Re-run every failing seed with its trace recorded, into DIR/<protocol>-seed<N>.jsonl
+    /// (runs are deterministic, so the trace is the failing run), ready for `view`.
+    #[arg(long, value_name = "DIR")]
+    pub(super) trace: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]

@@ -20,7 +20,14 @@ pub(super) fn cmd_run(a: RunArgs, out: &mut dyn Write) -> Result<ExitCode> {
         "{spinner} simulating [{bar:40}] {pos}/{len} ops issued ({elapsed})",
     );
     let tick = |n: u64| pb.set_position(n);
-    let report = run::run(&cfg, Some(&tick));
+    let report = match &a.one.trace {
+        Some(path) => {
+            let (report, trace) = run::run_with_trace(&cfg, Some(&tick));
+            write_trace(path, &trace)?;
+            report
+        }
+        None => run::run(&cfg, Some(&tick)),
+    };
     pb.finish_and_clear();
     if a.one.json {
         outln!(
@@ -109,6 +116,18 @@ pub(super) fn cmd_check(a: CheckArgs, out: &mut dyn Write) -> Result<ExitCode> {
         failures.extend(f);
     }
     pb.finish_and_clear();
+    if let Some(dir) = &a.trace {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for r in &failures {
+            let (_, events) = run::run_with_trace(&r.config, None);
+            let path = dir.join(format!(
+                "{}-seed{}.jsonl",
+                r.config.protocol.name(),
+                r.config.seed
+            ));
+            write_trace(&path, &events)?;
+        }
+    }
     let secs = started.elapsed().as_secs_f64();
     let tally = tally.into_inner().expect("no panics hold this lock");
     if a.json {
@@ -168,7 +187,8 @@ pub(super) fn cmd_compare(a: CompareArgs, out: &mut dyn Write) -> Result<ExitCod
     );
     let issued: Vec<AtomicU64> = configs.iter().map(|_| AtomicU64::new(0)).collect();
     // One thread per protocol: the runs are independent and each is deterministic.
-    let reports: Vec<RunReport> = std::thread::scope(|s| {
+    let trace = a.one.trace.as_ref();
+    let runs: Vec<(RunReport, Vec<crate::sim::TraceEvent>)> = std::thread::scope(|s| {
         let handles: Vec<_> = configs
             .iter()
             .enumerate()
@@ -179,7 +199,13 @@ pub(super) fn cmd_compare(a: CompareArgs, out: &mut dyn Write) -> Result<ExitCod
                         issued[i].store(n, Ordering::Relaxed);
                         pb.set_position(issued.iter().map(|x| x.load(Ordering::Relaxed)).sum());
                     };
-                    run::run(cfg, Some(&tick))
+                    match trace {
+                        Some(_) => {
+                            let (report, events) = run::run_with_trace(cfg, Some(&tick));
+                            (report, events)
+                        }
+                        None => (run::run(cfg, Some(&tick)), Vec::new()),
+                    }
                 })
             })
             .collect();
@@ -189,6 +215,14 @@ pub(super) fn cmd_compare(a: CompareArgs, out: &mut dyn Write) -> Result<ExitCod
             .collect()
     });
     pb.finish_and_clear();
+    let mut reports = Vec::new();
+    for (report, events) in runs {
+        if let Some(base) = trace {
+            let path = super::story::trace_path(base, report.config.protocol.name(), true);
+            write_trace(&path, &events)?;
+        }
+        reports.push(report);
+    }
     if a.one.json {
         let by_name: serde_json::Map<String, serde_json::Value> = reports
             .iter()
@@ -208,4 +242,14 @@ pub(super) fn cmd_compare(a: CompareArgs, out: &mut dyn Write) -> Result<ExitCod
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes a run's trace as JSON Lines and says where.
+fn write_trace(path: &std::path::Path, events: &[crate::sim::TraceEvent]) -> Result<()> {
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::sim::trace::write_jsonl(events, std::io::BufWriter::new(f))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("trace written to {}", path.display());
+    Ok(())
 }

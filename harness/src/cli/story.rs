@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 /// Where the trace of one of several runs goes: `x.jsonl` becomes `x.<label>.jsonl`.
-fn trace_path(base: &std::path::Path, label: &str, several: bool) -> std::path::PathBuf {
+pub(super) fn trace_path(base: &std::path::Path, label: &str, several: bool) -> std::path::PathBuf {
     if !several {
         return base.to_path_buf();
     }
