@@ -5,10 +5,12 @@
 pub mod checker;
 pub mod cli;
 pub mod cluster;
+pub mod figure16;
 pub mod history;
 pub mod metrics;
 pub mod nemesis;
 pub mod net;
+pub mod plot;
 pub mod protocol;
 pub mod run;
 pub mod scenario;

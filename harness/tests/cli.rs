@@ -381,3 +381,18 @@ fn run_compare_and_check_write_traces_the_viewer_opens() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(&traces).unwrap().count(), 0);
 }
+
+#[test]
+fn figure16_writes_an_svg_and_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("f16.svg");
+    let o = lab(&["figure16", "--trials", "5", "-o", svg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        table.contains("raft 150-300 ms") && table.contains("zab"),
+        "{table}"
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.contains("raft 150-155 ms"));
+}

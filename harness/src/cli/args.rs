@@ -356,3 +356,21 @@ impl Shape {
         Ok(())
     }
 }
+
+#[derive(Args)]
+#[command(
+    after_help = "As in the paper, Raft runs without pre-vote and check-quorum; ZAB's curves vary how
+long followers wait for a silent leader (syncLimit ticks). Each trial is one seed: elect, lead
+500 ms, crash the leader, time until another leads (up to 10 s)."
+)]
+pub(super) struct Figure16Args {
+    /// Trials (seeds) per curve.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub(super) trials: u64,
+    /// Where to write the SVG.
+    #[arg(short, long, default_value = "figure16.svg")]
+    pub(super) output: std::path::PathBuf,
+    /// Print the curves' samples and percentiles as JSON instead of a table.
+    #[arg(long)]
+    pub(super) json: bool,
+}

@@ -19,7 +19,8 @@ mod story;
 
 pub(crate) use args::parse_read_level;
 use args::{
-    CheckArgs, ClusterArgs, CompareArgs, LoadArgs, RunArgs, ScenarioArgs, ServeArgs, ViewArgs,
+    CheckArgs, ClusterArgs, CompareArgs, Figure16Args, LoadArgs, RunArgs, ScenarioArgs, ServeArgs,
+    ViewArgs,
 };
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -59,6 +60,9 @@ enum Command {
     Scenario(ScenarioArgs),
     /// Writes a self-contained HTML page that replays one or two traces side by side.
     View(ViewArgs),
+    /// Figure 16 of the Raft paper for both protocols: time to a new leader after a crash, as
+    /// CDFs over many trials, per election timeout range; written as SVG.
+    Figure16(Figure16Args),
 }
 
 pub(super) fn bar(len: u64, show: bool, template: &str) -> ProgressBar {
@@ -130,6 +134,7 @@ where
         Command::Load(a) => real::cmd_load(a, out),
         Command::Scenario(a) => story::cmd_scenario(a, out),
         Command::View(a) => story::cmd_view(a, out),
+        Command::Figure16(a) => story::cmd_figure16(a, out),
     };
     match result {
         Ok(code) => code,

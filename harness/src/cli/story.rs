@@ -1,6 +1,6 @@
 //! The teaching commands: `scenario` and `view`.
 
-use super::args::{ScenarioArgs, ViewArgs};
+use super::args::{Figure16Args, ScenarioArgs, ViewArgs};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
@@ -84,5 +84,41 @@ pub(super) fn cmd_view(a: ViewArgs, out: &mut dyn Write) -> Result<ExitCode> {
     std::fs::write(&a.output, html)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     outln!(out, "wrote {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `figure16`: the election-time CDFs, as SVG and a table.
+pub(super) fn cmd_figure16(a: Figure16Args, out: &mut dyn Write) -> Result<ExitCode> {
+    let curves = crate::figure16::run(a.trials, Some(&|label: &str| eprintln!("done: {label}")));
+    let svg = crate::figure16::svg(&curves, a.trials)?;
+    std::fs::write(&a.output, svg)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    if a.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&curves)?);
+    } else {
+        outln!(
+            out,
+            "{:<44}{:>9}{:>9}{:>9}{:>9}{:>10}",
+            "ms from crash to new leader",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "no leader"
+        );
+        for c in &curves {
+            outln!(
+                out,
+                "{:<44}{:>9.1}{:>9.1}{:>9.1}{:>9.1}{:>10}",
+                c.label,
+                c.quantile(0.5),
+                c.quantile(0.9),
+                c.quantile(0.99),
+                c.quantile(1.0),
+                c.no_leader
+            );
+        }
+        outln!(out, "wrote {}", a.output.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -198,8 +198,8 @@ pub struct Knobs {
     /// Committed entries a leader keeps at hand to catch a follower up without a snapshot
     /// (ZooKeeper's commitLogCount); protocols that catch up from the log itself ignore it.
     pub catch_up_log: Option<usize>,
-    /// The range election timeouts are drawn from; protocols without randomized election
-    /// timeouts ignore it.
+    /// The range election timeouts are drawn from (Raft); for ZAB, its lower end is how long
+    /// followers wait for a silent leader (syncLimit ticks: the tick scales to it).
     pub election_timeout: Option<(Duration, Duration)>,
     /// Guards that keep a rejoining node from disrupting a healthy leader (Raft's pre-vote
     /// and check-quorum); `Some(false)` turns them off where the protocol has them.

@@ -38,6 +38,11 @@ impl ProtocolDef for ZabDef {
         if let Some(n) = cfg.knobs.catch_up_log {
             zc.commit_log_count = n;
         }
+        // The role of Raft's election timeout: how long followers wait for a silent leader
+        // (syncLimit ticks); the tick scales to it.
+        if let Some((min, _)) = cfg.knobs.election_timeout {
+            zc.tick_time = min / zc.sync_limit.max(1);
+        }
         simulated(cfg.clone(), move |id, recovered, now| {
             ZabReplica::new(id, &voters, zc.clone(), seed, recovered, now)
         })
