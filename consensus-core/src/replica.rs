@@ -25,6 +25,16 @@ impl MessageName for String {
     }
 }
 
+impl ProposeError {
+    /// The leader the refusing node named, if any.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        match self {
+            ProposeError::NotLeader { leader } => *leader,
+            ProposeError::Unsupported => None,
+        }
+    }
+}
+
 /// A core that never sends anything (a test's) has messages of no name.
 impl MessageName for () {
     fn name(&self) -> std::borrow::Cow<'static, str> {

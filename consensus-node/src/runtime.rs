@@ -421,10 +421,7 @@ where
                     (Some(r), Ok(at)) => r.at = Some(at),
                     (Some(_), Err(e)) => {
                         let r = self.reads.remove(&id).expect("present");
-                        let leader = match e {
-                            consensus_core::ProposeError::NotLeader { leader } => leader,
-                            consensus_core::ProposeError::Unsupported => None,
-                        };
+                        let leader = e.leader_hint();
                         let _ = r.reply.send(Err(ClientError::NotLeader { leader }));
                     }
                     (None, _) => {}

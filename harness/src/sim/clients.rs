@@ -180,7 +180,6 @@ impl<R: Replica> Sim<R> {
 
     /// A client's request reaches a node.
     pub(crate) fn client_arrive(&mut self, c: usize, node: NodeId, seq: u64, attempt: u32) {
-        let now = self.now;
         let level = self.wl().cfg.read_level;
         let seen = self.wl().clients[c].seen;
         let (bytes, read) = match self.wl().clients[c].current.as_ref() {
@@ -193,40 +192,33 @@ impl<R: Replica> Sim<R> {
         let Some(r) = n.replica.as_mut() else {
             return; // lost: the client will time out
         };
+        let who = (c, seq, attempt);
         if read && level != ReadLevel::Log {
-            let at = match level {
-                // Never older than what this client has already seen.
-                ReadLevel::Local => Some(Ok(seen)),
-                _ => match r.read_index(local_now, id, level) {
-                    Ok(()) => None,
-                    // No read index in this protocol: through the log.
-                    Err(ProposeError::Unsupported) => Some(Err(())),
-                    Err(ProposeError::NotLeader { leader }) => {
-                        let at = now + self.delay();
-                        self.schedule(
-                            at,
-                            Event::ClientReply {
-                                client: c,
-                                seq,
-                                attempt,
-                                reply: Reply::NotLeader(leader),
-                            },
-                        );
-                        return;
-                    }
-                },
+            // Where the read waits: the position the client has seen (local), or the read
+            // index the core will answer (None until it does).
+            let wait = match level {
+                ReadLevel::Local => Ok(Some(seen)),
+                _ => r.read_index(local_now, id, level).map(|()| None),
             };
-            if at != Some(Err(())) {
-                self.next_read += 1;
-                n.reads.push(SimRead {
-                    id,
-                    who: (c, seq, attempt),
-                    command: bytes,
-                    at: at.map(|a| a.expect("checked")),
-                });
-                self.serve_reads(node);
-                self.after_input(node);
-                return;
+            match wait {
+                Ok(at) => {
+                    self.next_read += 1;
+                    n.reads.push(SimRead {
+                        id,
+                        who,
+                        command: bytes,
+                        at,
+                    });
+                    self.serve_reads(node);
+                    self.after_input(node);
+                    return;
+                }
+                // No read index in this protocol: through the log, below.
+                Err(ProposeError::Unsupported) => {}
+                Err(e) => {
+                    self.answer(who, Reply::NotLeader(e.leader_hint()));
+                    return;
+                }
             }
         }
         let n = &mut self.nodes[node as usize - 1];
@@ -243,22 +235,7 @@ impl<R: Replica> Sim<R> {
                 }
                 self.after_input(node);
             }
-            Err(e) => {
-                let leader = match e {
-                    ProposeError::NotLeader { leader } => leader,
-                    ProposeError::Unsupported => None,
-                };
-                let at = now + self.delay();
-                self.schedule(
-                    at,
-                    Event::ClientReply {
-                        client: c,
-                        seq,
-                        attempt,
-                        reply: Reply::NotLeader(leader),
-                    },
-                );
-            }
+            Err(e) => self.answer(who, Reply::NotLeader(e.leader_hint())),
         }
     }
 

@@ -62,12 +62,17 @@ impl<R: Replica> Sim<R> {
 
     /// Sends a client the answer about the entry it waited for, after a network delay.
     pub(super) fn reply_to(&mut self, who: Waiter, outcome: Outcome<bytes::Bytes>, at: Position) {
-        let (client, seq, attempt) = who;
         let reply = match outcome {
             Outcome::Done(out) => Reply::Done(out, at),
             // The client tries again with the same session: applied at most once either way.
             Outcome::Superseded | Outcome::Unknown => Reply::Retry,
         };
+        self.answer(who, reply);
+    }
+
+    /// Sends a client a node's answer, which arrives after a network delay.
+    pub(super) fn answer(&mut self, who: Waiter, reply: Reply) {
+        let (client, seq, attempt) = who;
         let at = self.now + self.delay();
         self.schedule(
             at,

@@ -80,21 +80,7 @@ impl<R: Replica> Sim<R> {
             Ok(at) => n.reads[i].at = Some(at),
             Err(e) => {
                 let r = n.reads.remove(i);
-                let leader = match e {
-                    ProposeError::NotLeader { leader } => leader,
-                    ProposeError::Unsupported => None,
-                };
-                let (client, seq, attempt) = r.who;
-                let at = self.now + self.delay();
-                self.schedule(
-                    at,
-                    Event::ClientReply {
-                        client,
-                        seq,
-                        attempt,
-                        reply: Reply::NotLeader(leader),
-                    },
-                );
+                self.answer(r.who, Reply::NotLeader(e.leader_hint()));
             }
         }
     }
