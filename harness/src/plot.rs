@@ -31,7 +31,7 @@ pub fn cdf_svg(
         chart
             .configure_mesh()
             .x_desc(x_label)
-            .y_desc("cumulative fraction of trials")
+            .y_desc("cumulative fraction")
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();

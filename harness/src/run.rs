@@ -10,7 +10,7 @@ pub use report::RunReport;
 
 use crate::checker;
 use crate::cluster::Cluster;
-use crate::history::History;
+use crate::history::{History, Outcome};
 use crate::metrics::Latency;
 use crate::nemesis::{Faults, Nemesis};
 use crate::protocol::{self, Protocol};
@@ -245,6 +245,22 @@ fn run_traced(
     (report, trace.then(|| c.trace_events().to_vec()))
 }
 
+/// Latencies in ms of the acknowledged writes and reads.
+fn samples(history: &History) -> (Vec<f64>, Vec<f64>) {
+    let (mut writes, mut reads) = (Vec::new(), Vec::new());
+    for r in &history.ops {
+        if let (Outcome::Ok(_), Some(done)) = (&r.outcome, r.complete) {
+            let ms = done.saturating_sub(r.invoke).as_secs_f64() * 1e3;
+            if matches!(r.op, KvOp::Get { .. }) {
+                reads.push(ms);
+            } else {
+                writes.push(ms);
+            }
+        }
+    }
+    (writes, reads)
+}
+
 /// How the cluster recovered once the last fault healed.
 struct AfterHeal {
     leader_ms: Option<f64>,
@@ -337,6 +353,17 @@ fn report(
         election_time_max_ms: et.iter().max().copied().map_or(0.0, ms),
         commit_latency: Latency::of(history),
         read_latency: Latency::of_some(history, |r| matches!(r.op, KvOp::Get { .. })),
+        read_throughput_ops_per_sec: if workload_end.is_zero() {
+            0.0
+        } else {
+            history
+                .ops
+                .iter()
+                .filter(|r| matches!(r.op, KvOp::Get { .. }) && matches!(r.outcome, Outcome::Ok(_)))
+                .count() as f64
+                / workload_end.as_secs_f64()
+        },
+        latency_samples: samples(history),
         local_reads,
         throughput_ops_per_sec: if workload_end.is_zero() {
             0.0

@@ -229,6 +229,9 @@ pub(super) struct OneRun {
     /// Record the run as JSON Lines for `view` (compare: FILE.<protocol>.jsonl per protocol).
     #[arg(long, value_name = "FILE")]
     pub(super) trace: Option<std::path::PathBuf>,
+    /// Draw the latency CDFs (writes and reads, per protocol) as SVG.
+    #[arg(long, value_name = "FILE")]
+    pub(super) plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]

@@ -143,6 +143,9 @@ pub(super) fn compare_rows() -> Vec<Row> {
         ("latency max", |r| ms(r.commit_latency.max_ms)),
         ("read latency p50", |r| ms(r.read_latency.p50_ms)),
         ("read latency p99", |r| ms(r.read_latency.p99_ms)),
+        ("read throughput (virtual)", |r| {
+            format!("{:.0} ops/s", r.read_throughput_ops_per_sec)
+        }),
         ("stale reads", |r| {
             r.local_reads
                 .as_ref()

@@ -29,6 +29,9 @@ pub(super) fn cmd_run(a: RunArgs, out: &mut dyn Write) -> Result<ExitCode> {
         None => run::run(&cfg, Some(&tick)),
     };
     pb.finish_and_clear();
+    if let Some(path) = &a.one.plot {
+        write_plot(path, std::slice::from_ref(&report))?;
+    }
     if a.one.json {
         outln!(
             out,
@@ -223,6 +226,9 @@ pub(super) fn cmd_compare(a: CompareArgs, out: &mut dyn Write) -> Result<ExitCod
         }
         reports.push(report);
     }
+    if let Some(path) = &a.one.plot {
+        write_plot(path, &reports)?;
+    }
     if a.one.json {
         let by_name: serde_json::Map<String, serde_json::Value> = reports
             .iter()
@@ -251,5 +257,40 @@ fn write_trace(path: &std::path::Path, events: &[crate::sim::TraceEvent]) -> Res
     crate::sim::trace::write_jsonl(events, std::io::BufWriter::new(f))
         .with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("trace written to {}", path.display());
+    Ok(())
+}
+
+/// Draws the latency CDFs of `reports` (writes and reads, per protocol) as SVG.
+fn write_plot(path: &std::path::Path, reports: &[RunReport]) -> Result<()> {
+    let mut series = Vec::new();
+    let mut top: f64 = 1.0;
+    for r in reports {
+        let name = r.config.protocol.name();
+        let (writes, reads) = &r.latency_samples;
+        for (kind, v) in [("writes", writes), ("reads", reads)] {
+            if v.is_empty() {
+                continue;
+            }
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            // The axis ends at the 99th percentile of the slowest series, so the bulk shows.
+            top = top.max(sorted[(sorted.len() - 1) * 99 / 100]);
+            series.push(crate::plot::Series {
+                label: format!("{name} {kind}"),
+                values: sorted,
+            });
+        }
+    }
+    let c = &reports[0].config;
+    let title = format!(
+        "Latency (virtual ms): {} nodes, {} clients, faults {:?}, reads {}",
+        c.nodes,
+        c.clients,
+        c.faults,
+        run::read_level_name(c.read_consistency)
+    );
+    let svg = crate::plot::cdf_svg(&title, "ms from invocation to answer", top * 1.1, &series)?;
+    std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("plot written to {}", path.display());
     Ok(())
 }

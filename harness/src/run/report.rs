@@ -36,6 +36,11 @@ pub struct RunReport {
     pub commit_latency: Latency,
     /// The same, of gets only.
     pub read_latency: Latency,
+    /// Acknowledged gets per virtual second of workload.
+    pub read_throughput_ops_per_sec: f64,
+    /// Every acknowledged operation's latency in ms (writes, then reads), for plots.
+    #[serde(skip)]
+    pub latency_samples: (Vec<f64>, Vec<f64>),
     /// Local reads: how stale they were, and whether any went back in time (local level only).
     pub local_reads: Option<LocalReads>,
     /// Acknowledged operations per virtual second of workload.
