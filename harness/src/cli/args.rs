@@ -257,6 +257,10 @@ pub(super) struct CheckArgs {
     /// (runs are deterministic, so the trace is the failing run), ready for `view`.
     #[arg(long, value_name = "DIR")]
     pub(super) trace: Option<std::path::PathBuf>,
+    /// Draw, across the seeds, the distributions of time without a leader and of messages
+    /// per op, per protocol, as SVG.
+    #[arg(long, value_name = "FILE")]
+    pub(super) plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]

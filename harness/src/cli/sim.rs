@@ -70,7 +70,15 @@ pub(super) fn cmd_check(a: CheckArgs, out: &mut dyn Write) -> Result<ExitCode> {
     let failing = std::sync::atomic::AtomicU64::new(0);
     // Per protocol: faults injected by kind, summed over the sweep.
     let tally: std::sync::Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>> = Default::default();
+    // Per protocol, across the seeds: time without a leader, and messages per op.
+    let spread: std::sync::Mutex<Spread> = Default::default();
     let on_done = |r: &RunReport| {
+        {
+            let mut s = spread.lock().expect("no panics hold this lock");
+            let e = s.entry(r.config.protocol.name()).or_default();
+            e.0.push(r.time_without_leader_ms);
+            e.1.push(r.messages_per_op);
+        }
         {
             let mut t = tally.lock().expect("no panics hold this lock");
             let faults = t.entry(r.config.protocol.name()).or_default();
@@ -130,6 +138,10 @@ pub(super) fn cmd_check(a: CheckArgs, out: &mut dyn Write) -> Result<ExitCode> {
             ));
             write_trace(&path, &events)?;
         }
+    }
+    if let Some(path) = &a.plot {
+        let spread = spread.into_inner().expect("no panics hold this lock");
+        write_sweep_plot(path, &spread, count, &a)?;
     }
     let secs = started.elapsed().as_secs_f64();
     let tally = tally.into_inner().expect("no panics hold this lock");
@@ -290,6 +302,57 @@ fn write_plot(path: &std::path::Path, reports: &[RunReport]) -> Result<()> {
         run::read_level_name(c.read_consistency)
     );
     let svg = crate::plot::cdf_svg(&title, "ms from invocation to answer", top * 1.1, &series)?;
+    std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("plot written to {}", path.display());
+    Ok(())
+}
+
+/// Per protocol, across a sweep's seeds: ms without a leader, and messages per op.
+type Spread = BTreeMap<&'static str, (Vec<f64>, Vec<f64>)>;
+
+/// Draws a sweep's spread across seeds: time without a leader and messages per op.
+fn write_sweep_plot(
+    path: &std::path::Path,
+    spread: &Spread,
+    seeds: u64,
+    a: &CheckArgs,
+) -> Result<()> {
+    let series = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> Vec<crate::plot::Series> {
+        spread
+            .iter()
+            .map(|(name, v)| crate::plot::Series {
+                label: name.to_string(),
+                values: pick(v).clone(),
+            })
+            .collect()
+    };
+    let top = |s: &[crate::plot::Series]| {
+        s.iter()
+            .flat_map(|s| s.values.iter().copied())
+            .fold(1.0f64, f64::max)
+            * 1.05
+    };
+    let leaderless = series(|v| &v.0);
+    let messages = series(|v| &v.1);
+    let title = format!(
+        "{seeds} seeds, {} nodes, {} ops each, faults {:?}",
+        a.shape.nodes, a.ops, a.shape.faults
+    );
+    let svg = crate::plot::cdf_panels_svg(
+        &title,
+        &[
+            crate::plot::Panel {
+                x_label: "ms without a leader (virtual)",
+                x_max: top(&leaderless),
+                series: &leaderless,
+            },
+            crate::plot::Panel {
+                x_label: "messages per committed op",
+                x_max: top(&messages),
+                series: &messages,
+            },
+        ],
+    )?;
     std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("plot written to {}", path.display());
     Ok(())
