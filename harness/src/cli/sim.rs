@@ -317,12 +317,13 @@ fn write_sweep_plot(
     seeds: u64,
     a: &CheckArgs,
 ) -> Result<()> {
-    let series = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> Vec<crate::plot::Series> {
+    // `second`: messages per op; otherwise time without a leader.
+    let series = |second: bool| -> Vec<crate::plot::Series> {
         spread
             .iter()
-            .map(|(name, v)| crate::plot::Series {
+            .map(|(name, (leaderless, messages))| crate::plot::Series {
                 label: name.to_string(),
-                values: pick(v).clone(),
+                values: if second { messages } else { leaderless }.clone(),
             })
             .collect()
     };
@@ -332,8 +333,8 @@ fn write_sweep_plot(
             .fold(1.0f64, f64::max)
             * 1.05
     };
-    let leaderless = series(|v| &v.0);
-    let messages = series(|v| &v.1);
+    let leaderless = series(false);
+    let messages = series(true);
     let title = format!(
         "{seeds} seeds, {} nodes, {} ops each, faults {:?}",
         a.shape.nodes, a.ops, a.shape.faults
