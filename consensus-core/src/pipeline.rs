@@ -66,21 +66,54 @@ impl<M, H> Ready<M, H> {
 impl<M> Release<M> {
     /// The steps, in the order the contract requires: the core learns what is durable, the
     /// messages go out, then the state machine restores, applies and snapshots.
-    pub fn steps(self) -> impl Iterator<Item = Step<M>> {
-        self.appended
-            .map(Step::Persisted)
-            .into_iter()
-            .chain(self.messages.into_iter().map(Step::Send))
-            .chain(self.reads.into_iter().map(Step::Read))
-            .chain(self.restore.map(Step::Restore))
-            .chain(self.committed.into_iter().map(Step::Apply))
-            .chain(self.snapshot_at.map(Step::Snapshot))
+    pub fn steps(self) -> Steps<M> {
+        Steps {
+            appended: self.appended,
+            messages: self.messages.into_iter(),
+            reads: self.reads.into_iter(),
+            restore: self.restore,
+            committed: self.committed.into_iter(),
+            snapshot_at: self.snapshot_at,
+        }
     }
 
     /// True when a step hands the core new input (a durable append or a snapshot), so that
     /// the driver must look for a new Ready afterwards.
     pub fn feeds_core(&self) -> bool {
         self.appended.is_some() || self.snapshot_at.is_some()
+    }
+}
+
+/// The steps of a [`Release`], in order (see [`Release::steps`]).
+pub struct Steps<M> {
+    appended: Option<Position>,
+    messages: std::vec::IntoIter<Envelope<M>>,
+    reads: std::vec::IntoIter<ReadState>,
+    restore: Option<Snapshot>,
+    committed: std::vec::IntoIter<Entry>,
+    snapshot_at: Option<Position>,
+}
+
+impl<M> Iterator for Steps<M> {
+    type Item = Step<M>;
+
+    fn next(&mut self) -> Option<Step<M>> {
+        if let Some(p) = self.appended.take() {
+            return Some(Step::Persisted(p));
+        }
+        if let Some(m) = self.messages.next() {
+            return Some(Step::Send(m));
+        }
+        if let Some(r) = self.reads.next() {
+            return Some(Step::Read(r));
+        }
+        if let Some(s) = self.restore.take() {
+            return Some(Step::Restore(s));
+        }
+        if let Some(e) = self.committed.next() {
+            return Some(Step::Apply(e));
+        }
+        self.snapshot_at.take().map(Step::Snapshot)
     }
 }
 
