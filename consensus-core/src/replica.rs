@@ -18,6 +18,21 @@ pub trait MessageName {
     fn name(&self) -> std::borrow::Cow<'static, str>;
 }
 
+impl ReadState {
+    /// A read index: serve read `id` once the state machine applied through `pos`.
+    pub fn at(id: u64, pos: Position) -> ReadState {
+        ReadState { id, at: Ok(pos) }
+    }
+
+    /// Read `id` cannot be served here; `leader` is the node's guess of who leads.
+    pub fn refused(id: u64, leader: Option<NodeId>) -> ReadState {
+        ReadState {
+            id,
+            at: Err(ProposeError::NotLeader { leader }),
+        }
+    }
+}
+
 /// A plain text message (a test core's) is named by its text.
 impl MessageName for String {
     fn name(&self) -> std::borrow::Cow<'static, str> {

@@ -228,10 +228,7 @@ impl RaftReplica {
         let term = self.hard.current_term;
         for r in std::mem::take(&mut self.reads.pending) {
             match r.origin {
-                None => self.ready.reads.push(ReadState {
-                    id: r.id,
-                    at: Err(ProposeError::NotLeader { leader }),
-                }),
+                None => self.ready.reads.push(ReadState::refused(r.id, leader)),
                 Some(peer) => self.send(
                     peer,
                     Message::ReadIndexResponse {
@@ -243,10 +240,7 @@ impl RaftReplica {
             }
         }
         for id in std::mem::take(&mut self.reads.forwarded) {
-            self.ready.reads.push(ReadState {
-                id,
-                at: Err(ProposeError::NotLeader { leader }),
-            });
+            self.ready.reads.push(ReadState::refused(id, leader));
         }
         self.reads.rounds.clear();
         self.reads.lease_until = None;

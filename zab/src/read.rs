@@ -22,10 +22,7 @@ impl ZabReplica {
             ZabRole::Leading(l) if l.established() => {
                 let last_proposed = l.last_proposed;
                 let at = self.sync_point(last_proposed);
-                self.ready.reads.push(ReadState {
-                    id,
-                    at: Ok(at.position()),
-                });
+                self.ready.reads.push(ReadState::at(id, at.position()));
                 Ok(())
             }
             ZabRole::Following(f) if f.phase == FollowerPhase::Broadcast => {
@@ -75,21 +72,14 @@ impl ZabReplica {
             return;
         };
         f.syncs.swap_remove(i);
-        self.ready.reads.push(ReadState {
-            id,
-            at: Ok(zxid.position()),
-        });
+        self.ready.reads.push(ReadState::at(id, zxid.position()));
     }
 
     /// This server leaves its leader: reads waiting on a SYNC fail (the client asks again).
     pub(crate) fn fail_syncs(&mut self) {
         if let ZabRole::Following(f) = &mut self.role {
-            let leader = None;
             for id in std::mem::take(&mut f.syncs) {
-                self.ready.reads.push(ReadState {
-                    id,
-                    at: Err(ProposeError::NotLeader { leader }),
-                });
+                self.ready.reads.push(ReadState::refused(id, None));
             }
         }
     }

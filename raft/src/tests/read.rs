@@ -39,7 +39,7 @@ fn a_read_index_is_answered_only_after_a_majority_confirms_a_round() {
         .receive(now, f, Message::ReadProbeResponse { term, round: 1 });
     let r = d.node_mut(l).take_ready();
     let at = d.node(l).log().position_at(commit).unwrap();
-    assert_eq!(r.reads, vec![ReadState { id: 9, at: Ok(at) }]);
+    assert_eq!(r.reads, vec![ReadState::at(9, at)]);
 }
 
 #[test]
@@ -51,17 +51,14 @@ fn a_leader_that_loses_its_majority_fails_its_reads_instead_of_answering() {
     let (mut d, l) = led(config);
     let now = d.now();
     d.node_mut(l).read_index(now, 1, ReadLevel::Index).unwrap();
-    let _ = d.node_mut(l).take_ready(); // the probes are lost
-                                        // No follower answers; check-quorum makes the leader step down after an election timeout.
+    // The probes are lost: no follower answers, and check-quorum makes the leader step
+    // down after an election timeout.
+    let _ = d.node_mut(l).take_ready();
     d.node_mut(l).tick(now + ms(150));
     d.node_mut(l).tick(now + ms(300));
-    let r = d.node_mut(l).take_ready();
     assert_eq!(
-        r.reads,
-        vec![ReadState {
-            id: 1,
-            at: Err(ProposeError::NotLeader { leader: None })
-        }]
+        d.node_mut(l).take_ready().reads,
+        vec![ReadState::refused(1, None)]
     );
 }
 
@@ -74,7 +71,7 @@ fn a_follower_asks_the_leader_for_the_read_index() {
     d.pump();
     let commit = d.node(l).commit_index();
     let at = d.node(l).log().position_at(commit).unwrap();
-    assert_eq!(d.take_reads(), vec![(f, ReadState { id: 4, at: Ok(at) })]);
+    assert_eq!(d.take_reads(), vec![(f, ReadState::at(4, at))]);
 }
 
 #[test]

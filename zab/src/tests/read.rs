@@ -15,7 +15,7 @@ fn a_sync_at_a_follower_waits_for_the_leaders_last_proposal() {
         .unwrap();
     d.node_mut(f).read_index(now, 7, ReadLevel::Index).unwrap();
     d.pump();
-    assert_eq!(d.take_reads(), vec![(f, ReadState { id: 7, at: Ok(pos) })]);
+    assert_eq!(d.take_reads(), vec![(f, ReadState::at(7, pos))]);
     assert!(d.node(f).last_committed().position() >= pos);
 }
 
@@ -28,13 +28,7 @@ fn a_sync_right_after_the_election_waits_for_the_synchronized_history_only() {
     let committed = d.node(l).last_committed().position();
     assert_eq!(
         d.take_reads(),
-        vec![(
-            l,
-            ReadState {
-                id: 1,
-                at: Ok(committed)
-            }
-        )],
+        vec![(l, ReadState::at(1, committed))],
         "not the epoch marker, which no entry ever reaches"
     );
 }
@@ -45,15 +39,11 @@ fn a_follower_that_leaves_its_leader_fails_its_pending_syncs() {
     let f = if l == 1 { 2 } else { 1 };
     let now = d.now();
     d.node_mut(f).read_index(now, 3, ReadLevel::Index).unwrap();
-    let _ = d.node_mut(f).take_ready(); // the SYNC is lost
-                                        // The leader falls silent for longer than syncLimit.
+    // The SYNC is lost, and the leader falls silent for longer than syncLimit.
+    let _ = d.node_mut(f).take_ready();
     d.node_mut(f).tick(now + ms(1000));
-    let r = d.node_mut(f).take_ready();
     assert_eq!(
-        r.reads,
-        vec![ReadState {
-            id: 3,
-            at: Err(ProposeError::NotLeader { leader: None })
-        }]
+        d.node_mut(f).take_ready().reads,
+        vec![ReadState::refused(3, None)]
     );
 }
