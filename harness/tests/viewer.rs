@@ -119,6 +119,20 @@ fn the_viewer_replays_two_traces_in_headless_chromium() {
     );
     assert_eq!(report["nodes"], 10, "two panels of five nodes: {report}");
     assert!(
+        report["stepped"].as_f64().unwrap() > 0.0,
+        "Next event moved: {report}"
+    );
+    let captions = report["captions"].as_array().unwrap();
+    assert_eq!(captions.len(), 2, "a caption per panel: {report}");
+    // Each panel tells its own story: the two protocols' crashed leaders differ here.
+    assert!(
+        captions
+            .iter()
+            .all(|c| c.as_str().unwrap().contains("crashes")),
+        "{report}"
+    );
+    assert_ne!(captions[0], captions[1], "{report}");
+    assert!(
         report["leader"].as_str().unwrap().contains("leader="),
         "{report}"
     );
