@@ -20,7 +20,7 @@ pub mod types;
 
 pub use apply::ApplyCursor;
 pub use direct::Direct;
-pub use pipeline::{Outcome, Release, Step, Steps, Waiters};
+pub use pipeline::{Outcome, PendingReads, Release, Step, Steps, Waiters};
 pub use quorum::{Majority, Quorum};
 pub use replica::{
     node_seed, Envelope, MessageName, PersistOp, ProposeError, ReadLevel, ReadState, Ready,

@@ -8,7 +8,7 @@
 //! [`Waiters::applied`].
 
 use crate::replica::{Envelope, ReadState, Ready};
-use crate::types::{Command, Entry, Payload, Position, Snapshot};
+use crate::types::{Command, Entry, NodeId, Payload, Position, Snapshot};
 use std::collections::BTreeMap;
 
 /// The part of a [`Ready`] that waits until its persist operations are durable.
@@ -203,6 +203,65 @@ impl<T> Waiters<T> {
     }
 }
 
+/// Reads a driver serves outside the log, waiting for their read index (from the core's
+/// [`ReadState`]) and then for the state machine to apply through it: the one rule every
+/// driver follows for them, in arrival order.
+#[derive(Clone, Debug)]
+pub struct PendingReads<T> {
+    /// (the read's id, its read-only command, who waits, the position to wait for).
+    waiting: Vec<(u64, Command, T, Option<Position>)>,
+}
+
+impl<T> Default for PendingReads<T> {
+    fn default() -> Self {
+        PendingReads {
+            waiting: Vec::new(),
+        }
+    }
+}
+
+impl<T> PendingReads<T> {
+    /// Adds read `id` of `command` for `token`; it waits for `at`, or, when `None`, for the
+    /// core to answer its read index.
+    pub fn push(&mut self, id: u64, command: Command, token: T, at: Option<Position>) {
+        self.waiting.push((id, command, token, at));
+    }
+
+    /// True when no read waits.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// The core answered a read index: the read now waits for its position; a refused read is
+    /// handed back with the leader hint, for its client to be told.
+    pub fn answered(&mut self, read: ReadState) -> Option<(T, Option<NodeId>)> {
+        let i = self.waiting.iter().position(|w| w.0 == read.id)?;
+        match read.at {
+            Ok(at) => {
+                self.waiting[i].3 = Some(at);
+                None
+            }
+            Err(e) => {
+                let (_, _, token, _) = self.waiting.remove(i);
+                Some((token, e.leader_hint()))
+            }
+        }
+    }
+
+    /// Takes the reads the state machine can answer now that it has applied through
+    /// `applied`, in arrival order.
+    pub fn ready(&mut self, applied: Position) -> Vec<(T, Command)> {
+        if self.waiting.is_empty() {
+            return Vec::new();
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| w.3.is_some_and(|at| at <= applied));
+        self.waiting = waiting;
+        ready.into_iter().map(|(_, c, t, _)| (t, c)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +302,27 @@ mod tests {
                 Step::Snapshot(p(1)),
             ]
         );
+    }
+
+    #[test]
+    fn a_read_is_served_once_its_index_is_applied_and_a_refusal_is_handed_back() {
+        let mut r: PendingReads<&str> = PendingReads::default();
+        let get = Bytes::from_static(b"get");
+        r.push(1, get.clone(), "a", None);
+        r.push(2, get.clone(), "b", Some(p(3)));
+        r.push(3, get.clone(), "c", None);
+        assert!(
+            r.ready(p(9)).iter().map(|x| x.0).eq(["b"]),
+            "1 and 3 wait for an index"
+        );
+        assert_eq!(r.answered(ReadState::at(1, p(5))), None);
+        assert_eq!(
+            r.answered(ReadState::refused(3, Some(2))),
+            Some(("c", Some(2)))
+        );
+        assert!(r.ready(p(4)).is_empty());
+        assert!(r.ready(p(5)).iter().map(|x| x.0).eq(["a"]));
+        assert!(r.is_empty());
     }
 
     #[test]

@@ -10,11 +10,10 @@
 use bytes::Bytes;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
-    Command, LogStore, NodeId, Outcome, Payload, PersistOp, Position, ReadLevel, ReadState, Ready,
-    Recovered, Replica, Snapshot, StateMachine, Status, Step, StorageError, Time, Transport,
+    Command, LogStore, NodeId, Outcome, Payload, PendingReads, PersistOp, Position, ReadLevel,
+    Ready, Recovered, Replica, Snapshot, StateMachine, Status, Step, StorageError, Time, Transport,
     Waiters,
 };
-use std::collections::BTreeMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -75,14 +74,6 @@ enum Request {
         min: Position,
         reply: Reply,
     },
-}
-
-/// A read waiting for its read index, then for the state machine to apply through it.
-struct PendingRead {
-    command: Command,
-    reply: Reply,
-    /// `None` while the core has not answered with a read index.
-    at: Option<Position>,
 }
 
 /// A client-side handle to a running [`Node`]: submit commands and watch its status.
@@ -160,7 +151,7 @@ pub struct Node<R: Replica, L, T, S> {
     status: watch::Sender<Status>,
     start: Instant,
     waiters: Waiters<Reply>,
-    reads: BTreeMap<u64, PendingRead>,
+    reads: PendingReads<Reply>,
     next_read: u64,
     /// The position of the last entry the state machine applied (commands and no-ops).
     applied: Position,
@@ -208,7 +199,7 @@ where
             status: status_tx,
             start,
             waiters: Waiters::default(),
-            reads: BTreeMap::new(),
+            reads: PendingReads::default(),
             next_read: 1,
             applied: recovered_at,
             stats: NodeStats::default(),
@@ -343,21 +334,14 @@ where
     fn add_read(&mut self, command: Command, reply: Reply, at: Option<Position>) {
         let id = self.next_read;
         self.next_read += 1;
-        self.reads.insert(id, PendingRead { command, reply, at });
+        self.reads.push(id, command, reply, at);
     }
 
     /// Serves every read whose position the state machine has applied through.
     async fn serve_reads(&mut self) {
-        let ready: Vec<u64> = self
-            .reads
-            .iter()
-            .filter(|(_, r)| r.at.is_some_and(|at| at <= self.applied))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ready {
-            let r = self.reads.remove(&id).expect("listed above");
-            let out = self.sm.query(&r.command).await;
-            let _ = r.reply.send(Ok(out));
+        for (reply, command) in self.reads.ready(self.applied) {
+            let out = self.sm.query(&command).await;
+            let _ = reply.send(Ok(out));
         }
     }
 
@@ -417,15 +401,11 @@ where
                     answer(self.waiters.applied(entry.pos, &entry.payload, out));
                     self.applied = entry.pos;
                 }
-                Step::Read(ReadState { id, at }) => match (self.reads.get_mut(&id), at) {
-                    (Some(r), Ok(at)) => r.at = Some(at),
-                    (Some(_), Err(e)) => {
-                        let r = self.reads.remove(&id).expect("present");
-                        let leader = e.leader_hint();
-                        let _ = r.reply.send(Err(ClientError::NotLeader { leader }));
+                Step::Read(read) => {
+                    if let Some((reply, leader)) = self.reads.answered(read) {
+                        let _ = reply.send(Err(ClientError::NotLeader { leader }));
                     }
-                    (None, _) => {}
-                },
+                }
                 Step::Snapshot(last) => {
                     let data = self.sm.snapshot().await;
                     let now = self.now();

@@ -2,7 +2,7 @@
 //! believes leads, follows redirects, retries on timeouts (same session sequence number, so a
 //! retry takes effect at most once) and gives up after the operation timeout.
 
-use super::{Event, Reply, Sim, SimRead};
+use super::{Event, Reply, Sim};
 use crate::history::{History, Outcome};
 use crate::workload::{OpGenerator, WorkloadConfig};
 use consensus_core::kv::{KvCommand, KvOp, KvOutput};
@@ -203,12 +203,7 @@ impl<R: Replica> Sim<R> {
             match wait {
                 Ok(at) => {
                     self.next_read += 1;
-                    n.reads.push(SimRead {
-                        id,
-                        who,
-                        command: bytes,
-                        at,
-                    });
+                    n.reads.push(id, bytes, who, at);
                     self.serve_reads(node);
                     self.after_input(node);
                     return;

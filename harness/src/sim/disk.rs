@@ -37,7 +37,7 @@ impl<R: Replica> Sim<R> {
         n.sync_start = Duration::ZERO;
         n.sync_done = Duration::ZERO;
         n.waiting = Waiters::default();
-        n.reads.clear();
+        n.reads = PendingReads::default();
         self.observer.observe(now, id, None);
         self.trace_event(|t| TraceEvent::Crash { t, node: id });
         if let Some(tr) = self.tracer.as_mut() {

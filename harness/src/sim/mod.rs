@@ -26,9 +26,9 @@ pub use config::{NetConfig, Semantics, SimConfig, Stats, RETRANSMISSION_TIMEOUT}
 use consensus_core::kv::KvStore;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
-    codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Outcome, Payload, Position,
-    ProposeError, ReadLevel, ReadState, Recovered, Release, Replica, Snapshot, StateMachine,
-    Status, Step, Time, Waiters,
+    codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Outcome, Payload, PendingReads,
+    Position, ProposeError, ReadLevel, ReadState, Recovered, Release, Replica, Snapshot,
+    StateMachine, Status, Step, Time, Waiters,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -155,23 +155,13 @@ pub(crate) struct Node<R: Replica> {
     releases_queued: usize,
     waiting: Waiters<Waiter>,
     /// Reads waiting for their read index or for the state machine to catch up.
-    reads: Vec<SimRead>,
+    reads: PendingReads<Waiter>,
     /// The position of the last entry the state machine applied (commands and no-ops).
     applied_at: Position,
     /// How fast this node's clock runs against true time (1: exactly), since the true time
     /// `clock_base.0`, when it read `clock_base.1`.
     rate: f64,
     clock_base: (Time, Time),
-}
-
-/// A read served outside the log, waiting at a node.
-pub(crate) struct SimRead {
-    /// The driver's id for the read (for the core's read index).
-    id: u64,
-    who: Waiter,
-    command: Command,
-    /// The position to wait for; `None` until the core answered the read index.
-    at: Option<Position>,
 }
 
 impl<R: Replica> Node<R> {
@@ -269,7 +259,7 @@ impl<R: Replica> Sim<R> {
                 tick_at: None,
                 releases_queued: 0,
                 waiting: Waiters::default(),
-                reads: Vec::new(),
+                reads: PendingReads::default(),
                 applied_at: Position::ZERO,
                 rate,
                 clock_base: (Duration::ZERO, Duration::ZERO),

@@ -29,12 +29,7 @@ impl<R: Replica> Sim<R> {
                 None
             }
         };
-        n.reads.push(SimRead {
-            id: read,
-            who: (DIRECT_READER, read, 0),
-            command,
-            at,
-        });
+        n.reads.push(read, command, (DIRECT_READER, read, 0), at);
         self.serve_reads(id);
         self.after_input(id);
         Ok(read)
@@ -53,35 +48,17 @@ impl<R: Replica> Sim<R> {
     /// Serves node `id`'s reads whose position its state machine has applied through.
     pub(super) fn serve_reads(&mut self, id: NodeId) {
         let n = &mut self.nodes[id as usize - 1];
-        if n.reads.is_empty() {
-            return;
-        }
         let applied = n.applied_at;
-        let (ready, waiting): (Vec<SimRead>, Vec<SimRead>) = std::mem::take(&mut n.reads)
-            .into_iter()
-            .partition(|r| r.at.is_some_and(|at| at <= applied));
-        n.reads = waiting;
-        for r in ready {
-            let out = self.nodes[id as usize - 1]
-                .sm
-                .read_bytes(&r.command)
-                .encode();
-            self.reply_to(r.who, Outcome::Done(out), applied);
+        for (who, command) in n.reads.ready(applied) {
+            let out = self.nodes[id as usize - 1].sm.read_bytes(&command).encode();
+            self.reply_to(who, Outcome::Done(out), applied);
         }
     }
 
     /// The core answered read `read`: it waits for `at`, or fails with `why`.
     pub(super) fn read_answered(&mut self, id: NodeId, read: ReadState) {
-        let n = &mut self.nodes[id as usize - 1];
-        let Some(i) = n.reads.iter().position(|r| r.id == read.id) else {
-            return;
-        };
-        match read.at {
-            Ok(at) => n.reads[i].at = Some(at),
-            Err(e) => {
-                let r = n.reads.remove(i);
-                self.answer(r.who, Reply::NotLeader(e.leader_hint()));
-            }
+        if let Some((who, hint)) = self.nodes[id as usize - 1].reads.answered(read) {
+            self.answer(who, Reply::NotLeader(hint));
         }
     }
 }
