@@ -124,6 +124,34 @@ pub enum ReadLevel {
     Local,
 }
 
+impl ReadLevel {
+    /// Every level, in order of cost.
+    pub const ALL: [ReadLevel; 4] = [
+        ReadLevel::Log,
+        ReadLevel::Index,
+        ReadLevel::Lease,
+        ReadLevel::Local,
+    ];
+
+    /// The level's name on command lines and in URLs ("log", "index", "lease", "local").
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadLevel::Log => "log",
+            ReadLevel::Index => "index",
+            ReadLevel::Lease => "lease",
+            ReadLevel::Local => "local",
+        }
+    }
+
+    /// The level of a name, or a one-line error that lists the names.
+    pub fn parse(name: &str) -> Result<ReadLevel, String> {
+        ReadLevel::ALL
+            .into_iter()
+            .find(|l| l.name() == name)
+            .ok_or_else(|| format!("`{name}` is not a read level (log, index, lease, local)"))
+    }
+}
+
 /// A read the core answered: serve it once the state machine applied through `at`, or tell
 /// the client why not.
 #[derive(Clone, Debug, PartialEq)]

@@ -33,16 +33,6 @@ pub const LEADER_BOUND: Duration = Duration::from_secs(2);
 /// Liveness: after the last fault heals, every node must have caught up within this.
 pub const CATCH_UP_BOUND: Duration = Duration::from_secs(5);
 
-/// The name of a read level on the command line.
-pub fn read_level_name(level: ReadLevel) -> &'static str {
-    match level {
-        ReadLevel::Log => "log",
-        ReadLevel::Index => "index",
-        ReadLevel::Lease => "lease",
-        ReadLevel::Local => "local",
-    }
-}
-
 /// Everything that defines one run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunConfig {
@@ -130,10 +120,7 @@ impl RunConfig {
             s += &format!(" --clock-drift {}", self.clock_drift);
         }
         if self.read_consistency != d.read_consistency {
-            s += &format!(
-                " --read-consistency {}",
-                read_level_name(self.read_consistency)
-            );
+            s += &format!(" --read-consistency {}", self.read_consistency.name());
         }
         s
     }

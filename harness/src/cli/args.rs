@@ -140,7 +140,7 @@ pub(super) struct LoadArgs {
     #[arg(long = "read-ratio", alias = "reads", default_value_t = 0.0, value_parser = parse_ratio)]
     pub(super) reads: f64,
     /// How reads are served: log, index, lease or local (see `serve --help`).
-    #[arg(long, default_value = "log", value_parser = parse_read_level)]
+    #[arg(long, default_value = "log", value_parser = ReadLevel::parse)]
     pub(super) read_consistency: ReadLevel,
     /// Distinct keys per client.
     #[arg(long, default_value_t = 1000)]
@@ -195,7 +195,7 @@ pub(super) struct Shape {
     /// How gets are served: log (through the log, like a write), index (Raft's ReadIndex,
     /// ZooKeeper's sync), lease (Raft's leader lease; ZAB serves it as index), local (from the
     /// serving node's own state: never behind what the client saw, possibly stale).
-    #[arg(long, default_value = "log", value_parser = parse_read_level)]
+    #[arg(long, default_value = "log", value_parser = ReadLevel::parse)]
     pub(super) read_consistency: ReadLevel,
     /// Snapshot and compact the log after this many applied entries (0: never).
     #[arg(long, default_value_t = crate::protocol::default_snapshot_threshold())]
@@ -280,19 +280,6 @@ fn parse_drift(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("{v} is not between 0 and 0.5"))
-    }
-}
-
-/// Parses a read level's name.
-pub(crate) fn parse_read_level(s: &str) -> Result<ReadLevel, String> {
-    match s {
-        "log" => Ok(ReadLevel::Log),
-        "index" => Ok(ReadLevel::Index),
-        "lease" => Ok(ReadLevel::Lease),
-        "local" => Ok(ReadLevel::Local),
-        _ => Err(format!(
-            "`{s}` is not a read level (log, index, lease, local)"
-        )),
     }
 }
 

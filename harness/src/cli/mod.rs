@@ -17,7 +17,6 @@ mod render;
 mod sim;
 mod story;
 
-pub(crate) use args::parse_read_level;
 use args::{
     CheckArgs, ClusterArgs, CompareArgs, Figure16Args, LoadArgs, RunArgs, ScenarioArgs, ServeArgs,
     ViewArgs,

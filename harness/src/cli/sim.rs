@@ -299,7 +299,7 @@ fn write_plot(path: &std::path::Path, reports: &[RunReport]) -> Result<()> {
         c.nodes,
         c.clients,
         c.faults,
-        run::read_level_name(c.read_consistency)
+        c.read_consistency.name()
     );
     let svg = crate::plot::cdf_svg(&title, "ms from invocation to answer", top * 1.1, &series)?;
     std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;

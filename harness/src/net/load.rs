@@ -138,7 +138,7 @@ async fn one_client(
         let reply = if read {
             let path = match cfg.read_consistency {
                 ReadLevel::Log => key.clone(),
-                level => format!("{key}?consistency={}", crate::run::read_level_name(level)),
+                level => format!("{key}?consistency={}", level.name()),
             };
             client.call(Method::GET, &path, Bytes::new()).await
         } else {

@@ -240,7 +240,7 @@ async fn get_kv(
     };
     let level = match query.consistency.as_deref() {
         None => ReadLevel::Log,
-        Some(name) => match crate::cli::parse_read_level(name) {
+        Some(name) => match ReadLevel::parse(name) {
             Ok(l) => l,
             Err(why) => return error(StatusCode::BAD_REQUEST, why),
         },
