@@ -71,23 +71,9 @@ pub fn raft(n: usize) -> Direct<RaftReplica> {
     led(Direct::new(nodes.collect()))
 }
 
-/// Virtual time from a leader's crash to the next leader, in a 5-node simulated cluster.
+/// Virtual time from a leader's crash to the next leader, in a 5-node simulated cluster
+/// with default settings (the trial of `consensus-lab figure16`).
 pub fn election_after_crash(kind: harness::Protocol, seed: u64) -> Duration {
-    let mut c = harness::Cluster::new(
-        kind,
-        harness::SimConfig {
-            nodes: 5,
-            seed,
-            ..harness::SimConfig::default()
-        },
-    );
-    assert!(c.run_until(Duration::from_secs(20), |c| c.leader().is_some()));
-    let old = c.leader().expect("a leader");
-    c.run_for(Duration::from_millis(500));
-    c.crash(old);
-    let start = c.now();
-    assert!(c.run_until(Duration::from_secs(20), |c| c
-        .leader()
-        .is_some_and(|l| l != old)));
-    c.now() - start
+    harness::figure16::election_after_crash(kind, &Default::default(), seed)
+        .expect("a new leader within the trial limit")
 }
