@@ -24,3 +24,23 @@ pub use protocol::Protocol;
 pub use run::{RunConfig, RunReport};
 pub use sim::{NetConfig, Semantics, SimConfig};
 pub use workload::{KeyDistribution, WorkloadConfig};
+
+/// `n` followed by `noun`, plural unless `n` is 1 ("1 node", "3 nodes").
+pub fn counted(n: impl std::fmt::Display, noun: &str) -> String {
+    let n = n.to_string();
+    if n == "1" {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod counted_tests {
+    #[test]
+    fn one_is_singular_and_others_plural() {
+        assert_eq!(super::counted(1u32, "node"), "1 node");
+        assert_eq!(super::counted(0u32, "seed"), "0 seeds");
+        assert_eq!(super::counted(3u64, "client"), "3 clients");
+    }
+}

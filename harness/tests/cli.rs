@@ -396,3 +396,93 @@ fn figure16_writes_an_svg_and_a_table() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") && text.contains("raft 150-155 ms"));
 }
+
+#[test]
+fn serve_on_a_port_in_use_fails_clearly_and_leaves_no_data_dir() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = busy.local_addr().unwrap().to_string();
+    let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer_addr = peer.local_addr().unwrap().to_string();
+    drop(peer);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node1");
+    let o = lab(&[
+        "serve",
+        "--id",
+        "1",
+        "--peers",
+        &format!("1={peer_addr}"),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--http",
+        &http,
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    assert!(e.contains(&http), "{e}");
+    assert!(!data.exists(), "serve left {} behind", data.display());
+}
+
+#[test]
+fn load_for_zero_seconds_says_what_is_allowed() {
+    let o = lab(&["load", "--seconds", "0", "--endpoints", "127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("more than 0"), "{e}");
+}
+
+#[test]
+fn one_of_a_thing_is_singular() {
+    let o = lab(&[
+        "run",
+        "--nodes",
+        "1",
+        "--clients",
+        "1",
+        "--ops",
+        "1",
+        "--faults",
+        "none",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 node, 1 client, 1 op,"), "{out}");
+}
+
+#[test]
+fn every_command_may_be_piped_and_cut_short() {
+    use std::io::Read;
+    use std::process::Stdio;
+    for args in [
+        &["scenario", "partition"][..],
+        &["compare", "--ops", "2000"],
+        &["check", "--seeds", "1..4", "--ops", "200"],
+        &["run", "--ops", "200", "--json"],
+        &["scenario", "--list"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_consensus-lab"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one byte and hang up, as `| head -c 1` does.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        stdout.read_exact(&mut byte).unwrap();
+        drop(stdout);
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "{args:?} exited {status:?} on a closed pipe: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

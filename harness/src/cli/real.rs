@@ -103,9 +103,9 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
     let mut cluster = LocalCluster::start(cfg.clone()).context("cannot start the nodes")?;
     outln!(
         out,
-        "{} cluster of {} nodes, data in {}",
+        "{} cluster of {}, data in {}",
         cfg.protocol.name(),
-        cfg.nodes,
+        crate::counted(cfg.nodes, "node"),
         cfg.data_dir.display()
     );
     for (id, pid) in cluster.pids() {
@@ -152,14 +152,14 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
         }
     });
     cluster.stop();
-    outln!(out, "stopped all {} nodes", cfg.nodes);
+    outln!(out, "stopped {}", crate::counted(cfg.nodes, "node"));
     Ok(code)
 }
 
 /// `load`: closed-loop load against a real cluster.
 pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
     if !(a.seconds > 0.0 && a.seconds <= 86_400.0) {
-        bail!("--seconds must be between 0 and 86400");
+        bail!("--seconds must be more than 0 and at most 86400 (a day)");
     }
     let cfg = crate::net::LoadConfig {
         endpoints: a.endpoints,
@@ -176,7 +176,7 @@ pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
     if a.json {
         outln!(out, "{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.render());
+        let _ = write!(out, "{}", report.render());
     }
     Ok(if report.ops > 0 {
         ExitCode::SUCCESS

@@ -9,11 +9,11 @@ pub(super) fn print_table(r: &RunReport, out: &mut dyn Write) {
     let c = &r.config;
     outln!(
         out,
-        "consensus-lab run: {}, {} nodes, {} clients, {} ops, seed {}, faults {:?}",
+        "consensus-lab run: {}, {}, {}, {}, seed {}, faults {:?}",
         c.protocol.name(),
-        c.nodes,
-        c.clients,
-        c.ops,
+        crate::counted(c.nodes, "node"),
+        crate::counted(c.clients, "client"),
+        crate::counted(c.ops, "op"),
         c.seed,
         c.faults
     );
@@ -172,10 +172,10 @@ pub(super) fn print_compare(reports: &[RunReport], out: &mut dyn Write) {
     };
     outln!(
         out,
-        "consensus-lab compare: {} nodes, {} clients, {} ops, seed {}, faults {:?}, {:?} links",
-        c.nodes,
-        c.clients,
-        c.ops,
+        "consensus-lab compare: {}, {}, {}, seed {}, faults {:?}, {:?} links",
+        crate::counted(c.nodes, "node"),
+        crate::counted(c.clients, "client"),
+        crate::counted(c.ops, "op"),
         c.seed,
         c.faults,
         c.network

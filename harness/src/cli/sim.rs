@@ -115,11 +115,11 @@ pub(super) fn cmd_check(a: CheckArgs, out: &mut dyn Write) -> Result<ExitCode> {
         let base = a.shape.config(kind, a.ops, 0);
         let f = run::sweep(&base, a.seeds.clone(), jobs, &on_done);
         lines.push(format!(
-            "{} seeds of {} under {:?} faults ({} ops each): {} passed, {} failed in {:.1} s",
-            count,
+            "{} of {} under {:?} faults ({} each): {} passed, {} failed in {:.1} s",
+            crate::counted(count, "seed"),
             kind.name(),
             a.shape.faults,
-            a.ops,
+            crate::counted(a.ops, "op"),
             count - f.len() as u64,
             f.len(),
             t.elapsed().as_secs_f64()
@@ -295,9 +295,9 @@ fn write_plot(path: &std::path::Path, reports: &[RunReport]) -> Result<()> {
     }
     let c = &reports[0].config;
     let title = format!(
-        "Latency (virtual ms): {} nodes, {} clients, faults {:?}, reads {}",
-        c.nodes,
-        c.clients,
+        "Latency (virtual ms): {}, {}, faults {:?}, reads {}",
+        crate::counted(c.nodes, "node"),
+        crate::counted(c.clients, "client"),
         c.faults,
         c.read_consistency.name()
     );
@@ -336,8 +336,11 @@ fn write_sweep_plot(
     let leaderless = series(false);
     let messages = series(true);
     let title = format!(
-        "{seeds} seeds, {} nodes, {} ops each, faults {:?}",
-        a.shape.nodes, a.ops, a.shape.faults
+        "{}, {}, {} each, faults {:?}",
+        crate::counted(seeds, "seed"),
+        crate::counted(a.shape.nodes, "node"),
+        crate::counted(a.ops, "op"),
+        a.shape.faults
     );
     let svg = crate::plot::cdf_panels_svg(
         &title,

@@ -17,7 +17,7 @@
 // Handlers return early with a ready `Response` as the error; it is built once per request.
 #![allow(clippy::result_large_err)]
 
-use crate::net::node::{check_protocol_marker, RealNode};
+use crate::net::node::{check_protocol_marker, NodeRun, RealNode};
 pub use crate::net::serve_config::{default_cluster_id, parse_members, ServeConfig};
 use crate::protocol::Protocol;
 use anyhow::{bail, Context};
@@ -392,6 +392,42 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     cfg.validate()?;
+    // Ports first: a port in use must fail before anything is written to disk.
+    let listener = tokio::net::TcpListener::bind(cfg.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", cfg.http))?;
+    let fresh_dir = !cfg.data_dir.exists();
+    let started = start(&cfg).await;
+    if started.is_err() && fresh_dir {
+        // A data dir this start created holds nothing worth keeping.
+        let _ = std::fs::remove_dir_all(&cfg.data_dir);
+    }
+    let (id, span, run, handle) = started?;
+    let node_task = tokio::spawn(run.instrument(span.clone()));
+    let state = Arc::new(AppState {
+        id,
+        protocol: cfg.protocol,
+        handle,
+        peer_http: cfg.peer_http.clone(),
+        sessions: Sessions {
+            free: Mutex::new(Vec::new()),
+        },
+    });
+    tracing::info!(parent: &span, protocol = cfg.protocol.name(), http = %cfg.http, peer = %cfg.peers[&id], data = %cfg.data_dir.display(), "serving");
+    let http = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        r = http => r.context("HTTP server failed")?,
+        r = node_task => match r {
+            Ok(Ok(_)) => bail!("the node stopped"),
+            Ok(Err(e)) => return Err(anyhow::Error::new(e).context("the node stopped")),
+            Err(e) => bail!("the node task failed: {e}"),
+        },
+    }
+    Ok(())
+}
+
+/// Claims the data dir, binds the peer port and recovers the node.
+async fn start(cfg: &ServeConfig) -> anyhow::Result<(NodeId, tracing::Span, NodeRun, NodeHandle)> {
     check_protocol_marker(&cfg.data_dir, cfg.protocol)?;
     let span = tracing::info_span!("node", id = cfg.id);
     let voters: Vec<NodeId> = cfg.peers.keys().copied().collect();
@@ -416,30 +452,7 @@ pub async fn serve(
             store_dir,
         })
         .await?;
-    let node_task = tokio::spawn(run.instrument(span.clone()));
-    let state = Arc::new(AppState {
-        id,
-        protocol: cfg.protocol,
-        handle,
-        peer_http: cfg.peer_http.clone(),
-        sessions: Sessions {
-            free: Mutex::new(Vec::new()),
-        },
-    });
-    let listener = tokio::net::TcpListener::bind(cfg.http)
-        .await
-        .with_context(|| format!("cannot listen for HTTP on {}", cfg.http))?;
-    tracing::info!(parent: &span, protocol = cfg.protocol.name(), http = %cfg.http, peer = %cfg.peers[&id], data = %cfg.data_dir.display(), "serving");
-    let http = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
-    tokio::select! {
-        r = http => r.context("HTTP server failed")?,
-        r = node_task => match r {
-            Ok(Ok(_)) => bail!("the node stopped"),
-            Ok(Err(e)) => return Err(anyhow::Error::new(e).context("the node stopped")),
-            Err(e) => bail!("the node task failed: {e}"),
-        },
-    }
-    Ok(())
+    Ok((id, span, run, handle))
 }
 
 #[cfg(test)]
