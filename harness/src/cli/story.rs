@@ -94,7 +94,25 @@ pub(super) fn cmd_figure16(a: Figure16Args, out: &mut dyn Write) -> Result<ExitC
     std::fs::write(&a.output, svg)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     if a.json {
-        outln!(out, "{}", serde_json::to_string_pretty(&curves)?);
+        let quantile =
+            |c: &crate::figure16::Curve, q: f64| (!c.ms.is_empty()).then(|| c.quantile(q));
+        let json: Vec<serde_json::Value> = curves
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "label": c.label,
+                    "protocol": c.protocol,
+                    "trials": a.trials,
+                    "no_leader": c.no_leader,
+                    "p50": quantile(c, 0.5),
+                    "p90": quantile(c, 0.9),
+                    "p99": quantile(c, 0.99),
+                    "max": quantile(c, 1.0),
+                    "ms": c.ms,
+                })
+            })
+            .collect();
+        outln!(out, "{}", serde_json::to_string_pretty(&json)?);
     } else {
         outln!(
             out,
