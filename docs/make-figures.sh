@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p harness
-./target/release/consensus-lab figure16 --trials 1000 -o docs/img/figure16.svg
+# The report's figures, each alone (figure16.svg is `figure16 --trials 1000`); the page itself
+# goes to target/ (open it in a browser).
+./target/release/consensus-lab report -o target/report.html --svg-dir docs/img
 UPDATE_DOCS=1 cargo test -q -p harness --test doc_figures
 git status --short README.md docs/

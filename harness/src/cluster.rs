@@ -54,6 +54,7 @@ pub trait Backend {
     fn final_state_problems(&self) -> Vec<String>;
     fn final_prefix(&self) -> usize;
     fn faults_injected(&self) -> BTreeMap<&'static str, u64>;
+    fn fault_windows(&self) -> Vec<crate::nemesis::FaultWindow>;
     fn history(&self) -> Option<&History>;
     fn enable_trace(&mut self, title: &str, protocol: &str, era: &str);
     fn trace_events(&self) -> &[TraceEvent];
@@ -175,6 +176,9 @@ impl<R: Replica> Backend for Sim<R> {
     }
     fn faults_injected(&self) -> BTreeMap<&'static str, u64> {
         Sim::faults_injected(self)
+    }
+    fn fault_windows(&self) -> Vec<crate::nemesis::FaultWindow> {
+        Sim::fault_windows(self)
     }
     fn history(&self) -> Option<&History> {
         self.workload.as_ref().map(|w| &w.history)
@@ -438,6 +442,11 @@ impl Cluster {
     /// Faults the nemesis injected, by kind.
     pub fn faults_injected(&self) -> BTreeMap<&'static str, u64> {
         self.inner.faults_injected()
+    }
+
+    /// When each fault of the nemesis was in force.
+    pub fn fault_windows(&self) -> Vec<crate::nemesis::FaultWindow> {
+        self.inner.fault_windows()
     }
 
     pub(crate) fn step_one(&mut self) -> bool {

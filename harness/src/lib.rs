@@ -12,6 +12,7 @@ pub mod nemesis;
 pub mod net;
 pub mod plot;
 pub mod protocol;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sim;

@@ -100,6 +100,17 @@ pub enum FaultStep {
     Chaos,
 }
 
+/// When one fault of the nemesis was in force, in virtual ms from the start of the run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FaultWindow {
+    /// The fault's kind: crash, partition, loss or chaos.
+    pub kind: &'static str,
+    /// When it was injected.
+    pub start_ms: f64,
+    /// When it was repaired (or the nemesis stopped).
+    pub end_ms: f64,
+}
+
 /// Draws the next fault and how long it lasts, then how long to stay healthy.
 pub struct Nemesis {
     kind: Faults,

@@ -6,7 +6,7 @@
 //! final log, that no two replicas applied different sequences, and that no invariant broke.
 
 mod report;
-pub use report::RunReport;
+pub use report::{RunReport, Samples};
 
 use crate::checker;
 use crate::cluster::Cluster;
@@ -233,19 +233,22 @@ fn run_traced(
 }
 
 /// Latencies in ms of the acknowledged writes and reads.
-fn samples(history: &History) -> (Vec<f64>, Vec<f64>) {
-    let (mut writes, mut reads) = (Vec::new(), Vec::new());
+fn samples(history: &History) -> Samples {
+    let mut s = Samples::default();
     for r in &history.ops {
         if let (Outcome::Ok(_), Some(done)) = (&r.outcome, r.complete) {
-            let ms = done.saturating_sub(r.invoke).as_secs_f64() * 1e3;
+            let sample = (
+                done.as_secs_f64() * 1e3,
+                done.saturating_sub(r.invoke).as_secs_f64() * 1e3,
+            );
             if matches!(r.op, KvOp::Get { .. }) {
-                reads.push(ms);
+                s.reads.push(sample);
             } else {
-                writes.push(ms);
+                s.writes.push(sample);
             }
         }
     }
-    (writes, reads)
+    s
 }
 
 /// How the cluster recovered once the last fault healed.
@@ -351,6 +354,7 @@ fn report(
                 / workload_end.as_secs_f64()
         },
         latency_samples: samples(history),
+        fault_windows: c.fault_windows(),
         local_reads,
         throughput_ops_per_sec: if workload_end.is_zero() {
             0.0
@@ -386,6 +390,25 @@ fn report(
         wall_ms: wall.elapsed().as_secs_f64() * 1e3,
         trace_hash: format!("{:016x}", c.trace_hash()),
     }
+}
+
+/// Runs every config on `jobs` threads; the reports come back in the configs' order.
+pub fn run_many(configs: &[RunConfig], jobs: usize) -> Vec<RunReport> {
+    let next = AtomicU64::new(0);
+    let done = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(cfg) = configs.get(i) else { break };
+                let r = run(cfg, None);
+                done.lock().expect("no panics hold this lock").push((i, r));
+            });
+        }
+    });
+    let mut done = done.into_inner().expect("no panics hold this lock");
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Runs `base` once per seed in `seeds` on `jobs` threads; `on_done` sees every report as it

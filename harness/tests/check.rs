@@ -216,3 +216,34 @@ fn a_zab_run_asked_for_datagram_links_reports_the_stream_links_it_ran_on() {
     assert_eq!(r.config.network, Semantics::Stream);
     assert!(!r.config.command_line().contains("datagram"));
 }
+
+#[test]
+fn one_seed_draws_one_fault_schedule_for_every_protocol() {
+    for faults in [Faults::Mixed, Faults::Chaos, Faults::Crash] {
+        let reports: Vec<_> = [RAFT, ZAB]
+            .iter()
+            .map(|&protocol| {
+                run::run(
+                    &RunConfig {
+                        protocol,
+                        faults,
+                        ops: 3_000,
+                        seed: 2,
+                        ..RunConfig::default()
+                    },
+                    None,
+                )
+            })
+            .collect();
+        let (a, b) = (&reports[0].fault_windows, &reports[1].fault_windows);
+        assert!(
+            !a.is_empty() && !b.is_empty(),
+            "{faults:?}: no fault injected"
+        );
+        // Every window but the last of the shorter run (closed when its workload ended).
+        let n = a.len().min(b.len()) - 1;
+        assert_eq!(a[..n], b[..n], "{faults:?}");
+        assert_eq!(a[n].start_ms, b[n].start_ms, "{faults:?}");
+        assert!(a.iter().all(|w| w.end_ms > w.start_ms), "{a:?}");
+    }
+}

@@ -486,3 +486,51 @@ fn every_command_may_be_piped_and_cut_short() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn report_writes_one_page_with_every_plot_for_both_protocols() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let o = lab(&[
+        "report",
+        "--ops",
+        "600",
+        "--trials",
+        "5",
+        "--seeds",
+        "3",
+        "--sweep-ops",
+        "200",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(!html.contains("<script") && !html.contains("http://www.w3.org/1999/xlink\" href"));
+    // Five figures: mixed, chaos, read levels, Figure 16, the sweep.
+    assert_eq!(html.matches("<svg").count(), 5, "{html}");
+    for heading in [
+        "under mixed faults",
+        "under chaos faults",
+        "Read latency per read level",
+        "Figure 16",
+        "Across seeds",
+    ] {
+        assert!(html.contains(heading), "no {heading}");
+    }
+    // Both protocols in the over-time charts, every read level in the read chart, the fault
+    // windows in the legend.
+    for label in [
+        "raft writes",
+        "zab writes",
+        "raft reads (index)",
+        "zab reads (local)",
+        "raft reads (lease)",
+        "\nchaos\n</text>",
+    ] {
+        assert!(html.contains(label), "no {label}");
+    }
+    // Each caption carries the command that draws the figure alone.
+    assert!(html.contains("$ consensus-lab figure16 --trials 5"));
+}

@@ -5,6 +5,7 @@
 //! `<!--fig ARGS #PATH-->VALUE<!--/fig-->`: `consensus-lab ARGS` prints JSON, `PATH` picks a value
 //! from it (`.`-separated keys and array indexes), and `VALUE` is that value as the page shows it
 //! (its decimals and thousands separators decide the format). GitHub renders only `VALUE`.
+//! A marker right after a backtick is quoted in inline code and not a figure.
 //! `<!--figcmd NAME: ARGS-->` names a command once per file, so that its figures can say
 //! `<!--fig NAME #PATH-->`.
 //! `UPDATE_DOCS=1 cargo test -p harness --test doc_figures` rewrites the stale values
@@ -68,6 +69,11 @@ fn figures_in(file: &Path, text: &str) -> Vec<Figure> {
     let mut at = 0;
     while let Some(i) = text[at..].find(OPEN) {
         let start = at + i;
+        if text[..start].ends_with('`') {
+            // Quoted in inline code: the syntax explained, not a figure.
+            at = start + OPEN.len();
+            continue;
+        }
         let head_end = start + text[start..].find("-->").expect("an unclosed <!--fig");
         let head = &text[start + OPEN.len()..head_end];
         let (args, path) = head

@@ -368,3 +368,31 @@ pub(super) struct Figure16Args {
     #[arg(long)]
     pub(super) json: bool,
 }
+
+#[derive(Args)]
+#[command(
+    after_help = "Runs, in the deterministic simulator: compare under mixed and under chaos faults, \
+compare at every read level, Figure 16, and a check sweep; then writes one self-contained HTML page
+(inline SVG, no scripts, no network). Each figure's caption gives the command that draws it alone."
+)]
+pub(super) struct ReportArgs {
+    /// Where to write the page.
+    #[arg(short, long, default_value = "report.html")]
+    pub(super) output: std::path::PathBuf,
+    /// Operations per comparison run.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub(super) ops: u64,
+    /// Trials per curve of Figure 16.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub(super) trials: u64,
+    /// Seeds of the sweep (1 to N).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub(super) seeds: u64,
+    /// Operations per run of the sweep.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub(super) sweep_ops: u64,
+    /// Also write each figure alone as DIR/NAME.svg (report-mixed, report-chaos, report-reads,
+    /// figure16, report-sweep).
+    #[arg(long, value_name = "DIR")]
+    pub(super) svg_dir: Option<std::path::PathBuf>,
+}

@@ -18,8 +18,8 @@ mod sim;
 mod story;
 
 use args::{
-    CheckArgs, ClusterArgs, CompareArgs, Figure16Args, LoadArgs, RunArgs, ScenarioArgs, ServeArgs,
-    ViewArgs,
+    CheckArgs, ClusterArgs, CompareArgs, Figure16Args, LoadArgs, ReportArgs, RunArgs, ScenarioArgs,
+    ServeArgs, ViewArgs,
 };
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -62,6 +62,9 @@ enum Command {
     /// Figure 16 of the Raft paper for both protocols: time to a new leader after a crash, as
     /// CDFs over many trials, per election timeout range; written as SVG.
     Figure16(Figure16Args),
+    /// One HTML page of plots for both protocols: latency and throughput over time with the
+    /// faults shaded, latency CDFs, reads per level, Figure 16, and a seed sweep.
+    Report(ReportArgs),
 }
 
 pub(super) fn bar(len: u64, show: bool, template: &str) -> ProgressBar {
@@ -134,6 +137,7 @@ where
         Command::Scenario(a) => story::cmd_scenario(a, out),
         Command::View(a) => story::cmd_view(a, out),
         Command::Figure16(a) => story::cmd_figure16(a, out),
+        Command::Report(a) => story::cmd_report(a, out),
     };
     match result {
         Ok(code) => code,

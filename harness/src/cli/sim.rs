@@ -274,41 +274,14 @@ fn write_trace(path: &std::path::Path, events: &[crate::sim::TraceEvent]) -> Res
 
 /// Draws the latency CDFs of `reports` (writes and reads, per protocol) as SVG.
 fn write_plot(path: &std::path::Path, reports: &[RunReport]) -> Result<()> {
-    let mut series = Vec::new();
-    let mut top: f64 = 1.0;
-    for r in reports {
-        let name = r.config.protocol.name();
-        let (writes, reads) = &r.latency_samples;
-        for (kind, v) in [("writes", writes), ("reads", reads)] {
-            if v.is_empty() {
-                continue;
-            }
-            let mut sorted = v.clone();
-            sorted.sort_by(f64::total_cmp);
-            // The axis ends at the 99th percentile of the slowest series, so the bulk shows.
-            top = top.max(sorted[(sorted.len() - 1) * 99 / 100]);
-            series.push(crate::plot::Series {
-                label: format!("{name} {kind}"),
-                values: sorted,
-            });
-        }
-    }
-    let c = &reports[0].config;
-    let title = format!(
-        "Latency (virtual ms): {}, {}, faults {:?}, reads {}",
-        crate::counted(c.nodes, "node"),
-        crate::counted(c.clients, "client"),
-        c.faults,
-        c.read_consistency.name()
-    );
-    let svg = crate::plot::cdf_svg(&title, "ms from invocation to answer", top * 1.1, &series)?;
+    let svg = crate::report::runs_svg(reports)?;
     std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("plot written to {}", path.display());
     Ok(())
 }
 
 /// Per protocol, across a sweep's seeds: ms without a leader, and messages per op.
-type Spread = BTreeMap<&'static str, (Vec<f64>, Vec<f64>)>;
+type Spread = crate::report::Spread;
 
 /// Draws a sweep's spread across seeds: time without a leader and messages per op.
 fn write_sweep_plot(
@@ -317,46 +290,14 @@ fn write_sweep_plot(
     seeds: u64,
     a: &CheckArgs,
 ) -> Result<()> {
-    // `second`: messages per op; otherwise time without a leader.
-    let series = |second: bool| -> Vec<crate::plot::Series> {
-        spread
-            .iter()
-            .map(|(name, (leaderless, messages))| crate::plot::Series {
-                label: name.to_string(),
-                values: if second { messages } else { leaderless }.clone(),
-            })
-            .collect()
-    };
-    let top = |s: &[crate::plot::Series]| {
-        s.iter()
-            .flat_map(|s| s.values.iter().copied())
-            .fold(1.0f64, f64::max)
-            * 1.05
-    };
-    let leaderless = series(false);
-    let messages = series(true);
     let title = format!(
-        "{}, {}, {} each, faults {:?}",
+        "{}, {}, {} each, faults {}",
         crate::counted(seeds, "seed"),
         crate::counted(a.shape.nodes, "node"),
         crate::counted(a.ops, "op"),
-        a.shape.faults
+        a.shape.faults.name()
     );
-    let svg = crate::plot::cdf_panels_svg(
-        &title,
-        &[
-            crate::plot::Panel {
-                x_label: "ms without a leader (virtual)",
-                x_max: top(&leaderless),
-                series: &leaderless,
-            },
-            crate::plot::Panel {
-                x_label: "messages per committed op",
-                x_max: top(&messages),
-                series: &messages,
-            },
-        ],
-    )?;
+    let svg = crate::report::sweep_svg(&title, spread)?;
     std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!("plot written to {}", path.display());
     Ok(())

@@ -1,6 +1,6 @@
 //! The teaching commands: `scenario` and `view`.
 
-use super::args::{Figure16Args, ScenarioArgs, ViewArgs};
+use super::args::{Figure16Args, ReportArgs, ScenarioArgs, ViewArgs};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::process::ExitCode;
@@ -138,5 +138,38 @@ pub(super) fn cmd_figure16(a: Figure16Args, out: &mut dyn Write) -> Result<ExitC
         }
         outln!(out, "wrote {}", a.output.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `report`: one page of plots.
+pub(super) fn cmd_report(a: ReportArgs, out: &mut dyn Write) -> Result<ExitCode> {
+    let o = crate::report::ReportOptions {
+        ops: a.ops as usize,
+        trials: a.trials,
+        seeds: a.seeds,
+        sweep_ops: a.sweep_ops as usize,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let report = crate::report::build(&o, &|step: &str| {
+        eprintln!("[{:5.1} s] {step}", started.elapsed().as_secs_f64())
+    })?;
+    std::fs::write(&a.output, &report.html)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    if let Some(dir) = &a.svg_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for s in &report.sections {
+            let path = dir.join(format!("{}.svg", s.slug));
+            std::fs::write(&path, &s.svg)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            outln!(out, "wrote {}", path.display());
+        }
+    }
+    outln!(
+        out,
+        "wrote {} in {:.1} s",
+        a.output.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }

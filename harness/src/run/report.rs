@@ -7,6 +7,23 @@ use crate::metrics::Latency;
 use consensus_core::NodeId;
 use serde::Serialize;
 
+/// Acknowledged operations as (answered at, latency), both in virtual ms from the run's start.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    /// Writes.
+    pub writes: Vec<(f64, f64)>,
+    /// Reads.
+    pub reads: Vec<(f64, f64)>,
+}
+
+impl Samples {
+    /// The latencies of writes (`reads` false) or reads, in ms.
+    pub fn latencies(&self, reads: bool) -> Vec<f64> {
+        let v = if reads { &self.reads } else { &self.writes };
+        v.iter().map(|&(_, ms)| ms).collect()
+    }
+}
+
 /// What one run measured and concluded.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -38,9 +55,12 @@ pub struct RunReport {
     pub read_latency: Latency,
     /// Acknowledged gets per virtual second of workload.
     pub read_throughput_ops_per_sec: f64,
-    /// Every acknowledged operation's latency in ms (writes, then reads), for plots.
+    /// Every acknowledged operation's answer time and latency, for plots.
     #[serde(skip)]
-    pub latency_samples: (Vec<f64>, Vec<f64>),
+    pub latency_samples: Samples,
+    /// When each fault was in force (one seed draws the same schedule for every protocol, up
+    /// to the end of each run's workload).
+    pub fault_windows: Vec<crate::nemesis::FaultWindow>,
     /// Local reads: how stale they were, and whether any went back in time (local level only).
     pub local_reads: Option<LocalReads>,
     /// Acknowledged operations per virtual second of workload.

@@ -2,7 +2,7 @@
 //! faults, and faults aimed at the moments a protocol is most fragile.
 
 use super::{Event, Sim};
-use crate::nemesis::{Cut, FaultStep, Nemesis, NetFaults, Target};
+use crate::nemesis::{Cut, FaultStep, FaultWindow, Nemesis, NetFaults, Target};
 use consensus_core::{NodeId, PersistOp, Ready, Replica, Role, Status, Time};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -20,6 +20,8 @@ pub(crate) struct NemesisState {
     chaos_gen: u64,
     /// Faults injected so far, by kind.
     pub(crate) injected: BTreeMap<&'static str, u64>,
+    /// When each fault was in force (the last may still be open: `end_ms` is then NaN).
+    pub(crate) windows: Vec<FaultWindow>,
 }
 
 impl NemesisState {
@@ -31,11 +33,28 @@ impl NemesisState {
             chaos: None,
             chaos_gen: 0,
             injected: BTreeMap::new(),
+            windows: Vec::new(),
         }
     }
 
     fn count(&mut self, kind: &'static str) {
         *self.injected.entry(kind).or_default() += 1;
+    }
+
+    /// Opens the window of a nemesis step.
+    fn open_window(&mut self, kind: &'static str, now: Time) {
+        self.windows.push(FaultWindow {
+            kind,
+            start_ms: now.as_secs_f64() * 1e3,
+            end_ms: f64::NAN,
+        });
+    }
+
+    /// Closes the window of the fault in force, if any.
+    pub(crate) fn close_window(&mut self, now: Time) {
+        if let Some(w) = self.windows.last_mut().filter(|w| w.end_ms.is_nan()) {
+            w.end_ms = now.as_secs_f64() * 1e3;
+        }
     }
 }
 
@@ -126,6 +145,13 @@ impl<R: Replica> Sim<R> {
             .map_or_else(|| self.faults_done.clone(), |n| n.injected.clone())
     }
 
+    /// When each fault was in force.
+    pub(crate) fn fault_windows(&self) -> Vec<FaultWindow> {
+        self.nemesis
+            .as_ref()
+            .map_or_else(|| self.windows_done.clone(), |n| n.windows.clone())
+    }
+
     /// Injects the next fault, or repairs the current one, and schedules the next step.
     pub(crate) fn nemesis_step(&mut self) {
         let Some(mut st) = self.nemesis.take() else {
@@ -134,6 +160,7 @@ impl<R: Replica> Sim<R> {
         let now = self.now;
         if st.active.take().is_some() {
             // Repair, then stay healthy for a while.
+            st.close_window(now);
             st.chaos = None;
             self.heal();
             self.set_unreliable(NetFaults::NONE);
@@ -155,6 +182,7 @@ impl<R: Replica> Sim<R> {
         match &step {
             FaultStep::Crash(targets) => {
                 st.count("crash");
+                st.open_window("crash", now);
                 for &t in targets {
                     let id = self.resolve(t);
                     if !st.crashed.contains(&id) {
@@ -165,10 +193,12 @@ impl<R: Replica> Sim<R> {
             }
             FaultStep::Partition(cut) => {
                 st.count("partition");
+                st.open_window("partition", now);
                 self.apply_cut(*cut)
             }
             FaultStep::Unreliable(f) => {
                 st.count("loss");
+                st.open_window("loss", now);
                 self.set_unreliable(*f)
             }
             FaultStep::Chaos => {
@@ -180,6 +210,7 @@ impl<R: Replica> Sim<R> {
                     lossy_until: None,
                     aim_after: now,
                 });
+                st.open_window("chaos", now);
                 let generation = st.chaos_gen;
                 self.schedule(now, Event::Chaos { generation });
             }

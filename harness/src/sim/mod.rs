@@ -206,6 +206,8 @@ pub struct Sim<R: Replica> {
     direct_reads: BTreeMap<u64, Reply>,
     /// Faults injected by a nemesis that has stopped, by kind.
     faults_done: BTreeMap<&'static str, u64>,
+    /// The fault windows of a stopped nemesis.
+    windows_done: Vec<crate::nemesis::FaultWindow>,
 }
 
 impl<R: Replica> Sim<R> {
@@ -234,6 +236,7 @@ impl<R: Replica> Sim<R> {
             workload: None,
             nemesis: None,
             faults_done: BTreeMap::new(),
+            windows_done: Vec::new(),
             cfg,
         };
         // Clock rates come from their own generator, so that runs without drift draw exactly
@@ -463,6 +466,10 @@ impl<R: Replica> Sim<R> {
     /// Stops the nemesis and repairs everything it broke.
     pub(crate) fn stop_nemesis(&mut self) {
         self.faults_done = self.faults_injected();
+        if let Some(st) = self.nemesis.as_mut() {
+            st.close_window(self.now);
+            self.windows_done = st.windows.clone();
+        }
         self.nemesis = None;
         self.heal();
         self.set_unreliable(NetFaults::NONE);
