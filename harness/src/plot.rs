@@ -57,6 +57,8 @@ pub struct Line {
 /// A chart of lines over time, with shaded spans (fault windows).
 #[derive(Clone)]
 pub struct TimePanel<'a> {
+    /// What x measures.
+    pub x_label: &'a str,
     /// What y measures.
     pub y_label: &'a str,
     /// Where the x axis ends (virtual ms; it starts at 0).
@@ -131,7 +133,7 @@ where
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("virtual ms from the start of the run")
+        .x_desc(panel.x_label)
         .y_desc(panel.y_label)
         .draw()
         .map_err(err)?;
@@ -345,6 +347,7 @@ mod tests {
         let s = figure_svg(
             "t",
             &[Chart::Time(TimePanel {
+                x_label: "ms",
                 y_label: "ms",
                 x_max: 200.0,
                 y_max: 1000.0,

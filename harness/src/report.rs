@@ -4,6 +4,9 @@
 use crate::plot::{Chart, Line, Panel, Series, TimePanel};
 use crate::run::RunReport;
 
+/// The x axis of the simulator's time charts.
+const VIRTUAL_MS: &str = "virtual ms from the start of the run";
+
 /// How many time buckets a time chart aims for.
 const BUCKETS: f64 = 120.0;
 
@@ -138,6 +141,7 @@ pub fn runs_svg(reports: &[RunReport]) -> anyhow::Result<String> {
             series: &series,
         }),
         Chart::Time(TimePanel {
+            x_label: VIRTUAL_MS,
             y_label: &lat_label,
             x_max: end,
             y_max: y_lat * 1.5,
@@ -146,6 +150,7 @@ pub fn runs_svg(reports: &[RunReport]) -> anyhow::Result<String> {
             shaded: &shaded,
         }),
         Chart::Time(TimePanel {
+            x_label: VIRTUAL_MS,
             y_label: &ops_label,
             x_max: end,
             y_max: y_ops * 1.15,
@@ -170,6 +175,92 @@ pub fn read_levels_svg(reports: &[RunReport]) -> anyhow::Result<String> {
         c.read_ratio * 100.0
     );
     crate::plot::cdf_svg(&title, "ms from invocation to answer", top, &series)
+}
+
+/// A load run on a real cluster over time: answers per second and the slowest answer per
+/// bucket, with the span from a killed leader to the recovery shaded.
+pub fn load_svg(r: &crate::net::LoadReport) -> anyhow::Result<String> {
+    let width = crate::net::load::BUCKET.as_secs_f64() * 1e3;
+    let name = r.protocol.clone().unwrap_or_else(|| "unknown".into());
+    // The last bucket is cut short by the end of the run: leave it out.
+    let whole = ((r.seconds * 1e3 / width) as usize).min(r.timeline.len());
+    let timeline = &r.timeline[..whole];
+    let x = |i: usize| (i as f64 + 0.5) * width;
+    let ops = [Line {
+        label: name.clone(),
+        points: timeline
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (x(i), b.ops as f64 * 1000.0 / width))
+            .collect(),
+    }];
+    let slowest = [Line {
+        label: name.clone(),
+        points: timeline
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.ops > 0)
+            .map(|(i, b)| (x(i), b.max_ms.max(1.0)))
+            .collect(),
+    }];
+    let end = timeline.len().max(1) as f64 * width;
+    let shaded: Vec<(f64, f64, &str)> = r
+        .killed
+        .iter()
+        .map(|k| {
+            let from = k.at_s * 1e3;
+            let to = k.recovered_after_s.map_or(end, |s| from + s * 1e3);
+            (
+                from,
+                to.max(from + width / 4.0),
+                "leader killed, until half the rate is back",
+            )
+        })
+        .collect();
+    let y_ops = ops[0].points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
+    let y_lat = slowest[0].points.iter().map(|p| p.1).fold(10.0, f64::max) * 1.5;
+    let title = format!(
+        "{name} on a real cluster: {}, {} B values, {:.0}% reads{}",
+        crate::counted(r.clients, "client"),
+        r.value_bytes,
+        r.reads as f64 * 100.0 / r.ops.max(1) as f64,
+        r.killed.as_ref().map_or(String::new(), |k| format!(
+            ", leader n{} killed at {:.1} s{}",
+            k.node,
+            k.at_s,
+            k.recovered_after_s
+                .map_or(String::from(", never recovered"), |s| format!(
+                    ", half the rate back {:.0} ms later",
+                    s * 1e3
+                ))
+        ))
+    );
+    let ops_label = format!("answers per second ({width} ms buckets)");
+    let lat_label = format!("slowest answer per {width} ms (ms, log)");
+    crate::plot::figure_svg(
+        &title,
+        &[
+            Chart::Time(TimePanel {
+                x_label: "ms from the start of the load (wall clock)",
+                y_label: &ops_label,
+                x_max: end,
+                y_max: y_ops,
+                log_y: false,
+                lines: &ops,
+                shaded: &shaded,
+            }),
+            Chart::Time(TimePanel {
+                x_label: "ms from the start of the load (wall clock)",
+                y_label: &lat_label,
+                x_max: end,
+                y_max: y_lat,
+                log_y: true,
+                lines: &slowest,
+                shaded: &shaded,
+            }),
+        ],
+        1,
+    )
 }
 
 /// Per protocol, across a sweep's seeds: ms without a leader, and messages per op.

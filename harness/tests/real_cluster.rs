@@ -478,7 +478,7 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 #[test]
-fn cluster_command_starts_nodes_load_measures_them_and_sigint_stops_all() {
+fn cluster_command_starts_nodes_load_measures_them_through_a_leader_kill_and_sigint_stops_all() {
     // Three consecutive free ports for peers and for HTTP (retry if taken).
     let base = |n: u16| -> u16 {
         for _ in 0..50 {
@@ -495,13 +495,13 @@ fn cluster_command_starts_nodes_load_measures_them_and_sigint_stops_all() {
     let (peer_base, http_base) = (base(3), base(3));
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Command::new(EXE)
-        .args(["cluster", "--protocol", "raft", "--nodes", "3"])
+        .args(["cluster", "--protocol", "raft", "--nodes", "3", "--restart"])
         .args(["--peer-base", &peer_base.to_string()])
         .args(["--http-base", &http_base.to_string()])
         .arg("--data-dir")
         .arg(dir.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("cluster.err")).unwrap())
         .spawn()
         .unwrap();
     let guard_pid = cluster.id();
@@ -519,8 +519,11 @@ fn cluster_command_starts_nodes_load_measures_them_and_sigint_stops_all() {
     let endpoints: Vec<String> = (1..=3)
         .map(|i| format!("127.0.0.1:{}", http_base + i))
         .collect();
+    let plot = dir.path().join("failover.svg");
     let load = Command::new(EXE)
-        .args(["load", "--clients", "4", "--seconds", "1", "--json"])
+        .args(["load", "--clients", "4", "--seconds", "3", "--json"])
+        .args(["--kill-leader-at", "1", "--plot"])
+        .arg(&plot)
         .args(["--endpoints", &endpoints.join(",")])
         .output()
         .unwrap();
@@ -541,6 +544,18 @@ fn cluster_command_starts_nodes_load_measures_them_and_sigint_stops_all() {
         report["latency"]["p99_ms"].as_f64().unwrap() > 0.0,
         "{report}"
     );
+    // The leader was one of the nodes, it died, and the others took over.
+    let killed = report["killed"]["pid"].as_u64().unwrap() as u32;
+    assert!(pids.contains(&killed), "{report}");
+    assert!(!pid_alive(killed), "the killed leader {killed} still runs");
+    assert!(
+        report["killed"]["recovered_after_s"].as_f64().is_some(),
+        "{report}"
+    );
+    let buckets = report["timeline"].as_array().unwrap();
+    assert!((25..=35).contains(&buckets.len()), "{}", buckets.len());
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("leader killed"), "{svg}");
 
     stop(guard_pid, "-INT");
     let start = Instant::now();
@@ -555,7 +570,15 @@ fn cluster_command_starts_nodes_load_measures_them_and_sigint_stops_all() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
-    for p in pids {
+    // `--restart` brought the killed node back as a new process; it stopped too.
+    let rest = std::fs::read_to_string(dir.path().join("cluster.err")).unwrap();
+    let restarted: Vec<u32> = rest
+        .lines()
+        .filter_map(|l| l.split("restarted it, pid ").nth(1))
+        .map(|p| p.trim().parse().unwrap())
+        .collect();
+    assert_eq!(restarted.len(), 1, "{rest}");
+    for p in pids.into_iter().chain(restarted) {
         let alive = pid_alive(p);
         if alive {
             stop(p, "-KILL");

@@ -148,6 +148,13 @@ pub(super) struct LoadArgs {
     /// Seed for key choice.
     #[arg(long, default_value_t = 1)]
     pub(super) seed: u64,
+    /// SIGKILL the leader this many seconds into the run (its pid from /status: the cluster
+    /// must run on this machine; `cluster --restart` brings it back).
+    #[arg(long, value_name = "SECS")]
+    pub(super) kill_leader_at: Option<f64>,
+    /// Draw throughput and the slowest answer over time (100 ms buckets) as SVG.
+    #[arg(long, value_name = "FILE")]
+    pub(super) plot: Option<std::path::PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub(super) json: bool,

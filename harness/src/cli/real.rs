@@ -161,6 +161,11 @@ pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
     if !(a.seconds > 0.0 && a.seconds <= 86_400.0) {
         bail!("--seconds must be more than 0 and at most 86400 (a day)");
     }
+    if let Some(k) = a.kill_leader_at {
+        if !(k >= 0.0 && k < a.seconds) {
+            bail!("--kill-leader-at must be within the run (0 to --seconds)");
+        }
+    }
     let cfg = crate::net::LoadConfig {
         endpoints: a.endpoints,
         clients: a.clients as usize,
@@ -171,8 +176,14 @@ pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
         keys_per_client: a.keys,
         seed: a.seed,
         progress: std::io::stderr().is_terminal(),
+        kill_leader_at: a.kill_leader_at.map(std::time::Duration::from_secs_f64),
     };
     let report = runtime()?.block_on(crate::net::load::run_load(cfg))?;
+    if let Some(path) = &a.plot {
+        let svg = crate::report::load_svg(&report)?;
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("plot written to {}", path.display());
+    }
     if a.json {
         outln!(out, "{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -36,6 +36,36 @@ pub struct LoadConfig {
     pub seed: u64,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// SIGKILL the leader this long after the start (it must run on this machine).
+    pub kill_leader_at: Option<Duration>,
+}
+
+/// The width of one bucket of the load's timeline.
+pub const BUCKET: Duration = Duration::from_millis(100);
+
+/// One bucket of the timeline: what was answered in it.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Bucket {
+    /// Acknowledged operations.
+    pub ops: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// The slowest acknowledged operation, in ms.
+    pub max_ms: f64,
+}
+
+/// The leader `load` killed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Killed {
+    /// The node.
+    pub node: consensus_core::NodeId,
+    /// Its process.
+    pub pid: u32,
+    /// Seconds from the start of the load.
+    pub at_s: f64,
+    /// Seconds from the kill until a 100 ms bucket answered at least half the mean of the
+    /// buckets before the kill (None: never, within the run).
+    pub recovered_after_s: Option<f64>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -78,6 +108,10 @@ pub struct LoadReport {
     pub ops_per_sec: f64,
     /// Latency of acknowledged operations, redirects included.
     pub latency: Latency,
+    /// What was answered in each 100 ms of the run.
+    pub timeline: Vec<Bucket>,
+    /// The leader killed during the run, if `kill_leader_at` asked for it.
+    pub killed: Option<Killed>,
 }
 
 impl LoadReport {
@@ -102,7 +136,18 @@ impl LoadReport {
             self.latency.p99_ms,
             self.latency.p999_ms,
             self.latency.max_ms,
-        )
+        ) + &self.killed.as_ref().map_or(String::new(), |k| {
+            format!(
+                "leader killed n{} (pid {}) at {:.1} s; {}\n",
+                k.node,
+                k.pid,
+                k.at_s,
+                k.recovered_after_s.map_or(
+                    "throughput never came back to half its rate".to_string(),
+                    |s| format!("half the rate back after {:.0} ms", s * 1e3)
+                )
+            )
+        })
     }
 }
 
@@ -116,14 +161,25 @@ struct Counters {
 struct ClientResult {
     hist: Histogram<u64>,
     redirects: u64,
+    timeline: Vec<Bucket>,
+}
+
+/// The timeline's bucket for an answer at `at`, growing the timeline to hold it.
+fn bucket_at(timeline: &mut Vec<Bucket>, start: Instant, at: Instant) -> &mut Bucket {
+    let i = (at.saturating_duration_since(start).as_millis() / BUCKET.as_millis()) as usize;
+    if timeline.len() <= i {
+        timeline.resize(i + 1, Bucket::default());
+    }
+    &mut timeline[i]
 }
 
 async fn one_client(
     cfg: Arc<LoadConfig>,
     n: usize,
-    deadline: Instant,
+    (begin, deadline): (Instant, Instant),
     counters: Arc<Counters>,
 ) -> ClientResult {
+    let mut timeline = Vec::new();
     let mut client = Client::new(cfg.endpoints.clone(), n);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (n as u64).wrapping_mul(0x9E37_79B9));
@@ -149,9 +205,13 @@ async fn one_client(
             Ok(r) if read && r.status == StatusCode::NOT_FOUND => true,
             _ => false,
         };
+        let now = Instant::now();
+        let b = bucket_at(&mut timeline, begin, now);
         if ok {
-            let us = start.elapsed().as_micros().max(1) as u64;
+            let us = (now - start).as_micros().max(1) as u64;
             let _ = hist.record(us.min(60_000_000));
+            b.ops += 1;
+            b.max_ms = b.max_ms.max(us as f64 / 1000.0);
             let c = if read {
                 &counters.reads
             } else {
@@ -159,6 +219,7 @@ async fn one_client(
             };
             c.fetch_add(1, Ordering::Relaxed);
         } else {
+            b.errors += 1;
             counters.errors.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -166,7 +227,35 @@ async fn one_client(
     ClientResult {
         hist,
         redirects: client.redirects,
+        timeline,
     }
+}
+
+/// Finds the node that leads (asking every endpoint) and SIGKILLs its process.
+async fn kill_leader(endpoints: &[String]) -> anyhow::Result<(consensus_core::NodeId, u32)> {
+    for (i, e) in endpoints.iter().enumerate() {
+        let mut c = Client::new(endpoints.to_vec(), i);
+        let Ok(r) = c.call_once(Method::GET, "/status", Bytes::new()).await else {
+            continue;
+        };
+        let s = r.json();
+        if s["role"] == "Leader" {
+            let (Some(node), Some(pid)) = (s["id"].as_u64(), s["pid"].as_u64()) else {
+                anyhow::bail!("{e} leads but does not report its pid");
+            };
+            let host = e.rsplit_once(':').map_or(e.as_str(), |(h, _)| h);
+            anyhow::ensure!(
+                matches!(host, "127.0.0.1" | "localhost" | "[::1]"),
+                "the leader {e} is not on this machine; --kill-leader-at needs a local cluster"
+            );
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()?;
+            anyhow::ensure!(status.success(), "kill -KILL {pid} failed");
+            return Ok((node, pid as u32));
+        }
+    }
+    anyhow::bail!("no endpoint is the leader: {}", endpoints.join(", "))
 }
 
 /// How long `load` waits for a cluster that is still starting to answer.
@@ -251,18 +340,49 @@ pub async fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
             tokio::spawn(one_client(
                 Arc::clone(&cfg),
                 n,
-                deadline,
+                (start, deadline),
                 Arc::clone(&counters),
             ))
         })
         .collect();
+    let killer = cfg.kill_leader_at.map(|after| {
+        let endpoints = cfg.endpoints.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let at_s = start.elapsed().as_secs_f64();
+            kill_leader(&endpoints)
+                .await
+                .map(|(node, pid)| (node, pid, at_s))
+        })
+    });
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let mut redirects = 0;
+    let mut timeline: Vec<Bucket> = Vec::new();
     for t in tasks {
         let r = t.await?;
         hist.add(&r.hist).expect("same bounds");
         redirects += r.redirects;
+        if timeline.len() < r.timeline.len() {
+            timeline.resize(r.timeline.len(), Bucket::default());
+        }
+        for (sum, b) in timeline.iter_mut().zip(&r.timeline) {
+            sum.ops += b.ops;
+            sum.errors += b.errors;
+            sum.max_ms = sum.max_ms.max(b.max_ms);
+        }
     }
+    let killed = match killer {
+        Some(k) => {
+            let (node, pid, at_s) = k.await??;
+            Some(Killed {
+                node,
+                pid,
+                at_s,
+                recovered_after_s: recovery(&timeline, at_s),
+            })
+        }
+        None => None,
+    };
     ticker.abort();
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
@@ -292,5 +412,49 @@ pub async fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         redirects,
         ops_per_sec: (writes + reads) as f64 / seconds,
         latency,
+        timeline,
+        killed,
     })
+}
+
+/// Seconds from `at_s` until a bucket answers at least half the mean of the whole buckets
+/// before it.
+pub fn recovery(timeline: &[Bucket], at_s: f64) -> Option<f64> {
+    let width = BUCKET.as_secs_f64();
+    let k = (at_s / width) as usize;
+    let before = &timeline[..k.min(timeline.len())];
+    if before.is_empty() {
+        return None;
+    }
+    let mean = before.iter().map(|b| b.ops as f64).sum::<f64>() / before.len() as f64;
+    // The first bucket that starts after the kill.
+    timeline
+        .iter()
+        .enumerate()
+        .skip(k + 1)
+        .find(|(_, b)| b.ops as f64 >= mean / 2.0)
+        .map(|(i, _)| ((i + 1) as f64 * width - at_s).max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops(v: &[u64]) -> Vec<Bucket> {
+        v.iter()
+            .map(|&ops| Bucket {
+                ops,
+                ..Bucket::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recovery_is_the_end_of_the_first_bucket_back_at_half_the_rate() {
+        // 100 ops per bucket, the kill at 0.25 s, nothing for 3 buckets, then 60.
+        let t = ops(&[100, 100, 90, 0, 0, 0, 60, 100]);
+        let r = recovery(&t, 0.25).unwrap();
+        assert!((r - 0.45).abs() < 1e-9, "{r}");
+        assert_eq!(recovery(&ops(&[100, 100, 0, 0]), 0.15), None);
+    }
 }

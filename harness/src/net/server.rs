@@ -337,6 +337,9 @@ pub struct StatusBody {
     pub commit: consensus_core::Position,
     /// Last position in the log.
     pub last: consensus_core::Position,
+    /// The serving process (so that a test or `load --kill-leader-at` can kill it).
+    #[serde(default)]
+    pub pid: u32,
 }
 
 fn status_body(st: &AppState, s: &Status) -> StatusBody {
@@ -353,6 +356,7 @@ fn status_body(st: &AppState, s: &Status) -> StatusBody {
             .map(|a| a.to_string()),
         commit: s.commit,
         last: s.last,
+        pid: std::process::id(),
     }
 }
 
