@@ -296,6 +296,12 @@ pub trait Replica {
     fn persisted(&mut self, now: Time, through: Position);
     /// Reports role, era, leader and log positions.
     fn status(&self) -> Status;
+    /// The protocol's own state beyond [`Status`], as (name, value) pairs named as in the paper
+    /// or ZooKeeper (Raft: votedFor, nextIndex / matchIndex per follower; ZAB: acceptedEpoch,
+    /// currentEpoch, phase, each follower's sync state), for viewers and debugging.
+    fn inspect(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Asks for a read index (`level` is [`ReadLevel::Index`] or [`ReadLevel::Lease`]); on
     /// `Ok` the answer, under `id`, comes in a later [`Ready::reads`]. A core without read
     /// indexes returns [`ProposeError::Unsupported`], and the driver reads through the log.

@@ -11,7 +11,7 @@ shot() { # name time trace1 trace2
   "$B" view "$WORK/$3" "$WORK/$4" -o "$WORK/$1.html" >/dev/null
   timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$WORK/profile-$1" --hide-scrollbars --window-size=1400,880 \
+    --user-data-dir="$WORK/profile-$1" --hide-scrollbars --window-size=1400,1150 \
     --virtual-time-budget=3000 --screenshot="$OUT/$1.png" "file://$WORK/$1.html#t=$2" 2>/dev/null
 }
 for s in election leader-crash split-vote replication partition lagging-follower \

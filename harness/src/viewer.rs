@@ -9,6 +9,30 @@ use crate::sim::TraceEvent;
 
 const TEMPLATE: &str = include_str!("viewer.html");
 const DATA_MARK: &str = "/*TRACES*/null";
+const NARRATION_MARK: &str = "/*NARRATION*/null";
+/// At most this many lines of narration per trace go into the page.
+const MAX_LINES: usize = 20_000;
+
+/// The terminal's narration of a trace, as (µs, line), when its protocol is registered.
+fn narration(events: &[TraceEvent]) -> Vec<(u64, String)> {
+    let Some(TraceEvent::Meta { protocol, .. }) = events.first() else {
+        return Vec::new();
+    };
+    let Some(p) = crate::protocol::all()
+        .into_iter()
+        .find(|p| p.name() == protocol)
+    else {
+        return Vec::new();
+    };
+    let quiet = crate::scenario::quiet_of(events);
+    let mut lines = crate::scenario::narrate_events(p.words(), events, &quiet);
+    if lines.len() > MAX_LINES {
+        let t = lines[MAX_LINES - 1].0;
+        lines.truncate(MAX_LINES);
+        lines.push((t, format!("... the first {MAX_LINES} lines only")));
+    }
+    lines
+}
 
 /// The page for `traces` (one or two), ready to write to a file.
 pub fn render(traces: &[Vec<TraceEvent>]) -> anyhow::Result<String> {
@@ -22,14 +46,17 @@ pub fn render(traces: &[Vec<TraceEvent>]) -> anyhow::Result<String> {
             "a trace starts with its meta line (write it with scenario --trace)"
         );
     }
-    let json = serde_json::to_string(traces)?;
     // Nothing in the data may end the script element early.
-    let json = json.replace("</", "<\\/");
+    let json = serde_json::to_string(traces)?.replace("</", "<\\/");
+    let lines: Vec<Vec<(u64, String)>> = traces.iter().map(|t| narration(t)).collect();
+    let lines = serde_json::to_string(&lines)?.replace("</", "<\\/");
     anyhow::ensure!(
-        TEMPLATE.contains(DATA_MARK),
-        "viewer template lacks its data mark"
+        TEMPLATE.contains(DATA_MARK) && TEMPLATE.contains(NARRATION_MARK),
+        "viewer template lacks its data marks"
     );
-    Ok(TEMPLATE.replacen(DATA_MARK, &json, 1))
+    Ok(TEMPLATE
+        .replacen(NARRATION_MARK, &lines, 1)
+        .replacen(DATA_MARK, &json, 1))
 }
 
 #[cfg(test)]

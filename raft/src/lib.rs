@@ -418,6 +418,48 @@ impl Replica for RaftReplica {
         self.request_read(id, level)
     }
 
+    fn inspect(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            (
+                "currentTerm".to_string(),
+                self.hard.current_term.to_string(),
+            ),
+            (
+                "votedFor".to_string(),
+                self.hard
+                    .voted_for
+                    .map_or("none".into(), |v| format!("n{v}")),
+            ),
+            ("commitIndex".to_string(), self.commit_index.to_string()),
+            (
+                "lastApplied".to_string(),
+                self.applied.applied().seq.to_string(),
+            ),
+            (
+                "log".to_string(),
+                format!(
+                    "snapshot through {}, entries {}..={}",
+                    self.log.snapshot_index(),
+                    self.log.snapshot_index() + 1,
+                    self.log.last_index()
+                ),
+            ),
+        ];
+        if matches!(self.role, RaftRole::PreCandidate | RaftRole::Candidate) {
+            let votes: Vec<String> = self.votes.iter().map(|v| format!("n{v}")).collect();
+            out.push(("votes granted".to_string(), votes.join(" ")));
+        }
+        if self.role == RaftRole::Leader {
+            for (id, p) in &self.progress {
+                out.push((
+                    format!("n{id} nextIndex / matchIndex"),
+                    format!("{} / {} ({:?})", p.next_index, p.match_index, p.state),
+                ));
+            }
+        }
+        out
+    }
+
     fn status(&self) -> Status {
         Status {
             id: self.id,

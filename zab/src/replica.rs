@@ -410,6 +410,41 @@ impl Replica for ZabReplica {
         self.request_sync(id, level)
     }
 
+    fn inspect(&self) -> Vec<(String, String)> {
+        let kv = |k: &str, v: String| (k.to_string(), v);
+        let mut out = vec![
+            kv("acceptedEpoch", self.hard.accepted_epoch.to_string()),
+            kv("currentEpoch", self.hard.current_epoch.to_string()),
+            kv("lastLoggedZxid", self.log.last_zxid().to_string()),
+            kv("lastCommittedZxid", self.last_committed.to_string()),
+        ];
+        match &self.role {
+            ZabRole::Looking => {
+                let v = self.fle.proposed();
+                out.push(kv(
+                    "FLE vote",
+                    format!("n{} (zxid {}, epoch {})", v.leader, v.zxid, v.peer_epoch),
+                ));
+            }
+            ZabRole::Following(f) => {
+                out.push(kv("phase", format!("{:?}", f.phase)));
+                out.push(kv("leader", format!("n{}", f.leader)));
+                out.push(kv("proposals awaiting COMMIT", f.pending.len().to_string()));
+            }
+            ZabRole::Leading(l) => {
+                out.push(kv("phase", format!("{:?}", l.phase)));
+                out.push(kv("last proposed", l.last_proposed.to_string()));
+                for (id, h) in &l.handlers {
+                    out.push((
+                        format!("n{id} learner"),
+                        format!("{:?}, acceptedEpoch {}", h.state, h.accepted_epoch),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     fn status(&self) -> Status {
         let (role, role_name, era, leader) = match &self.role {
             ZabRole::Looking => (Role::Candidate, "Looking", self.hard.current_epoch, None),

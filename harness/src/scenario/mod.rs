@@ -8,7 +8,7 @@
 mod narrate;
 mod stories;
 
-pub use narrate::narrate;
+pub use narrate::{narrate, narrate_events, quiet_of};
 
 /// A run told for people: a heading, the narration one line per step, and the outcome.
 pub fn render(o: &Outcome) -> String {
@@ -304,6 +304,20 @@ impl Script {
 
     fn finish(self, scenario: &str, label: String, seed: u64) -> Outcome {
         let protocol = self.c.protocol();
+        let mut trace = self.c.trace_events().to_vec();
+        // The quiet stretches go into the trace too, so that a viewer narrates it as the
+        // terminal does: each at its end, after the events of that moment.
+        for (from, until, text) in &self.quiet {
+            let at = trace.partition_point(|e| e.time() <= *until);
+            trace.insert(
+                at.max(1),
+                TraceEvent::Quiet {
+                    t: *until,
+                    from: *from,
+                    text: text.clone(),
+                },
+            );
+        }
         Outcome {
             scenario: scenario.to_string(),
             label,
@@ -311,7 +325,7 @@ impl Script {
             seed,
             facts: self.facts,
             verdict: self.verdict,
-            trace: self.c.trace_events().to_vec(),
+            trace,
             quiet: self.quiet,
         }
     }

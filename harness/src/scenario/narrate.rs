@@ -32,23 +32,48 @@ impl Seen {
     }
 }
 
-fn line(t: u64, who: &str, text: &str) -> String {
-    format!("{:>9.1} ms  {who:<4} {text}", t as f64 / 1000.0)
+fn line(t: u64, who: &str, text: &str) -> (u64, String) {
+    (t, format!("{:>9.1} ms  {who:<4} {text}", t as f64 / 1000.0))
 }
 
 /// The story of a run, one line per step.
 pub fn narrate(o: &Outcome) -> Vec<String> {
-    let words = o.protocol.words();
+    narrate_events(o.protocol.words(), &o.trace, &o.quiet)
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}
+
+/// The quiet stretches a trace records (its `quiet` events).
+pub fn quiet_of(events: &[TraceEvent]) -> Vec<(u64, u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TraceEvent::Quiet { t, from, text } => Some((*from, *t, text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The story of a trace, one (time in µs, line) per step; the routine steps inside `quiet`
+/// stretches are summed up by the stretch's line.
+pub fn narrate_events(
+    words: &crate::protocol::Words,
+    events: &[TraceEvent],
+    quiet: &[(u64, u64, String)],
+) -> Vec<(u64, String)> {
     let (era_word, interesting, brief) = (words.era, words.interesting, words.brief);
-    let mut out = Vec::new();
+    let mut out: Vec<(u64, String)> = Vec::new();
     let mut seen: BTreeMap<NodeId, Seen> = BTreeMap::new();
-    let mut quiet_told = vec![false; o.quiet.len()];
-    let events = &o.trace;
+    let mut quiet_told = vec![false; quiet.len()];
     let mut i = 0;
     while i < events.len() {
         let e = &events[i];
         i += 1;
         let t = e.time();
+        if matches!(e, TraceEvent::Detail { .. } | TraceEvent::Quiet { .. }) {
+            continue;
+        }
         let always = matches!(
             e,
             TraceEvent::Note { .. }
@@ -60,7 +85,7 @@ pub fn narrate(o: &Outcome) -> Vec<String> {
                 | TraceEvent::Connect { .. }
         );
         if !always {
-            if let Some(k) = o.quiet.iter().position(|(a, b, _)| t > *a && t <= *b) {
+            if let Some(k) = quiet.iter().position(|(a, b, _)| t > *a && t <= *b) {
                 if let TraceEvent::State {
                     node,
                     role_name,
@@ -76,7 +101,7 @@ pub fn narrate(o: &Outcome) -> Vec<String> {
                 }
                 if !quiet_told[k] {
                     quiet_told[k] = true;
-                    out.push(line(t, "", &format!("... {}", o.quiet[k].2)));
+                    out.push(line(t, "", &format!("... {}", quiet[k].2)));
                 }
                 continue;
             }
@@ -85,7 +110,9 @@ pub fn narrate(o: &Outcome) -> Vec<String> {
             TraceEvent::Meta { .. }
             | TraceEvent::Recv { .. }
             | TraceEvent::Drop { .. }
-            | TraceEvent::Timer { .. } => {}
+            | TraceEvent::Timer { .. }
+            | TraceEvent::Detail { .. }
+            | TraceEvent::Quiet { .. } => {}
             TraceEvent::Note { text, .. } => out.push(line(t, "", &format!("-- {text}"))),
             TraceEvent::Crash { node, .. } => out.push(line(t, &format!("n{node}"), "CRASHES")),
             TraceEvent::Restart { node, .. } => {

@@ -155,6 +155,7 @@ impl<R: Replica> Sim<R> {
             return;
         };
         let status = r.status();
+        let detail = self.tracer.is_some().then(|| r.inspect());
         let ready = if r.has_ready() {
             Some(r.take_ready())
         } else {
@@ -177,6 +178,9 @@ impl<R: Replica> Sim<R> {
         if let Some(tr) = self.tracer.as_mut() {
             let t = now.as_micros() as u64;
             tr.status(t, &status, deadline.as_micros() as u64);
+            if let Some(fields) = detail {
+                tr.detail(t, id, fields);
+            }
             for op in ready.iter().flat_map(|r| &r.persist) {
                 match op {
                     consensus_core::PersistOp::Append(es) if !es.is_empty() => {

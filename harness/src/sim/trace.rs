@@ -189,6 +189,24 @@ pub enum TraceEvent {
         /// The text.
         text: String,
     },
+    /// A node's protocol-specific state changed ([`consensus_core::Replica::inspect`]).
+    Detail {
+        /// Virtual time, µs.
+        t: u64,
+        /// The node.
+        node: NodeId,
+        /// (name, value) pairs, named as in the paper or ZooKeeper.
+        fields: Vec<(String, String)>,
+    },
+    /// A stretch of a scenario its narration sums up in one line (recorded at its end).
+    Quiet {
+        /// Virtual time the stretch ended, µs.
+        t: u64,
+        /// When it began, µs.
+        from: u64,
+        /// The line that stands for it.
+        text: String,
+    },
 }
 
 impl TraceEvent {
@@ -211,7 +229,9 @@ impl TraceEvent {
             | TraceEvent::Connect { t, .. }
             | TraceEvent::Heal { t }
             | TraceEvent::Client { t, .. }
-            | TraceEvent::Note { t, .. } => *t,
+            | TraceEvent::Note { t, .. }
+            | TraceEvent::Detail { t, .. }
+            | TraceEvent::Quiet { t, .. } => *t,
         }
     }
 }
@@ -231,6 +251,7 @@ pub struct Tracer {
     pub cause: String,
     last: Vec<Option<Status>>,
     timers: Vec<u64>,
+    details: Vec<Vec<(String, String)>>,
 }
 
 impl Tracer {
@@ -242,6 +263,7 @@ impl Tracer {
             cause: "start".into(),
             last: vec![None; nodes + 1],
             timers: vec![0; nodes + 1],
+            details: vec![Vec::new(); nodes + 1],
         }
     }
 
@@ -282,10 +304,21 @@ impl Tracer {
         });
     }
 
+    /// Records the node's protocol-specific state if it changed.
+    pub fn detail(&mut self, t: u64, node: NodeId, fields: Vec<(String, String)>) {
+        let slot = &mut self.details[node as usize];
+        if *slot == fields {
+            return;
+        }
+        *slot = fields.clone();
+        self.events.push(TraceEvent::Detail { t, node, fields });
+    }
+
     /// Forgets a crashed node's last status, so its restart is recorded in full.
     pub fn forget(&mut self, node: NodeId) {
         self.last[node as usize] = None;
         self.timers[node as usize] = 0;
+        self.details[node as usize].clear();
     }
 }
 
