@@ -6,6 +6,8 @@
 //! from it (`.`-separated keys and array indexes), and `VALUE` is that value as the page shows it
 //! (its decimals and thousands separators decide the format). GitHub renders only `VALUE`.
 //! A marker right after a backtick is quoted in inline code and not a figure.
+//! An `ARGS` that starts with `@` names a computation of this file instead of a command (the
+//! figures a criterion bench prints, which no command does).
 //! `<!--figcmd NAME: ARGS-->` names a command once per file, so that its figures can say
 //! `<!--fig NAME #PATH-->`.
 //! `UPDATE_DOCS=1 cargo test -p harness --test doc_figures` rewrites the stale values
@@ -99,7 +101,32 @@ fn figures_in(file: &Path, text: &str) -> Vec<Figure> {
     out
 }
 
+/// `@election-after-crash`: what `cargo bench -p benches -- election` prints: virtual ms from
+/// the leader's crash to a new leader, 5 nodes, default settings, mean and max over seeds 1-20.
+fn election_after_crash() -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for p in harness::protocol::builtin() {
+        // As the bench computes them: a Duration mean (whole nanoseconds), then ms.
+        let times: Vec<std::time::Duration> = (1..=20)
+            .map(|seed| {
+                harness::figure16::election_after_crash(p, &Default::default(), seed)
+                    .expect("a new leader")
+            })
+            .collect();
+        let mean = (times.iter().sum::<std::time::Duration>() / 20).as_secs_f64() * 1e3;
+        let max = times.iter().max().expect("20 trials").as_secs_f64() * 1e3;
+        out.insert(
+            p.name().to_string(),
+            serde_json::json!({ "mean_ms": mean, "max_ms": max }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
 fn run(args: &str) -> serde_json::Value {
+    if args == "@election-after-crash" {
+        return election_after_crash();
+    }
     let o = Command::new(env!("CARGO_BIN_EXE_consensus-lab"))
         .args(args.split_whitespace())
         .output()
@@ -186,7 +213,10 @@ fn deterministic_figures_in_the_docs_match_their_commands() {
     commands.sort();
     commands.dedup();
     for c in &commands {
-        assert!(c.contains("--json"), "`{c}` must print JSON (--json)");
+        assert!(
+            c.starts_with('@') || c.contains("--json"),
+            "`{c}` must print JSON (--json)"
+        );
     }
     let outputs: BTreeMap<String, serde_json::Value> = std::thread::scope(|s| {
         let half = commands.len().div_ceil(2);
