@@ -1,21 +1,20 @@
-//! The one place values become bytes: bincode 2 (serde), with a maximum frame size.
+//! The one place values become bytes: postcard (serde; varint integers, length-prefixed
+//! sequences), with a maximum frame size and a format version.
 //!
 //! Every other module encodes through these functions, so the format can change in one place.
 //! Decoding never panics: malformed, truncated, oversized or trailing input is an error value.
+//! Why postcard (and not bincode 2, wincode or bitcode): docs/architecture.md#the-wire-and-disk-format.
 
-use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
-use bincode::enc::write::{SizeWriter, Writer};
+use postcard::ser_flavors::Flavor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// Largest encoded value (frame payload) the codec accepts, in bytes.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
-type Cfg = Configuration<LittleEndian, Varint, Limit<MAX_FRAME_BYTES>>;
-
-fn cfg() -> Cfg {
-    config::standard().with_limit::<MAX_FRAME_BYTES>()
-}
+/// The version of the encoding, written in every log directory and peer handshake: a node
+/// refuses data and peers of another version. 1 was bincode 2; 2 is postcard 1.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Why a value could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,37 +50,77 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(buf)
 }
 
-struct VecWriter<'a>(&'a mut Vec<u8>);
+/// Appends to a borrowed buffer, refusing to grow a frame past [`MAX_FRAME_BYTES`].
+struct Append<'a> {
+    buf: &'a mut Vec<u8>,
+    start: usize,
+}
 
-impl Writer for VecWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.extend_from_slice(bytes);
+impl Flavor for Append<'_> {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if self.buf.len() - self.start + data.len() > MAX_FRAME_BYTES {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.buf.extend_from_slice(data);
         Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.buf.len() - self.start)
+    }
+}
+
+/// Counts bytes without storing them.
+#[derive(Default)]
+struct Count(usize);
+
+impl Flavor for Count {
+    type Output = usize;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 += data.len();
+        Ok(())
+    }
+
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
     }
 }
 
 /// Appends the encoding of `value` to `buf` and returns the number of bytes written.
 pub fn encode_into<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> Result<usize, CodecError> {
     let start = buf.len();
-    bincode::serde::encode_into_writer(value, VecWriter(buf), cfg())
-        .map_err(|e| CodecError::Encode(e.to_string()))?;
-    let len = buf.len() - start;
-    if len > MAX_FRAME_BYTES {
-        buf.truncate(start);
-        return Err(CodecError::FrameTooLarge {
-            len,
-            max: MAX_FRAME_BYTES,
-        });
+    match postcard::serialize_with_flavor(value, Append { buf, start }) {
+        Ok(len) => Ok(len),
+        Err(postcard::Error::SerializeBufferFull) => {
+            buf.truncate(start);
+            Err(CodecError::FrameTooLarge {
+                len: encoded_len(value)?,
+                max: MAX_FRAME_BYTES,
+            })
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(CodecError::Encode(e.to_string()))
+        }
     }
-    Ok(len)
 }
 
 /// The number of bytes [`encode`] would produce for `value`.
 pub fn encoded_len<T: Serialize>(value: &T) -> Result<usize, CodecError> {
-    let mut w = SizeWriter::default();
-    bincode::serde::encode_into_writer(value, &mut w, cfg())
-        .map_err(|e| CodecError::Encode(e.to_string()))?;
-    Ok(w.bytes_written)
+    postcard::serialize_with_flavor(value, Count::default())
+        .map_err(|e| CodecError::Encode(e.to_string()))
 }
 
 /// Decodes exactly one value from `bytes`.
@@ -92,12 +131,12 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
             max: MAX_FRAME_BYTES,
         });
     }
-    let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, cfg())
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
-    if used != bytes.len() {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| CodecError::Decode(e.to_string()))?;
+    if !rest.is_empty() {
         return Err(CodecError::TrailingBytes {
-            used,
-            extra: bytes.len() - used,
+            used: bytes.len() - rest.len(),
+            extra: rest.len(),
         });
     }
     Ok(value)
@@ -144,9 +183,12 @@ mod tests {
 
     #[test]
     fn huge_length_prefix_is_rejected_without_allocating() {
-        // A varint length of u64::MAX for a byte string: must fail fast, not allocate.
-        let bytes = [251u8, 255, 255, 255, 255, 255, 255, 255, 255];
+        // A varint length of u64::MAX for a byte string and for a sequence: must fail fast,
+        // not allocate.
+        let bytes = [255u8, 255, 255, 255, 255, 255, 255, 255, 255, 1];
         assert!(decode::<Vec<u8>>(&bytes).is_err());
+        assert!(decode::<bytes::Bytes>(&bytes).is_err());
+        assert!(decode::<Vec<Entry>>(&bytes).is_err());
     }
 
     #[test]

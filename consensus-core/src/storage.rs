@@ -34,6 +34,16 @@ pub enum StorageError {
         /// What is wrong there.
         reason: String,
     },
+    /// The data was written in another encoding ([`crate::codec::FORMAT_VERSION`]).
+    #[error("{} holds data of format {found}; this build reads format {expected} (keep the data with the build that wrote it, or start this node on an empty directory and let it catch up)", dir.display())]
+    Format {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// The format found there.
+        found: u32,
+        /// The format this build reads and writes.
+        expected: u32,
+    },
 }
 
 /// A durable log plus hard state, written by a driver on behalf of a core.

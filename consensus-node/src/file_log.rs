@@ -42,6 +42,63 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 const HARD_STATE_FILE: &str = "hardstate";
 const SNAPSHOT_FILE: &str = "snapshot";
 const SEGMENT_SUFFIX: &str = ".log";
+/// The file that names the encoding of everything in the directory.
+pub const FORMAT_FILE: &str = "FORMAT";
+
+/// Refuses a directory written in another encoding; marks a new one with this build's.
+fn check_format(dir: &Path) -> Result<(), StorageError> {
+    let path = dir.join(FORMAT_FILE);
+    let expected = codec::FORMAT_VERSION;
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let found = text
+                .trim()
+                .strip_prefix("consensus-lab format ")
+                .and_then(|n| n.parse::<u32>().ok())
+                .ok_or_else(|| StorageError::Corrupt {
+                    file: path.clone(),
+                    offset: 0,
+                    reason: format!("not a format marker: {:?}", text.trim()),
+                })?;
+            if found != expected {
+                return Err(StorageError::Format {
+                    dir: dir.to_path_buf(),
+                    found,
+                    expected,
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Data without a marker predates it: format 1 (bincode 2).
+            let has_data = fs::read_dir(dir)?.filter_map(|e| e.ok()).any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(SEGMENT_SUFFIX) || name == HARD_STATE_FILE || name == SNAPSHOT_FILE
+            });
+            if has_data {
+                return Err(StorageError::Format {
+                    dir: dir.to_path_buf(),
+                    found: 1,
+                    expected,
+                });
+            }
+            let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
+            {
+                let mut f = File::create(&tmp)?;
+                io::Write::write_all(
+                    &mut f,
+                    format!("consensus-lab format {expected}\n").as_bytes(),
+                )?;
+                f.sync_all()?;
+            }
+            fs::rename(&tmp, &path)?;
+            fsync_dir(dir)?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// Where one entry lives on disk.
 #[derive(Clone, Copy, Debug)]
@@ -105,6 +162,7 @@ where
     ) -> Result<Self, StorageError> {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
+        check_format(&dir)?;
         Ok(FileLog {
             dir,
             segment_bytes: segment_bytes.max(1),

@@ -65,6 +65,45 @@ impl Hello {
             node_id,
         }
     }
+
+    /// The handshake frame: magic and codec format as plain little-endian u32s (readable
+    /// whatever the encoding), then the encoded hello.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(64);
+        b.extend_from_slice(&self.magic.to_le_bytes());
+        b.extend_from_slice(&codec::FORMAT_VERSION.to_le_bytes());
+        codec::encode_into(self, &mut b).expect("a Hello always encodes");
+        b
+    }
+
+    /// Reads a handshake frame, refusing other programs, other codec formats and other
+    /// protocol versions with a one-line reason.
+    pub fn from_frame(frame: &[u8]) -> Result<Hello, String> {
+        let word = |i: usize| {
+            frame
+                .get(i..i + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        };
+        if word(0) != Some(HELLO_MAGIC) {
+            return Err("refused: not a consensus-lab peer of format 2 or later".into());
+        }
+        let format = word(4).unwrap_or(0);
+        if format != codec::FORMAT_VERSION {
+            return Err(format!(
+                "refused: the peer speaks codec format {format}, this node {}",
+                codec::FORMAT_VERSION
+            ));
+        }
+        let hello: Hello =
+            codec::decode(&frame[8..]).map_err(|e| format!("handshake does not decode: {e}"))?;
+        if hello.magic != HELLO_MAGIC || hello.version != PROTOCOL_VERSION {
+            return Err(format!(
+                "refused: peer protocol version {}, this node {PROTOCOL_VERSION}",
+                hello.version
+            ));
+        }
+        Ok(hello)
+    }
 }
 
 /// Where a node listens and who its peers are.
@@ -216,14 +255,7 @@ where
         Ok(Some(Err(e))) => return Err(format!("bad handshake frame: {e}")),
         Ok(Some(Ok(frame))) => frame,
     };
-    let hello: Hello =
-        codec::decode(&first).map_err(|e| format!("handshake does not decode: {e}"))?;
-    if hello.magic != HELLO_MAGIC || hello.version != PROTOCOL_VERSION {
-        return Err(format!(
-            "refused: not a consensus-lab peer (magic {:#x}, version {})",
-            hello.magic, hello.version
-        ));
-    }
+    let hello = Hello::from_frame(&first)?;
     if hello.cluster_id != cfg.cluster_id {
         return Err(format!(
             "refused node {}: cluster id {:?} is not ours ({:?})",
@@ -252,7 +284,7 @@ where
 
 /// Keeps one outbound connection to `peer` and writes its queued messages.
 async fn dial_loop(peer: NodeId, addr: SocketAddr, hello: Hello, mut rx: mpsc::Receiver<Bytes>) {
-    let hello = Bytes::from(codec::encode(&hello).expect("a Hello always encodes"));
+    let hello = Bytes::from(hello.to_frame());
     let mut backoff = BACKOFF_MIN;
     loop {
         let stream = match TcpStream::connect(addr).await {
@@ -405,21 +437,35 @@ mod tests {
     #[tokio::test]
     async fn wrong_cluster_id_is_refused() {
         let hello = Hello::new("another", 1);
-        let mut bytes = framed(&codec::encode(&hello).unwrap());
+        let mut bytes = framed(&hello.to_frame());
         bytes.extend(framed(&codec::encode(&"sneaky".to_string()).unwrap()));
         refused_then_still_serving(bytes).await;
     }
 
     #[tokio::test]
+    async fn a_peer_of_another_codec_format_is_refused() {
+        let mut frame = Hello::new("test", 1).to_frame();
+        frame[4..8].copy_from_slice(&(codec::FORMAT_VERSION + 1).to_le_bytes());
+        assert!(Hello::from_frame(&frame)
+            .unwrap_err()
+            .contains("codec format"));
+        refused_then_still_serving(framed(&frame)).await;
+        // A format-1 (bincode) hello starts with a varint, not the plain magic.
+        assert!(Hello::from_frame(&[0xfc, 0x42, 0x41, 0x4c, 0x43, 1, 4])
+            .unwrap_err()
+            .contains("not a consensus-lab peer"));
+    }
+
+    #[tokio::test]
     async fn unknown_node_id_is_refused() {
         let hello = Hello::new("test", 77);
-        refused_then_still_serving(framed(&codec::encode(&hello).unwrap())).await;
+        refused_then_still_serving(framed(&hello.to_frame())).await;
     }
 
     #[tokio::test]
     async fn undecodable_message_after_a_good_handshake_closes_only_that_connection() {
         let hello = Hello::new("test", 1);
-        let mut bytes = framed(&codec::encode(&hello).unwrap());
+        let mut bytes = framed(&hello.to_frame());
         bytes.extend(framed(&[0xff; 9]));
         refused_then_still_serving(bytes).await;
     }

@@ -329,20 +329,7 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
 
     // Garbage, an oversized frame and a wrong cluster id on a peer port are refused.
     let hello_other_cluster = {
-        #[derive(serde::Serialize)]
-        struct Hello {
-            magic: u32,
-            version: u32,
-            cluster_id: String,
-            node_id: u64,
-        }
-        let payload = consensus_core::codec::encode(&Hello {
-            magic: harness::net::tcp::HELLO_MAGIC,
-            version: harness::net::tcp::PROTOCOL_VERSION,
-            cluster_id: "someone-else".into(),
-            node_id: 2,
-        })
-        .unwrap();
+        let payload = harness::net::tcp::Hello::new("someone-else", 2).to_frame();
         let mut v = (payload.len() as u32).to_be_bytes().to_vec();
         v.extend(payload);
         v

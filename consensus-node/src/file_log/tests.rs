@@ -478,3 +478,48 @@ fn a_crash_after_any_step_leaves_what_the_in_memory_model_allows() {
     }
     assert!(checked > 100, "only {checked} crash points checked");
 }
+
+#[test]
+fn a_new_directory_is_marked_with_the_codec_format_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=3))]);
+    let marker = std::fs::read_to_string(dir.path().join(FORMAT_FILE)).unwrap();
+    assert_eq!(
+        marker.trim(),
+        format!("consensus-lab format {}", codec::FORMAT_VERSION)
+    );
+    drop(log);
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(positions(&rec), vec![(1, 1), (1, 2), (1, 3)]);
+}
+
+#[test]
+fn data_of_another_format_is_refused_with_the_directory_and_both_versions() {
+    // Written before the marker existed: format 1.
+    let old = tempfile::tempdir().unwrap();
+    std::fs::write(old.path().join(segment_name(0)), b"\x05\x00\x00\x00garbage").unwrap();
+    let err = FileLog::<u64>::open(old.path()).err().expect("refused");
+    assert!(
+        matches!(err, StorageError::Format { found: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&old.path().display().to_string()));
+    // Marked with a later format.
+    let later = tempfile::tempdir().unwrap();
+    std::fs::write(
+        later.path().join(FORMAT_FILE),
+        format!("consensus-lab format {}\n", codec::FORMAT_VERSION + 1),
+    )
+    .unwrap();
+    let err = FileLog::<u64>::open(later.path()).err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains(&format!("format {}", codec::FORMAT_VERSION + 1)),
+        "{err}"
+    );
+    // A damaged marker is corruption, named by file.
+    std::fs::write(later.path().join(FORMAT_FILE), "zzz").unwrap();
+    let err = FileLog::<u64>::open(later.path()).err().expect("refused");
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+}
