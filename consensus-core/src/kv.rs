@@ -201,7 +201,7 @@ impl StateMachine for KvStore {
         self.read_bytes(command).encode()
     }
 
-    async fn restore(&mut self, data: &[u8]) -> Result<(), codec::CodecError> {
+    async fn restore(&mut self, data: &[u8]) -> Result<(), crate::state_machine::RestoreError> {
         *self = if data.is_empty() {
             KvStore::new()
         } else {

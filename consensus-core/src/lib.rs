@@ -19,6 +19,9 @@ pub mod transport;
 pub mod types;
 
 pub use apply::ApplyCursor;
+/// The attribute the async traits ([`StateMachine`], [`LogStore`], [`Transport`]) are written
+/// with; an implementation outside this crate needs it too.
+pub use async_trait::async_trait;
 pub use direct::Direct;
 pub use pipeline::{Outcome, PendingReads, Release, Step, Steps, Waiters};
 pub use quorum::{Majority, Quorum};
@@ -27,7 +30,7 @@ pub use replica::{
     Replica, Role, Status,
 };
 pub use snapshots::Snapshots;
-pub use state_machine::StateMachine;
+pub use state_machine::{RestoreError, StateMachine};
 pub use storage::{LogStore, MemLogStore, Recovered, StorageError};
 pub use transport::{Transport, TransportError};
 pub use types::{Command, Entry, NodeId, Payload, Position, Snapshot, Time};

@@ -4,6 +4,9 @@ use crate::types::{Command, Position};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+/// Why a snapshot could not be restored: any error of the application's.
+pub type RestoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A deterministic state machine: the same commands in the same order give the same outputs.
 #[async_trait]
 pub trait StateMachine: Send {
@@ -14,8 +17,9 @@ pub trait StateMachine: Send {
     /// Encodes the whole state, as of the last command applied.
     async fn snapshot(&mut self) -> Bytes;
     /// Replaces the whole state with a snapshot's; empty `data` is the initial, empty state. A
-    /// malformed snapshot is an error and leaves the state unchanged.
-    async fn restore(&mut self, data: &[u8]) -> Result<(), crate::codec::CodecError>;
+    /// malformed snapshot is an error (of the application's own type: `?` converts any
+    /// `std::error::Error`) and leaves the state unchanged.
+    async fn restore(&mut self, data: &[u8]) -> Result<(), RestoreError>;
     /// Answers a read-only command from the current state, without applying anything (reads
     /// served at a read index or locally). A command that would change the state gets an
     /// error output.
