@@ -40,7 +40,9 @@ impl StateMachine for Counter {
     }
 }
 
-async fn counter_through_a_leader_stop(protocol: Protocol) {
+/// Three nodes of `protocol` replicating a counter, the count of applied commands, and the
+/// directory that holds their data (deleted when dropped).
+async fn counters(protocol: Protocol) -> (Cluster, Arc<AtomicU64>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let applied = Arc::new(AtomicU64::new(0));
     let cluster = Cluster::start_local(protocol, 3, dir.path(), |_| Counter {
@@ -49,6 +51,11 @@ async fn counter_through_a_leader_stop(protocol: Protocol) {
     })
     .await
     .unwrap();
+    (cluster, applied, dir)
+}
+
+async fn counter_through_a_leader_stop(protocol: Protocol) {
+    let (cluster, _, _dir) = counters(protocol).await;
     let mut client = Client::new(cluster.handles());
     for i in 1..=10 {
         let out = client.submit(b"+1".to_vec()).await.unwrap();
@@ -84,14 +91,7 @@ async fn a_zab_counter_survives_its_leader() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_command_is_applied_once_on_every_node() {
     for protocol in [Protocol::Raft, Protocol::Zab] {
-        let dir = tempfile::tempdir().unwrap();
-        let applied = Arc::new(AtomicU64::new(0));
-        let cluster = Cluster::start_local(protocol, 3, dir.path(), |_| Counter {
-            value: 0,
-            applied: applied.clone(),
-        })
-        .await
-        .unwrap();
+        let (cluster, applied, _dir) = counters(protocol).await;
         // The same session and sequence number twice, as a client retrying after a timeout.
         let cmd = bytes::Bytes::from(
             codec::encode(&SessionCommand {
