@@ -163,3 +163,19 @@ async fn the_session_table_survives_a_snapshot() {
         "a bad snapshot leaves the state unchanged"
     );
 }
+
+#[path = "../examples/lock.rs"]
+mod lock;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_service_grants_one_holder_at_a_time_with_growing_tokens() {
+    for protocol in [Protocol::Raft, Protocol::Zab] {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = lock::contend(protocol, dir.path()).await.unwrap();
+        assert_eq!(tokens.len(), 2, "{protocol:?}");
+        assert!(tokens[0] < tokens[1], "{protocol:?}: {tokens:?}");
+    }
+    // The fence turns away a token smaller than one it accepted.
+    let mut f = lock::Fenced::default();
+    assert!(f.write(3) && f.write(3) && !f.write(2) && f.write(4));
+}
