@@ -36,13 +36,29 @@ pub enum KvOp {
         /// The value to store on success.
         new: String,
     },
+    /// Remove `key` (a no-op if it is absent).
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Set `key` to `value` only if it is absent (a compare-and-set against "no value").
+    Create {
+        /// The key.
+        key: String,
+        /// The value to store if the key is absent.
+        value: String,
+    },
 }
 
 impl KvOp {
     /// The key the operation touches.
     pub fn key(&self) -> &str {
         match self {
-            KvOp::Put { key, .. } | KvOp::Get { key } | KvOp::Cas { key, .. } => key,
+            KvOp::Put { key, .. }
+            | KvOp::Get { key }
+            | KvOp::Cas { key, .. }
+            | KvOp::Delete { key }
+            | KvOp::Create { key, .. } => key,
         }
     }
 }
@@ -78,6 +94,8 @@ pub enum KvOutput {
     Stale,
     /// The command could not be decoded; the store is unchanged.
     Malformed(String),
+    /// A delete was applied; whether the key was there.
+    Deleted(bool),
 }
 
 impl KvOutput {
@@ -159,6 +177,15 @@ impl KvStore {
                     KvOutput::CasResult(false)
                 }
             }
+            KvOp::Delete { key } => KvOutput::Deleted(self.data.remove(key).is_some()),
+            KvOp::Create { key, value } => {
+                if self.data.contains_key(key) {
+                    KvOutput::CasResult(false)
+                } else {
+                    self.data.insert(key.clone(), value.clone());
+                    KvOutput::CasResult(true)
+                }
+            }
         };
         self.sessions.insert(cmd.client, (cmd.seq, out.clone()));
         out
@@ -224,6 +251,32 @@ mod tests {
             key: k.into(),
             value: v.into(),
         }
+    }
+
+    #[test]
+    fn delete_and_create_change_only_what_they_say() {
+        let mut s = KvStore::new();
+        let op = |seq, op| KvCommand { client: 1, seq, op };
+        let key = || "k".to_string();
+        let create = |v: &str| KvOp::Create {
+            key: key(),
+            value: v.into(),
+        };
+        assert_eq!(
+            s.apply_command(&op(1, create("a"))),
+            KvOutput::CasResult(true)
+        );
+        assert_eq!(
+            s.apply_command(&op(2, create("b"))),
+            KvOutput::CasResult(false)
+        );
+        assert_eq!(s.get("k"), Some("a"));
+        let delete = || KvOp::Delete { key: key() };
+        assert_eq!(s.apply_command(&op(3, delete())), KvOutput::Deleted(true));
+        assert_eq!(s.apply_command(&op(4, delete())), KvOutput::Deleted(false));
+        assert_eq!(s.get("k"), None);
+        // A retried delete is answered from the session, as any command.
+        assert_eq!(s.apply_command(&op(4, delete())), KvOutput::Deleted(false));
     }
 
     #[test]

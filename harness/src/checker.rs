@@ -60,6 +60,8 @@ enum MOp {
     Put(u32),
     Get,
     Cas(u32, u32),
+    Delete,
+    Create(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +70,7 @@ enum MOut {
     Written,
     Value(Option<u32>),
     Cas(bool),
+    Deleted(bool),
 }
 
 type State = Option<u32>;
@@ -82,6 +85,16 @@ fn step(s: State, op: MOp, out: MOut) -> Option<State> {
             match out {
                 MOut::Unknown => Some(if matched { Some(n) } else { s }),
                 MOut::Cas(ok) if ok == matched => Some(if matched { Some(n) } else { s }),
+                _ => None,
+            }
+        }
+        (MOp::Delete, MOut::Unknown) => Some(None),
+        (MOp::Delete, MOut::Deleted(was)) => (was == s.is_some()).then_some(None),
+        (MOp::Create(v), out) => {
+            let absent = s.is_none();
+            match out {
+                MOut::Unknown => Some(if absent { Some(v) } else { s }),
+                MOut::Cas(ok) if ok == absent => Some(if absent { Some(v) } else { s }),
                 _ => None,
             }
         }
@@ -119,6 +132,7 @@ pub fn check(history: &History, budget: usize) -> CheckResult {
                 Outcome::Ok(KvOutput::Written) => MOut::Written,
                 Outcome::Ok(KvOutput::Value(v)) => MOut::Value(v.as_deref().map(&mut intern)),
                 Outcome::Ok(KvOutput::CasResult(b)) => MOut::Cas(*b),
+                Outcome::Ok(KvOutput::Deleted(b)) => MOut::Deleted(*b),
                 Outcome::Ok(_) => continue,
             };
             let op = match &r.op {
@@ -130,6 +144,8 @@ pub fn check(history: &History, budget: usize) -> CheckResult {
                     MOp::Get
                 }
                 KvOp::Cas { expected, new, .. } => MOp::Cas(intern(expected), intern(new)),
+                KvOp::Delete { .. } => MOp::Delete,
+                KvOp::Create { value, .. } => MOp::Create(intern(value)),
             };
             let ret = match (&r.outcome, r.complete) {
                 (Outcome::Ok(_), Some(t)) => t.as_nanos() as u64,
@@ -225,6 +241,14 @@ fn order_explains(history: &History, order: &[Command]) -> bool {
                 }
                 KvOutput::CasResult(matched)
             }
+            KvOp::Delete { key } => KvOutput::Deleted(data.remove(key.as_str()).is_some()),
+            KvOp::Create { key, value } => {
+                let absent = !data.contains_key(key.as_str());
+                if absent {
+                    data.insert(key, value);
+                }
+                KvOutput::CasResult(absent)
+            }
         };
         match &history.ops[h].outcome {
             Outcome::Ok(o) if *o != out => return false,
@@ -265,6 +289,8 @@ pub fn describe(r: &OpRecord) -> String {
         KvOp::Put { key, value } => format!("put {key}={value}"),
         KvOp::Get { key } => format!("get {key}"),
         KvOp::Cas { key, expected, new } => format!("cas {key} {expected}->{new}"),
+        KvOp::Delete { key } => format!("delete {key}"),
+        KvOp::Create { key, value } => format!("create {key}={value}"),
     };
     let end = r.complete.map_or("?".to_string(), |t| {
         format!("{:.3}ms", t.as_secs_f64() * 1e3)

@@ -35,12 +35,15 @@ pub struct OpRecord {
 }
 
 impl OpRecord {
-    /// True for an acknowledged operation that changed the store (a put, or a CAS that matched).
+    /// True for an acknowledged operation that changed the store (a put, a CAS or create that
+    /// matched, a delete that removed a key).
     pub fn is_acknowledged_write(&self) -> bool {
         matches!(
             (&self.op, &self.outcome),
             (KvOp::Put { .. }, Outcome::Ok(KvOutput::Written))
                 | (KvOp::Cas { .. }, Outcome::Ok(KvOutput::CasResult(true)))
+                | (KvOp::Create { .. }, Outcome::Ok(KvOutput::CasResult(true)))
+                | (KvOp::Delete { .. }, Outcome::Ok(KvOutput::Deleted(true)))
         )
     }
 }

@@ -144,6 +144,7 @@ mod tests {
                 KvOp::Put { value, .. } | KvOp::Cas { new: value, .. } => {
                     assert!(values.insert(value));
                 }
+                other => panic!("the workload does not draw {other:?}"),
             }
         }
         assert!((800..1200).contains(&reads), "{reads} reads");

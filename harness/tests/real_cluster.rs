@@ -287,16 +287,58 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
         Bytes::from(serde_json::json!({"expected": expected, "new": new}).to_string())
     };
     let r = c
-        .call(Method::POST, "/kv/k1/cas", cas("v1", "w1"))
+        .call(Method::POST, "/cas/k1", cas("v1", "w1"))
         .await
         .unwrap();
     assert_eq!(r.json()["ok"], true);
     let r = c
-        .call(Method::POST, "/kv/k1/cas", cas("v1", "x1"))
+        .call(Method::POST, "/cas/k1", cas("v1", "x1"))
         .await
         .unwrap();
     assert_eq!(r.json()["ok"], false);
     assert_eq!(get(&mut c, "k1").await, Some("w1".into()));
+
+    // Create-if-absent is a CAS against null: it writes an absent key once, then never again.
+    let create =
+        |new: &str| Bytes::from(serde_json::json!({"expected": null, "new": new}).to_string());
+    for (new, want) in [("c1", true), ("c2", false)] {
+        let r = c
+            .call(Method::POST, "/cas/fresh", create(new))
+            .await
+            .unwrap();
+        assert_eq!(r.json()["ok"], want, "create {new}");
+    }
+    assert_eq!(get(&mut c, "fresh").await, Some("c1".into()));
+    // A CAS body without `expected` is refused, not taken for a create.
+    let r = c
+        .call(
+            Method::POST,
+            "/cas/fresh",
+            Bytes::from_static(b"{\"new\":\"z\"}"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // Keys may hold `/`, raw or encoded: the same key either way.
+    put(&mut c, "dir/sub/leaf", "deep").await;
+    assert_eq!(get(&mut c, "dir/sub/leaf").await, Some("deep".into()));
+    let r = c
+        .call(Method::GET, "/kv/dir%2Fsub%2Fleaf", Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(r.json()["value"], "deep");
+    assert_eq!(get(&mut c, "dir").await, None, "no write to a prefix");
+
+    // DELETE removes a key and says whether it was there.
+    for want in [true, false] {
+        let r = c
+            .call(Method::DELETE, "/kv/dir/sub/leaf", Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(r.json()["existed"], want);
+    }
+    assert_eq!(get(&mut c, "dir/sub/leaf").await, None);
 
     // Malformed requests: 4xx with a JSON error, and the node keeps serving.
     let mut direct = Client::new(vec![cluster.endpoint(leader)], 0);
@@ -309,7 +351,7 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
         ),
         (
             Method::POST,
-            "/kv/k1/cas",
+            "/cas/k1",
             Bytes::from_static(b"{\"expected\":"),
             400,
         ),
@@ -320,7 +362,7 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
             Bytes::from(vec![b'v'; harness::net::server::MAX_VALUE_BYTES + 1]),
             413,
         ),
-        (Method::DELETE, "/kv/k1", Bytes::new(), 405),
+        (Method::PATCH, "/kv/k1", Bytes::new(), 405),
     ] {
         let r = direct.call_once(method.clone(), path, body).await.unwrap();
         assert_eq!(r.status.as_u16(), want, "{method} {path}");

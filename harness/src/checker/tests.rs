@@ -275,3 +275,81 @@ fn a_retried_command_takes_effect_once_in_the_witness() {
     // on: the store's session ignores it, and so must the witness.
     assert!(order_explains(&h.0, &order(&h.0, &[0, 1, 0, 2])));
 }
+
+fn delete(k: &str) -> KvOp {
+    KvOp::Delete { key: k.into() }
+}
+fn create(k: &str, v: &str) -> KvOp {
+    KvOp::Create {
+        key: k.into(),
+        value: v.into(),
+    }
+}
+
+#[test]
+fn a_delete_empties_the_key_and_says_whether_it_was_there() {
+    let mut h = H::new();
+    h.add(1, put("a", "1"), 0, Some(1), W)
+        .add(
+            1,
+            delete("a"),
+            2,
+            Some(3),
+            Outcome::Ok(KvOutput::Deleted(true)),
+        )
+        .add(2, get("a"), 4, Some(5), val(None))
+        .add(
+            1,
+            delete("a"),
+            6,
+            Some(7),
+            Outcome::Ok(KvOutput::Deleted(false)),
+        );
+    assert_eq!(check(&h.0, DEFAULT_BUDGET), CheckResult::Linearizable);
+    // Reading the deleted value afterwards is not.
+    let mut h = H::new();
+    h.add(1, put("a", "1"), 0, Some(1), W)
+        .add(
+            1,
+            delete("a"),
+            2,
+            Some(3),
+            Outcome::Ok(KvOutput::Deleted(true)),
+        )
+        .add(2, get("a"), 4, Some(5), val(Some("1")));
+    assert!(matches!(
+        check(&h.0, DEFAULT_BUDGET),
+        CheckResult::Violation(_)
+    ));
+    // Nor is a delete that claims a key was there when it was not.
+    let mut h = H::new();
+    h.add(
+        1,
+        delete("a"),
+        0,
+        Some(1),
+        Outcome::Ok(KvOutput::Deleted(true)),
+    );
+    assert!(matches!(
+        check(&h.0, DEFAULT_BUDGET),
+        CheckResult::Violation(_)
+    ));
+}
+
+#[test]
+fn create_writes_only_an_absent_key() {
+    let ok = |b| Outcome::Ok(KvOutput::CasResult(b));
+    let mut h = H::new();
+    h.add(1, create("a", "1"), 0, Some(1), ok(true))
+        .add(2, create("a", "2"), 2, Some(3), ok(false))
+        .add(2, get("a"), 4, Some(5), val(Some("1")));
+    assert_eq!(check(&h.0, DEFAULT_BUDGET), CheckResult::Linearizable);
+    // Two creates that both succeed on one key: one of them lied.
+    let mut h = H::new();
+    h.add(1, create("a", "1"), 0, Some(1), ok(true))
+        .add(2, create("a", "2"), 2, Some(3), ok(true));
+    assert!(matches!(
+        check(&h.0, DEFAULT_BUDGET),
+        CheckResult::Violation(_)
+    ));
+}

@@ -60,8 +60,9 @@ pub(super) struct ViewArgs {
 
 API: PUT /kv/{key} (body = value), GET /kv/{key}[?consistency=log|index|lease|local]
 (log, the default: through the log; index: Raft ReadIndex / ZooKeeper sync; lease: Raft
-leader lease; local: this node's state, possibly stale), POST /kv/{key}/cas
-with {\"expected\":..,\"new\":..}, GET /status. Followers redirect (307) to the leader.
+leader lease; local: this node's state, possibly stale), DELETE /kv/{key}, POST /cas/{key}
+with {\"expected\":.. or null,\"new\":..}, GET /status. Keys may contain /. Followers
+redirect (307) to the leader.
 Set RUST_LOG (e.g. RUST_LOG=debug) for more log output."
 )]
 pub(super) struct ServeArgs {

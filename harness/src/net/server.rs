@@ -7,7 +7,12 @@
 //!   a follower, which asks the leader; ZAB: ZooKeeper's sync, then the read), `lease` (Raft: the
 //!   leader's lease, linearizable while clocks drift less than the bound; ZAB: as `index`),
 //!   `local` (this node's own state at once: possibly stale)
-//! - `POST /kv/{key}/cas` (body: `{"expected":..,"new":..}`) → `{"ok":true|false}`
+//! - `DELETE /kv/{key}` → `{"ok":true,"existed":true|false}`
+//! - `POST /cas/{key}` (body: `{"expected":..,"new":..}`; `"expected": null` creates the key
+//!   only if it is absent) → `{"ok":true|false}`
+//!
+//! A key is everything after `/kv/` or `/cas/`, percent-decoded: it may contain any bytes,
+//! `/` included (`/kv/a/b` is the key `a/b`), 1 to 1,024 of them.
 //! - `GET /status` → role, era, leader, commit and last positions, protocol
 //!
 //! A node that does not lead answers with `307 Temporary Redirect` to the leader's HTTP address
@@ -267,11 +272,11 @@ async fn get_kv(
     }
 }
 
-/// The body of `POST /kv/{key}/cas`.
+/// The body of `POST /cas/{key}`.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct CasBody {
-    /// The value the key must hold.
-    pub expected: String,
+    /// The value the key must hold; `null`: the key must be absent (create only).
+    pub expected: Option<String>,
     /// The value to store if it does.
     pub new: String,
 }
@@ -290,24 +295,61 @@ async fn cas_kv(
         Ok(b) => b,
         Err(e) => return error(e.status(), e.body_text()),
     };
-    // Any content type: the body must simply be the JSON object.
-    let body: CasBody = match serde_json::from_slice(&body) {
+    // Any content type: the body must simply be the JSON object, with `expected` present
+    // (a forgotten field must not turn a compare-and-set into a create).
+    let parsed = serde_json::from_slice::<serde_json::Value>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| {
+            if v.get("expected").is_none() {
+                return Err("missing field `expected`".to_string());
+            }
+            serde_json::from_value::<CasBody>(v).map_err(|e| e.to_string())
+        });
+    let body = match parsed {
         Ok(b) => b,
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("the body must be {{\"expected\": \"..\", \"new\": \"..\"}}: {e}"),
+                format!("the body must be {{\"expected\": \"..\" or null, \"new\": \"..\"}}: {e}"),
             )
         }
     };
     let path = raw_path(&uri);
-    let op = KvOp::Cas {
-        key,
-        expected: body.expected,
-        new: body.new,
+    let op = match body.expected {
+        Some(expected) => KvOp::Cas {
+            key,
+            expected,
+            new: body.new,
+        },
+        None => KvOp::Create {
+            key,
+            value: body.new,
+        },
     };
     match st.execute(op, &path).await {
         Ok(KvOutput::CasResult(ok)) => Json(json!({ "ok": ok })).into_response(),
+        Ok(other) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("unexpected output {other:?}"),
+        ),
+        Err(r) => r,
+    }
+}
+
+async fn delete_kv(
+    State(st): Shared,
+    uri: axum::http::Uri,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let key = match key_of(path) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let path = raw_path(&uri);
+    match st.execute(KvOp::Delete { key }, &path).await {
+        Ok(KvOutput::Deleted(existed)) => {
+            Json(json!({ "ok": true, "existed": existed })).into_response()
+        }
         Ok(other) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("unexpected output {other:?}"),
@@ -368,21 +410,21 @@ async fn get_status(State(st): Shared) -> Response {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint: use /kv/{key}, /kv/{key}/cas or /status",
+        "no such endpoint: use /kv/{key}, /cas/{key} or /status",
     )
 }
 
 async fn method_not_allowed() -> Response {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed: PUT or GET /kv/{key}, POST /kv/{key}/cas, GET /status",
+        "method not allowed: PUT, GET or DELETE /kv/{key}, POST /cas/{key}, GET /status",
     )
 }
 
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/kv/{key}", get(get_kv).put(put_kv))
-        .route("/kv/{key}/cas", post(cas_kv))
+        .route("/kv/{*key}", get(get_kv).put(put_kv).delete(delete_kv))
+        .route("/cas/{*key}", post(cas_kv))
         .route("/status", get(get_status))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

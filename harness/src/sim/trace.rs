@@ -426,6 +426,8 @@ pub fn describe_command(command: &consensus_core::Command) -> String {
         Ok(KvCommand { op, .. }) => match op {
             KvOp::Put { key, value } => format!("put {key}={value}"),
             KvOp::Get { key } => format!("get {key}"),
+            KvOp::Delete { key } => format!("delete {key}"),
+            KvOp::Create { key, value } => format!("create {key}={value}"),
             KvOp::Cas { key, expected, new } => format!("cas {key}: {expected} -> {new}"),
         },
         Err(_) => format!("command of {} bytes", command.len()),
