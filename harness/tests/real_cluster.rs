@@ -190,12 +190,12 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
     let leader = cluster.wait_leader().await;
     let follower = if leader == 1 { 2 } else { 1 };
 
-    // Writes sent to a follower are redirected to the leader.
+    // Writes sent to a follower are forwarded to the leader: the client never moves.
     let mut c = cluster.client(follower);
     for i in 0..20 {
         put(&mut c, &format!("k{i}"), &format!("v{i}")).await;
     }
-    assert!(c.redirects >= 1, "the follower redirected the client");
+    assert_eq!(c.redirects, 0, "the follower forwarded, not redirected");
     // Reads through every node see every acknowledged write.
     for id in 1..=3 {
         let mut c = cluster.client(id);
@@ -238,16 +238,45 @@ async fn writes_reads_cas_and_bad_input(protocol: &'static str) {
         .unwrap();
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    // A follower's redirect repeats the path as the client encoded it: following it (as
-    // `curl -L` does, hop by hop while leadership moves) writes the key the client meant, not
-    // a prefix of it.
+    // A follower forwards a write to the leader and relays the answer: the client talks to
+    // any node and never sees a redirect.
+    for (path, key, value) in [("/kv/fw%3Fd", "fw?d", "one"), ("/kv/fw/d", "fw/d", "two")] {
+        let mut served = false;
+        for _ in 0..50 {
+            let leader = cluster.wait_leader().await;
+            let follower = cluster.endpoint(if leader == 1 { 2 } else { 1 });
+            let mut c = Client::new(vec![follower], 0);
+            let r = c
+                .call_once(Method::PUT, path, Bytes::from(value))
+                .await
+                .unwrap();
+            if r.status == StatusCode::OK {
+                served = true;
+                break;
+            }
+            assert_ne!(
+                r.status,
+                StatusCode::TEMPORARY_REDIRECT,
+                "forwarded, not redirected"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(served, "{path}: a follower forwarded the write");
+        let g = c.call(Method::GET, path, Bytes::new()).await.unwrap();
+        assert_eq!(g.json()["key"], key, "{path}");
+        assert_eq!(g.json()["value"], value, "{path}");
+    }
+
+    // A follower asked not to forward (`serve --redirect`, or a request already forwarded once)
+    // redirects, repeating the path as the client encoded it: following it (as `curl -L` does,
+    // hop by hop while leadership moves) writes the key the client meant, not a prefix of it.
     for (path, key) in [("/kv/q%3Fx", "q?x"), ("/kv/h%23y", "h#y")] {
         let leader = cluster.wait_leader().await;
         let mut at = cluster.endpoint(if leader == 1 { 2 } else { 1 });
         let mut redirected = 0;
         let mut written = None;
         for _ in 0..50 {
-            let mut c = Client::new(vec![at.clone()], 0);
+            let mut c = Client::forwarder(at.clone());
             let r = c
                 .call_once(Method::PUT, path, Bytes::from_static(b"v"))
                 .await

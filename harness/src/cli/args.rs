@@ -91,6 +91,10 @@ pub(super) struct ServeArgs {
     /// Peers presenting another cluster id are refused.
     #[arg(long, default_value = "consensus-lab")]
     pub(super) cluster_id: String,
+    /// At a follower, answer writes and log reads with a 307 to the leader instead of
+    /// forwarding them (the default forwards, as ZooKeeper's followers do).
+    #[arg(long)]
+    pub(super) redirect: bool,
 }
 
 #[derive(Args)]

@@ -59,6 +59,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
             data_dir: a.data_dir.expect("required by clap"),
             http: a.http,
             cluster_id: a.cluster_id,
+            redirect: a.redirect,
         },
     };
     cfg.validate()?;

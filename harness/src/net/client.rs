@@ -61,12 +61,16 @@ impl Conn {
         method: Method,
         path: &str,
         body: Bytes,
+        forwarded: bool,
     ) -> anyhow::Result<HttpReply> {
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
-            .header(hyper::header::HOST, &self.authority)
-            .body(Full::new(body))?;
+            .header(hyper::header::HOST, &self.authority);
+        if forwarded {
+            req = req.header(NO_FORWARD_HEADER, "1");
+        }
+        let req = req.body(Full::new(body))?;
         let fut = async {
             self.sender.ready().await?;
             let resp = self.sender.send_request(req).await?;
@@ -89,6 +93,11 @@ impl Conn {
     }
 }
 
+/// Asks a follower to answer with a redirect rather than forward the request to its leader:
+/// sent by a follower that forwards (one hop only) and by clients that follow redirects to
+/// the leader and stay there (`load`).
+pub const NO_FORWARD_HEADER: &str = "x-consensus-lab-no-forward";
+
 /// The `host:port` part of an `http://host:port/...` URL.
 fn authority_of(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("http://")?;
@@ -102,6 +111,8 @@ pub struct Client {
     conn: Option<Conn>,
     /// Redirects followed so far.
     pub redirects: u64,
+    /// Ask followers for redirects instead of forwarding ([`NO_FORWARD_HEADER`]).
+    forwarding: bool,
 }
 
 impl Client {
@@ -117,6 +128,7 @@ impl Client {
             current,
             conn: None,
             redirects: 0,
+            forwarding: false,
         }
     }
 
@@ -152,13 +164,25 @@ impl Client {
             self.conn = Some(Conn::open(&self.endpoints[self.current]).await?);
         }
         let conn = self.conn.as_mut().expect("connected above");
-        match conn.exchange(method, path, body).await {
+        match conn.exchange(method, path, body, self.forwarding).await {
             Ok(r) => Ok(r),
             Err(e) => {
                 self.conn = None;
                 Err(e)
             }
         }
+    }
+
+    /// A client a follower uses to forward requests to its leader at `leader`.
+    pub fn forwarder(leader: String) -> Client {
+        Client::new(vec![leader], 0).preferring_redirects()
+    }
+
+    /// This client, asking followers to redirect it to the leader (where it then stays)
+    /// instead of forwarding each request.
+    pub fn preferring_redirects(mut self) -> Client {
+        self.forwarding = true;
+        self
     }
 
     /// Sends a request, following redirects to the leader and retrying on 503 and on

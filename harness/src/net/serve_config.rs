@@ -28,6 +28,9 @@ pub struct ServeConfig {
     /// Peer connections from another cluster are refused.
     #[serde(default = "default_cluster_id")]
     pub cluster_id: String,
+    /// Answer writes at a follower with a 307 to the leader instead of forwarding them.
+    #[serde(default)]
+    pub redirect: bool,
 }
 
 /// The cluster id used when none is given.

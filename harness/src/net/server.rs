@@ -15,8 +15,10 @@
 //! `/` included (`/kv/a/b` is the key `a/b`), 1 to 1,024 of them.
 //! - `GET /status` → role, era, leader, commit and last positions, protocol
 //!
-//! A node that does not lead answers with `307 Temporary Redirect` to the leader's HTTP address
-//! when it knows it, and `503` with a JSON error otherwise. Errors are always JSON:
+//! A node that does not lead forwards writes and reads through the log to the leader and relays
+//! its answer, when it knows the leader's HTTP address (`peer_http`); with `redirect` it answers
+//! `307 Temporary Redirect` to that address instead (also for a request with the header
+//! `x-consensus-lab-no-forward`), and without a known leader `503` with a JSON error. Errors are always JSON:
 //! `{"error": "..."}`.
 
 // Handlers return early with a ready `Response` as the error; it is built once per request.
@@ -82,6 +84,10 @@ struct AppState {
     handle: NodeHandle,
     peer_http: BTreeMap<NodeId, SocketAddr>,
     sessions: Sessions,
+    /// Answer with a 307 instead of forwarding to the leader.
+    redirect: bool,
+    /// Idle connections to the leader, for forwarding.
+    forwarders: Mutex<Vec<(SocketAddr, crate::net::Client)>>,
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -421,6 +427,90 @@ async fn method_not_allowed() -> Response {
     )
 }
 
+/// Whether a request must be served by the leader: a write, or a read through the log.
+fn needs_leader(method: &axum::http::Method, uri: &axum::http::Uri) -> bool {
+    let path = uri.path();
+    if !(path.starts_with("/kv/") || path.starts_with("/cas/")) {
+        return false;
+    }
+    if *method != axum::http::Method::GET {
+        return true;
+    }
+    let query = uri.query().unwrap_or("");
+    !query
+        .split('&')
+        .any(|kv| kv.starts_with("consistency=") && kv != "consistency=log")
+}
+
+/// At a follower, hands a request that needs the leader to the leader and relays its answer
+/// (as ZooKeeper's followers forward writes), so that clients may talk to any node. Only one
+/// hop: a forwarded request is served, redirected or refused where it lands.
+async fn forward_to_leader(
+    State(st): Shared,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let status = st.handle.status();
+    let leader = match status.leader {
+        Some(l) if l != st.id => l,
+        _ => return next.run(req).await,
+    };
+    let Some(&addr) = st.peer_http.get(&leader) else {
+        return next.run(req).await;
+    };
+    if st.redirect
+        || req
+            .headers()
+            .contains_key(crate::net::client::NO_FORWARD_HEADER)
+        || !needs_leader(req.method(), req.uri())
+    {
+        return next.run(req).await;
+    }
+    let method = req.method().clone();
+    let path = raw_path(req.uri());
+    let body = match axum::body::to_bytes(req.into_body(), MAX_VALUE_BYTES + 1).await {
+        Ok(b) if b.len() <= MAX_VALUE_BYTES => b,
+        Ok(_) | Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over {MAX_VALUE_BYTES} bytes"),
+            )
+        }
+    };
+    let mut client = {
+        let mut idle = st.forwarders.lock().unwrap_or_else(|e| e.into_inner());
+        match idle.iter().position(|(a, _)| *a == addr) {
+            Some(i) => idle.swap_remove(i).1,
+            None => crate::net::Client::forwarder(addr.to_string()),
+        }
+    };
+    match client.call_once(method, &path, body).await {
+        Ok(reply) => {
+            st.forwarders
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((addr, client));
+            let mut resp = (
+                reply.status,
+                [(header::CONTENT_TYPE, "application/json")],
+                reply.body,
+            )
+                .into_response();
+            if let Some(loc) = reply
+                .location
+                .and_then(|l| axum::http::HeaderValue::from_str(&l).ok())
+            {
+                resp.headers_mut().insert(header::LOCATION, loc);
+            }
+            resp
+        }
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the leader n{leader} at {addr} did not answer the forwarded request: {e}"),
+        ),
+    }
+}
+
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/kv/{*key}", get(get_kv).put(put_kv).delete(delete_kv))
@@ -428,6 +518,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/status", get(get_status))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward_to_leader,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_VALUE_BYTES))
         .with_state(state)
 }
@@ -458,6 +552,8 @@ pub async fn serve(
         sessions: Sessions {
             free: Mutex::new(Vec::new()),
         },
+        redirect: cfg.redirect,
+        forwarders: Mutex::new(Vec::new()),
     });
     tracing::info!(parent: &span, protocol = cfg.protocol.name(), http = %cfg.http, peer = %cfg.peers[&id], data = %cfg.data_dir.display(), "serving");
     let http = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);

@@ -25,6 +25,7 @@ fn an_id_outside_the_peers_is_refused() {
         data_dir: "/tmp/x".into(),
         http: "127.0.0.1:8001".parse().unwrap(),
         cluster_id: default_cluster_id(),
+        redirect: false,
     };
     assert!(cfg.validate().unwrap_err().to_string().contains("--id 4"));
 }
