@@ -49,14 +49,7 @@ impl StateMachine for Counter {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let protocol: Protocol = match args.iter().position(|a| a == "--protocol") {
-        Some(i) => args
-            .get(i + 1)
-            .ok_or("--protocol needs raft or zab")?
-            .parse()?,
-        None => Protocol::Raft,
-    };
+    let protocol = Protocol::from_args()?;
     let dir = tempfile::tempdir()?;
     let cluster = Cluster::start_local(protocol, 3, dir.path(), |_| Counter::default()).await?;
     let mut client = Client::new(cluster.handles());

@@ -152,14 +152,7 @@ pub async fn contend(
 #[tokio::main]
 #[allow(dead_code)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let protocol: Protocol = match args.iter().position(|a| a == "--protocol") {
-        Some(i) => args
-            .get(i + 1)
-            .ok_or("--protocol needs raft or zab")?
-            .parse()?,
-        None => Protocol::Raft,
-    };
+    let protocol = Protocol::from_args()?;
     let dir = tempfile::tempdir()?;
     let tokens = contend(protocol, dir.path()).await?;
     println!("{protocol:?}: tokens granted {tokens:?}");

@@ -46,6 +46,21 @@ pub enum Protocol {
     Zab,
 }
 
+impl Protocol {
+    /// The protocol a program's command line names with `--protocol raft|zab` (Raft when the
+    /// flag is absent), as the examples take it.
+    pub fn from_args() -> Result<Protocol, Error> {
+        let args: Vec<String> = std::env::args().collect();
+        match args.iter().position(|a| a == "--protocol") {
+            Some(i) => args
+                .get(i + 1)
+                .ok_or_else(|| Error::Usage("--protocol needs raft or zab".into()))?
+                .parse(),
+            None => Ok(Protocol::Raft),
+        }
+    }
+}
+
 impl std::str::FromStr for Protocol {
     type Err = Error;
 

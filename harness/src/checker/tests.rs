@@ -29,6 +29,11 @@ impl H {
     }
 }
 
+/// True when the checker finds a violation in `h`.
+fn violates(h: &H) -> bool {
+    matches!(check(&h.0, DEFAULT_BUDGET), CheckResult::Violation(_))
+}
+
 fn put(k: &str, v: &str) -> KvOp {
     KvOp::Put {
         key: k.into(),
@@ -73,10 +78,7 @@ fn concurrent_reads_may_see_either_side_of_a_write() {
         .add(2, get("a"), 1, Some(2), val(Some("1")))
         .add(3, get("a"), 3, Some(4), val(None));
     // get(None) after get(1) in real time, both concurrent with the put: not linearizable.
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    assert!(violates(&h));
 
     let mut h = H::new();
     h.add(1, put("a", "1"), 0, Some(10), W)
@@ -105,10 +107,7 @@ fn stale_read_is_a_violation_with_a_window() {
 fn reading_a_value_never_written_is_a_violation() {
     let mut h = H::new();
     h.add(1, get("a"), 0, Some(1), val(Some("ghost")));
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    assert!(violates(&h));
 }
 
 #[test]
@@ -135,10 +134,7 @@ fn unknown_write_cannot_take_effect_before_it_was_invoked() {
     let mut h = H::new();
     h.add(3, get("a"), 0, Some(1), val(Some("2")))
         .add(2, put("a", "2"), 2, None, Outcome::Unknown);
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    assert!(violates(&h));
 }
 
 #[test]
@@ -146,10 +142,7 @@ fn failed_write_never_took_effect() {
     let mut h = H::new();
     h.add(2, put("a", "2"), 0, Some(1), Outcome::Fail)
         .add(3, get("a"), 2, Some(3), val(Some("2")));
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    assert!(violates(&h));
 }
 
 #[test]
@@ -162,10 +155,7 @@ fn cas_outcome_must_match_the_state() {
         Some(3),
         Outcome::Ok(KvOutput::CasResult(false)),
     );
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    assert!(violates(&h));
 }
 
 #[test]
@@ -286,54 +276,32 @@ fn create(k: &str, v: &str) -> KvOp {
     }
 }
 
+/// A delete's outcome: whether the key was there.
+fn deleted(was: bool) -> Outcome {
+    Outcome::Ok(KvOutput::Deleted(was))
+}
+
 #[test]
 fn a_delete_empties_the_key_and_says_whether_it_was_there() {
-    let mut h = H::new();
-    h.add(1, put("a", "1"), 0, Some(1), W)
-        .add(
-            1,
-            delete("a"),
-            2,
-            Some(3),
-            Outcome::Ok(KvOutput::Deleted(true)),
-        )
-        .add(2, get("a"), 4, Some(5), val(None))
-        .add(
-            1,
-            delete("a"),
-            6,
-            Some(7),
-            Outcome::Ok(KvOutput::Deleted(false)),
-        );
+    // Put, then delete: the key was there, a read finds nothing, a second delete finds nothing.
+    let put_then_delete = || {
+        let mut h = H::new();
+        h.add(1, put("a", "1"), 0, Some(1), W)
+            .add(1, delete("a"), 2, Some(3), deleted(true));
+        h
+    };
+    let mut h = put_then_delete();
+    h.add(2, get("a"), 4, Some(5), val(None))
+        .add(1, delete("a"), 6, Some(7), deleted(false));
     assert_eq!(check(&h.0, DEFAULT_BUDGET), CheckResult::Linearizable);
     // Reading the deleted value afterwards is not.
-    let mut h = H::new();
-    h.add(1, put("a", "1"), 0, Some(1), W)
-        .add(
-            1,
-            delete("a"),
-            2,
-            Some(3),
-            Outcome::Ok(KvOutput::Deleted(true)),
-        )
-        .add(2, get("a"), 4, Some(5), val(Some("1")));
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    let mut h = put_then_delete();
+    h.add(2, get("a"), 4, Some(5), val(Some("1")));
+    assert!(violates(&h));
     // Nor is a delete that claims a key was there when it was not.
     let mut h = H::new();
-    h.add(
-        1,
-        delete("a"),
-        0,
-        Some(1),
-        Outcome::Ok(KvOutput::Deleted(true)),
-    );
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    h.add(1, delete("a"), 0, Some(1), deleted(true));
+    assert!(violates(&h));
 }
 
 #[test]
@@ -348,8 +316,5 @@ fn create_writes_only_an_absent_key() {
     let mut h = H::new();
     h.add(1, create("a", "1"), 0, Some(1), ok(true))
         .add(2, create("a", "2"), 2, Some(3), ok(true));
-    assert!(matches!(
-        check(&h.0, DEFAULT_BUDGET),
-        CheckResult::Violation(_)
-    ));
+    assert!(violates(&h));
 }
