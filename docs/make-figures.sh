@@ -8,6 +8,6 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p harness
 # The report's figures, each alone (figure16.svg is `figure16 --trials 1000`); the page itself
 # goes to target/ (open it in a browser).
-./target/release/consensus-lab report -o target/report.html --svg-dir docs/img
+./target/release/consensus-lab report --no-real -o target/report.html --svg-dir docs/img
 UPDATE_DOCS=1 cargo test -q -p harness --test doc_figures
 git status --short README.md docs/

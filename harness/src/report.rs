@@ -304,6 +304,83 @@ pub fn sweep_svg(title: &str, spread: &Spread) -> anyhow::Result<String> {
     )
 }
 
+/// A port `base` such that `base + 1 ..= base + n` are free on 127.0.0.1 now.
+fn free_port_base(n: u16) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if p > 1024
+            && p < 60_000
+            && (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+        {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!("no {n} consecutive free ports on 127.0.0.1")
+}
+
+/// A real local cluster of `protocol` (3 processes of `exe`), 64 writers for 6 s, the leader
+/// SIGKILLed at 2.5 s: throughput and the slowest answer over time.
+fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<Section> {
+    let dir = tempfile::tempdir()?;
+    let cfg = crate::net::launch::LaunchConfig {
+        protocol,
+        nodes: 3,
+        peer_base: free_port_base(3)?,
+        http_base: free_port_base(3)?,
+        data_dir: dir.path().to_path_buf(),
+        cluster_id: "report".into(),
+        exe: exe.to_path_buf(),
+        quiet: true,
+    };
+    let endpoints = cfg.endpoints();
+    let mut cluster = crate::net::launch::LocalCluster::start(cfg)?;
+    let load = crate::net::LoadConfig {
+        endpoints,
+        clients: 64,
+        duration: std::time::Duration::from_secs(6),
+        value_bytes: 100,
+        read_fraction: 0.0,
+        read_consistency: consensus_core::ReadLevel::Log,
+        keys_per_client: 1000,
+        seed: 1,
+        progress: false,
+        kill_leader_at: Some(std::time::Duration::from_millis(2500)),
+    };
+    let report = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(crate::net::load::run_load(load));
+    cluster.stop();
+    let report = report?;
+    let back = report
+        .killed
+        .as_ref()
+        .and_then(|k| k.recovered_after_s)
+        .map_or("never, within the run".to_string(), |s| {
+            format!("{:.0} ms later", s * 1e3)
+        });
+    Ok(Section {
+        slug: if protocol == crate::protocol::RAFT {
+            "failover-raft"
+        } else {
+            "failover-zab"
+        },
+        heading: format!("Failover under load: a real {} cluster", protocol.name()),
+        text: format!(
+            "Wall clock, not virtual time: 3 local processes, 64 closed-loop writers, 100-byte \
+             values, fsync on; the leader SIGKILLed at 2.5 s; half the rate back {back}; {:.0} \
+             writes/s overall. Measured on the machine that wrote this page.\n$ consensus-lab \
+             cluster --protocol {p} --restart & consensus-lab load --seconds 6 \
+             --kill-leader-at 2.5 --plot FILE.svg",
+            report.ops_per_sec,
+            p = protocol.name()
+        ),
+        svg: load_svg(&report)?,
+    })
+}
+
 /// One section of a report page.
 pub struct Section {
     /// A file name for the figure alone (without extension).
@@ -375,6 +452,9 @@ pub struct ReportOptions {
     pub sweep_ops: usize,
     /// Threads.
     pub jobs: usize,
+    /// The `consensus-lab` binary, to measure a failover under load on a real local cluster
+    /// of each protocol (`None`: simulator figures only).
+    pub real_failover: Option<std::path::PathBuf>,
 }
 
 impl Default for ReportOptions {
@@ -386,6 +466,7 @@ impl Default for ReportOptions {
             seeds: 100,
             sweep_ops: 2_000,
             jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            real_failover: None,
         }
     }
 }
@@ -536,6 +617,13 @@ pub fn build(o: &ReportOptions, progress: &dyn Fn(&str)) -> anyhow::Result<Repor
         ),
         svg: sweep_svg(&title, &spread)?,
     });
+
+    if let Some(exe) = &o.real_failover {
+        for &p in &o.protocols {
+            progress(&format!("failover under load, real {} cluster", p.name()));
+            sections.push(failover(p, exe)?);
+        }
+    }
 
     let html = page(
         &format!("consensus-lab report: {}", names.join(" vs ")),

@@ -517,14 +517,17 @@ fn report_writes_one_page_with_every_plot_for_both_protocols() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.starts_with("<!doctype html>"));
     assert!(!html.contains("<script") && !html.contains("http://www.w3.org/1999/xlink\" href"));
-    // Five figures: mixed, chaos, read levels, Figure 16, the sweep.
-    assert_eq!(html.matches("<svg").count(), 5, "{html}");
+    // Seven figures: mixed, chaos, read levels, Figure 16, the sweep, and a failover under load
+    // on a real cluster of each protocol.
+    assert_eq!(html.matches("<svg").count(), 7, "{html}");
     for heading in [
         "under mixed faults",
         "under chaos faults",
         "Read latency per read level",
         "Figure 16",
         "Across seeds",
+        "Failover under load: a real raft cluster",
+        "Failover under load: a real zab cluster",
     ] {
         assert!(html.contains(heading), "no {heading}");
     }
@@ -542,4 +545,6 @@ fn report_writes_one_page_with_every_plot_for_both_protocols() {
     }
     // Each caption carries the command that draws the figure alone.
     assert!(html.contains("$ consensus-lab figure16 --trials 5"));
+    // The real clusters lost their leader and were drawn with the kill shaded.
+    assert!(html.matches("leader killed").count() >= 2, "{html}");
 }

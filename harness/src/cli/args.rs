@@ -384,7 +384,8 @@ pub(super) struct Figure16Args {
 #[derive(Args)]
 #[command(
     after_help = "Runs, in the deterministic simulator: compare under mixed and under chaos faults, \
-compare at every read level, Figure 16, and a check sweep; then writes one self-contained HTML page
+compare at every read level, Figure 16, and a check sweep; on real local clusters, a failover
+under load for each protocol (unless --no-real); then writes one self-contained HTML page
 (inline SVG, no scripts, no network). Each figure's caption gives the command that draws it alone."
 )]
 pub(super) struct ReportArgs {
@@ -404,7 +405,12 @@ pub(super) struct ReportArgs {
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
     pub(super) sweep_ops: u64,
     /// Also write each figure alone as DIR/NAME.svg (report-mixed, report-chaos, report-reads,
-    /// figure16, report-sweep).
+    /// figure16, report-sweep, failover-raft, failover-zab).
     #[arg(long, value_name = "DIR")]
     pub(super) svg_dir: Option<std::path::PathBuf>,
+    /// Leave out the failover under load on a real local cluster (3 processes per protocol on
+    /// free ports of 127.0.0.1, 6 s each): the page then holds simulator figures only, the same
+    /// on any machine.
+    #[arg(long)]
+    pub(super) no_real: bool,
 }

@@ -91,6 +91,7 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
         data_dir,
         cluster_id: a.cluster_id,
         exe: std::env::current_exe().context("cannot find the consensus-lab binary")?,
+        quiet: false,
     };
     if a.peer_base as u64 + a.nodes > u16::MAX as u64
         || a.http_base as u64 + a.nodes > u16::MAX as u64

@@ -148,6 +148,11 @@ pub(super) fn cmd_report(a: ReportArgs, out: &mut dyn Write) -> Result<ExitCode>
         trials: a.trials,
         seeds: a.seeds,
         sweep_ops: a.sweep_ops as usize,
+        real_failover: if a.no_real {
+            None
+        } else {
+            Some(std::env::current_exe().context("cannot find the consensus-lab binary")?)
+        },
         ..Default::default()
     };
     let started = std::time::Instant::now();

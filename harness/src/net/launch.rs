@@ -22,6 +22,8 @@ pub struct LaunchConfig {
     pub cluster_id: String,
     /// The `consensus-lab` binary to run.
     pub exe: PathBuf,
+    /// The nodes log warnings and errors only (their stderr is this process's).
+    pub quiet: bool,
 }
 
 impl LaunchConfig {
@@ -74,11 +76,14 @@ impl LaunchConfig {
 
     /// Starts node `id` as a child process (stderr inherited, for its log).
     pub fn spawn(&self, id: NodeId) -> std::io::Result<Child> {
-        Command::new(&self.exe)
-            .args(self.serve_args(id))
+        let mut c = Command::new(&self.exe);
+        c.args(self.serve_args(id))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
+            .stdout(Stdio::null());
+        if self.quiet {
+            c.env("RUST_LOG", "warn");
+        }
+        c.spawn()
     }
 }
 
