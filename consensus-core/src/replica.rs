@@ -16,6 +16,11 @@ pub fn node_seed(seed: u64, id: NodeId, salt: u64) -> u64 {
 pub trait MessageName {
     /// The message's name; a frame carrying several messages joins theirs with `+`.
     fn name(&self) -> std::borrow::Cow<'static, str>;
+    /// True for a message (or frame) that carries nothing but reads outside the log (a read
+    /// index asked, confirmed or answered): what the read levels cost in messages.
+    fn only_for_reads(&self) -> bool {
+        false
+    }
 }
 
 impl ReadState {

@@ -366,6 +366,18 @@ fn report(
         messages: stats.messages,
         bytes: stats.bytes,
         messages_per_op: per_op(stats.messages),
+        messages_per_read: {
+            let reads = history
+                .ops
+                .iter()
+                .filter(|r| matches!(r.op, KvOp::Get { .. }) && matches!(r.outcome, Outcome::Ok(_)))
+                .count();
+            if reads == 0 {
+                0.0
+            } else {
+                stats.read_messages as f64 / reads as f64
+            }
+        },
         bytes_per_op: per_op(stats.bytes),
         fsyncs: stats.fsyncs,
         lost_acked_writes,

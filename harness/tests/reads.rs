@@ -185,3 +185,19 @@ fn a_cut_off_leader_does_not_answer_a_read_index_it_cannot_confirm() {
         Some(Some("1".to_string()))
     );
 }
+
+#[test]
+fn messages_per_read_count_what_each_level_sends_outside_the_log() {
+    let per_read = |p, level| run::run(&cfg(p, level, Faults::None, 1), None).messages_per_read;
+    for p in [RAFT, ZAB] {
+        // Through the log a read is a write (its messages count per op); locally it sends
+        // nothing.
+        assert_eq!(per_read(p, ReadLevel::Log), 0.0, "{}", p.name());
+        assert_eq!(per_read(p, ReadLevel::Local), 0.0, "{}", p.name());
+        // A read index costs messages: Raft's ReadIndex and ReadProbe rounds, ZAB's SYNC.
+        let index = per_read(p, ReadLevel::Index);
+        assert!(index > 0.0, "{}: {index}", p.name());
+    }
+    // A held lease answers without a round: cheaper than ReadIndex in Raft.
+    assert!(per_read(RAFT, ReadLevel::Lease) < per_read(RAFT, ReadLevel::Index));
+}

@@ -114,6 +114,16 @@ impl consensus_core::MessageName for Message {
     fn name(&self) -> std::borrow::Cow<'static, str> {
         Message::name(self).into()
     }
+
+    fn only_for_reads(&self) -> bool {
+        matches!(
+            self,
+            Message::ReadIndex { .. }
+                | Message::ReadIndexResponse { .. }
+                | Message::ReadProbe { .. }
+                | Message::ReadProbeResponse { .. }
+        )
+    }
 }
 
 impl Message {

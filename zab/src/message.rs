@@ -181,6 +181,16 @@ impl consensus_core::MessageName for Message {
                 .into(),
         }
     }
+
+    fn only_for_reads(&self) -> bool {
+        let sync = |p: &Packet| matches!(p, Packet::Sync { .. });
+        match self {
+            Message::Notification(_) => false,
+            Message::Quorum { packet, .. } => sync(packet),
+            // A frame that also carries proposals or commits would have been sent anyway.
+            Message::QuorumBatch { packets, .. } => packets.iter().all(sync),
+        }
+    }
 }
 
 impl Packet {

@@ -96,6 +96,11 @@ pub(super) fn print_table(r: &RunReport, out: &mut dyn Write) {
     );
     outln!(
         out,
+        "  messages per read         {:.2} (outside the log)",
+        r.messages_per_read
+    );
+    outln!(
+        out,
         "  bytes per op              {:.1} ({} in all)",
         r.bytes_per_op,
         r.bytes
@@ -158,6 +163,9 @@ pub(super) fn compare_rows() -> Vec<Row> {
         ("election time max", |r| ms(r.election_time_max_ms)),
         ("committed commands", |r| r.committed_ops.to_string()),
         ("messages per op", |r| format!("{:.2}", r.messages_per_op)),
+        ("messages per read (outside the log)", |r| {
+            format!("{:.2}", r.messages_per_read)
+        }),
         ("bytes per op", |r| format!("{:.1}", r.bytes_per_op)),
         ("fsyncs", |r| r.fsyncs.to_string()),
         ("simulated events", |r| r.sim_events.to_string()),

@@ -75,6 +75,10 @@ pub struct RunReport {
     pub bytes: u64,
     /// Messages per committed command.
     pub messages_per_op: f64,
+    /// Messages that carried only reads outside the log (read indexes asked, confirmed,
+    /// answered), per read answered; 0 when reads go through the log (their messages are
+    /// counted per op) or are local.
+    pub messages_per_read: f64,
     /// Bytes per committed command.
     pub bytes_per_op: f64,
     /// Fsyncs on all nodes.

@@ -92,6 +92,8 @@ pub struct Stats {
     pub events: u64,
     /// Messages nodes sent to each other.
     pub messages: u64,
+    /// Of those, messages that carried nothing but reads outside the log.
+    pub read_messages: u64,
     /// Encoded bytes of those messages.
     pub bytes: u64,
     /// Messages lost to crashes, partitions or drops.

@@ -6,6 +6,9 @@ use super::*;
 impl<R: Replica> Sim<R> {
     pub(super) fn send(&mut self, from: NodeId, env: Envelope<R::Message>) {
         self.stats.messages += 1;
+        if consensus_core::MessageName::only_for_reads(&env.msg) {
+            self.stats.read_messages += 1;
+        }
         self.buf.clear();
         match codec::encode_into(&env.msg, &mut self.buf) {
             Ok(len) => self.stats.bytes += len as u64,
