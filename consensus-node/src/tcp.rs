@@ -133,7 +133,37 @@ pub struct TcpTransport<M> {
     inbox: mpsc::Receiver<(NodeId, M)>,
     local_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    /// Messages that do not encode (too large for a frame) repeat at every retry of the
+    /// core: their error is logged at most once per [`ERROR_EVERY`].
+    encode_errors: std::sync::Mutex<RateLimit>,
     _m: PhantomData<fn() -> M>,
+}
+
+/// How often a repeated error is logged.
+pub const ERROR_EVERY: Duration = Duration::from_secs(10);
+
+/// Lets a repeated error through once per period, counting the ones held back.
+#[derive(Debug, Default)]
+pub struct RateLimit {
+    last: Option<std::time::Instant>,
+    held: u64,
+}
+
+impl RateLimit {
+    /// At `now`: `Some(n)` to log (n: occurrences held back since the last one logged), or
+    /// `None` to stay quiet.
+    pub fn allow(&mut self, now: std::time::Instant, every: Duration) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < every => {
+                self.held += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.held))
+            }
+        }
+    }
 }
 
 impl<M> TcpTransport<M>
@@ -168,6 +198,7 @@ where
             inbox,
             local_addr,
             tasks,
+            encode_errors: Default::default(),
             _m: PhantomData,
         })
     }
@@ -197,7 +228,17 @@ where
             .get(&to)
             .ok_or(TransportError::UnknownNode(to))?;
         let bytes = codec::encode(&msg).map_err(|e| {
-            tracing::error!(to, "message does not encode: {e}");
+            let allow = self
+                .encode_errors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .allow(std::time::Instant::now(), ERROR_EVERY);
+            if let Some(held) = allow {
+                tracing::error!(
+                    to,
+                    "message does not encode: {e} ({held} more since the last report; reported at most every {ERROR_EVERY:?})"
+                );
+            }
             TransportError::Unreachable(to)
         })?;
         tx.try_send(Bytes::from(bytes))
@@ -440,6 +481,19 @@ mod tests {
         let mut bytes = framed(&hello.to_frame());
         bytes.extend(framed(&codec::encode(&"sneaky".to_string()).unwrap()));
         refused_then_still_serving(bytes).await;
+    }
+
+    #[test]
+    fn a_repeated_error_is_let_through_once_per_period_with_a_count() {
+        let mut r = RateLimit::default();
+        let t0 = std::time::Instant::now();
+        let every = Duration::from_secs(10);
+        assert_eq!(r.allow(t0, every), Some(0));
+        for ms in [50, 100, 9_999] {
+            assert_eq!(r.allow(t0 + Duration::from_millis(ms), every), None);
+        }
+        assert_eq!(r.allow(t0 + Duration::from_secs(10), every), Some(3));
+        assert_eq!(r.allow(t0 + Duration::from_secs(11), every), None);
     }
 
     #[tokio::test]
