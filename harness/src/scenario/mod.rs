@@ -106,12 +106,9 @@ pub struct Outcome {
     pub facts: BTreeMap<String, Value>,
     /// The result in sentences.
     pub verdict: Vec<String>,
-    /// Everything that happened.
+    /// Everything that happened, with the stretches the narration sums up (`quiet` events).
     #[serde(skip)]
     pub trace: Vec<TraceEvent>,
-    /// Virtual-time windows whose routine steps the narration sums up instead of listing.
-    #[serde(skip)]
-    pub quiet: Vec<(u64, u64, String)>,
 }
 
 impl Outcome {
@@ -326,7 +323,6 @@ impl Script {
             facts: self.facts,
             verdict: self.verdict,
             trace,
-            quiet: self.quiet,
         }
     }
 }

@@ -38,7 +38,7 @@ fn line(t: u64, who: &str, text: &str) -> (u64, String) {
 
 /// The story of a run, one line per step.
 pub fn narrate(o: &Outcome) -> Vec<String> {
-    narrate_events(o.protocol.words(), &o.trace, &o.quiet)
+    narrate_events(o.protocol.words(), &o.trace, &quiet_of(&o.trace))
         .into_iter()
         .map(|(_, l)| l)
         .collect()
