@@ -56,26 +56,14 @@ impl Client {
         })
         .map_err(|e| Error::Usage(e.to_string()))?;
         let wrapped = bytes::Bytes::from(wrapped);
-        let give_up = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if tokio::time::Instant::now() >= give_up {
-                return Err(Error::Timeout(DEADLINE));
-            }
-            let h = &self.nodes[self.at];
-            match tokio::time::timeout(ATTEMPT, h.submit(wrapped.clone())).await {
-                Ok(Ok(out)) => {
-                    self.seen = self.seen.max(h.status().commit);
-                    return Ok(out);
-                }
-                Ok(Err(ClientError::NotLeader { leader: Some(l) })) => match self.index_of(l) {
-                    Some(i) if i != self.at => self.at = i,
-                    _ => self.next().await,
-                },
-                // No leader known, the entry lost its slot, the outcome is unknown, the node
-                // stopped, or no answer in time: the same command (same seq) elsewhere.
-                Ok(Err(_)) | Err(_) => self.next().await,
-            }
-        }
+        let out = self
+            .at_some_node(|h| {
+                let command = wrapped.clone();
+                async move { h.submit(command).await }
+            })
+            .await?;
+        self.seen = self.seen.max(self.nodes[self.at].status().commit);
+        Ok(out)
     }
 
     /// Reads with the read-only `command` at `level` (the state machine's `query`): `Log`
@@ -89,19 +77,35 @@ impl Client {
         if level == ReadLevel::Log {
             return self.submit(command).await;
         }
+        let (command, seen) = (bytes::Bytes::from(command), self.seen);
+        self.at_some_node(|h| {
+            let command = command.clone();
+            async move { h.read(level, command, seen).await }
+        })
+        .await
+    }
+
+    /// Runs `call` at the node tried first, following `NotLeader` hints and moving on after a
+    /// refusal or a timeout, until one answers or [`DEADLINE`] passes; `self.at` is then the
+    /// node that answered.
+    async fn at_some_node<F, Fut>(&mut self, call: F) -> Result<bytes::Bytes, Error>
+    where
+        F: Fn(NodeHandle) -> Fut,
+        Fut: std::future::Future<Output = Result<bytes::Bytes, ClientError>>,
+    {
         let give_up = tokio::time::Instant::now() + DEADLINE;
         loop {
             if tokio::time::Instant::now() >= give_up {
                 return Err(Error::Timeout(DEADLINE));
             }
-            let h = &self.nodes[self.at];
-            let read = h.read(level, bytes::Bytes::from(command.clone()), self.seen);
-            match tokio::time::timeout(ATTEMPT, read).await {
+            match tokio::time::timeout(ATTEMPT, call(self.nodes[self.at].clone())).await {
                 Ok(Ok(out)) => return Ok(out),
                 Ok(Err(ClientError::NotLeader { leader: Some(l) })) => match self.index_of(l) {
                     Some(i) if i != self.at => self.at = i,
                     _ => self.next().await,
                 },
+                // No leader known, the entry lost its slot, the outcome is unknown, the node
+                // stopped, or no answer in time: the same command (same seq) elsewhere.
                 Ok(Err(_)) | Err(_) => self.next().await,
             }
         }
