@@ -26,10 +26,7 @@ pub fn zab(n: usize) -> Direct<zab::ZabReplica> {
 /// A Raft cluster of `n` nodes that serves lease reads, already led.
 pub fn raft_with_leases(n: usize) -> Direct<RaftReplica> {
     let voters: Vec<NodeId> = (1..=n as NodeId).collect();
-    let config = raft::Config {
-        lease_reads: true,
-        ..raft::Config::default()
-    };
+    let config = raft::Config::serving_leases();
     let nodes = voters.iter().map(|&id| {
         RaftReplica::new(
             id,

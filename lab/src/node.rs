@@ -62,10 +62,7 @@ impl Node {
                     .map_err(|e| fail(format!("cannot listen on {listen}: {e}")))?;
                 let store = FileLog::open(&cfg.data_dir).map_err(store_err)?;
                 // Lease reads are served: a lease needs the vote pause at start-up.
-                let config = raft::Config {
-                    lease_reads: true,
-                    ..raft::Config::default()
-                };
+                let config = raft::Config::serving_leases();
                 let (node, handle) = Runtime::start(store, transport, sm, move |rec, now| {
                     raft::RaftReplica::new(id, &voters, config, seed, rec, now)
                 })

@@ -124,6 +124,17 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The defaults with lease reads on: what a node that serves clients runs (the real
+    /// cluster, the library, the lease benchmarks).
+    pub fn serving_leases() -> Self {
+        Config {
+            lease_reads: true,
+            ..Config::default()
+        }
+    }
+}
+
 /// Raft's persistent state besides the log (Figure 2): currentTerm and votedFor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {

@@ -62,10 +62,7 @@ impl ProtocolDef for RaftDef {
         Box::pin(async move {
             let (id, voters, seed) = (n.id, n.voters.clone(), n.seed);
             // Real nodes serve lease reads: a lease needs the vote pause at start-up.
-            let config = Config {
-                lease_reads: true,
-                ..Config::default()
-            };
+            let config = Config::serving_leases();
             start_node(n, move |rec, now| {
                 RaftReplica::new(id, &voters, config, seed, rec, now)
             })
