@@ -1,6 +1,7 @@
 //! Figures of runs (latency CDFs, latency and throughput over time with the fault windows
 //! shaded) and the self-contained HTML page of the `report` command.
 
+use crate::net::load::Bucket;
 use crate::plot::{Chart, Line, Panel, Series, TimePanel};
 use crate::run::RunReport;
 
@@ -15,19 +16,53 @@ pub fn bucket_ms(duration_ms: f64) -> f64 {
     ((duration_ms / BUCKETS / 10.0).ceil() * 10.0).max(10.0)
 }
 
-/// Per bucket of `width` ms: (bucket middle, operations answered, slowest latency).
-fn buckets(samples: &[(f64, f64)], width: f64, end: f64) -> Vec<(f64, usize, f64)> {
+/// What was answered in each bucket of `width` ms up to `end`, from (answered at, latency)
+/// samples: the same timeline a `load` run records.
+fn buckets<'a>(
+    samples: impl IntoIterator<Item = &'a (f64, f64)>,
+    width: f64,
+    end: f64,
+) -> Vec<Bucket> {
     let n = (end / width).ceil().max(1.0) as usize;
-    let mut b = vec![(0usize, 0f64); n];
+    let mut b = vec![Bucket::default(); n];
     for &(at, ms) in samples {
         let i = ((at / width) as usize).min(n - 1);
-        b[i].0 += 1;
-        b[i].1 = b[i].1.max(ms);
+        b[i].ops += 1;
+        b[i].max_ms = b[i].max_ms.max(ms);
     }
-    b.into_iter()
+    b
+}
+
+/// A timeline of `width`-ms buckets as two lines labelled `label`: the slowest answer of
+/// each bucket that answered any (at least 1 ms, for a log axis), and answers per second.
+fn timeline_lines(label: &str, timeline: &[Bucket], width: f64) -> (Line, Line) {
+    let x = |i: usize| (i as f64 + 0.5) * width;
+    let slowest = timeline
+        .iter()
         .enumerate()
-        .map(|(i, (count, max))| ((i as f64 + 0.5) * width, count, max))
-        .collect()
+        .filter(|(_, b)| b.ops > 0)
+        .map(|(i, b)| (x(i), b.max_ms.max(1.0)))
+        .collect();
+    let per_second = timeline
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (x(i), b.ops as f64 * 1000.0 / width))
+        .collect();
+    (
+        Line {
+            label: label.to_string(),
+            points: slowest,
+        },
+        Line {
+            label: label.to_string(),
+            points: per_second,
+        },
+    )
+}
+
+/// The highest y of `line`, or `floor`.
+fn top_of(line: &Line, floor: f64) -> f64 {
+    line.points.iter().map(|p| p.1).fold(floor, f64::max)
 }
 
 /// The latency CDFs (writes, and reads if any) of each report.
@@ -94,29 +129,13 @@ pub fn runs_svg(reports: &[RunReport]) -> anyhow::Result<String> {
     let mut y_lat: f64 = 10.0;
     let mut y_ops: f64 = 1.0;
     for r in reports {
-        let name = r.config.protocol.name();
-        let mut all: Vec<(f64, f64)> = r.latency_samples.writes.clone();
-        all.extend(&r.latency_samples.reads);
-        let b = buckets(&all, width, end);
-        let lat: Vec<(f64, f64)> = b
-            .iter()
-            .filter(|&&(_, n, _)| n > 0)
-            .map(|&(x, _, max)| (x, max.max(1.0)))
-            .collect();
-        let ops: Vec<(f64, f64)> = b
-            .iter()
-            .map(|&(x, n, _)| (x, n as f64 * 1000.0 / width))
-            .collect();
-        y_lat = y_lat.max(lat.iter().map(|p| p.1).fold(0.0, f64::max));
-        y_ops = y_ops.max(ops.iter().map(|p| p.1).fold(0.0, f64::max));
-        slowest.push(Line {
-            label: name.to_string(),
-            points: lat,
-        });
-        throughput.push(Line {
-            label: name.to_string(),
-            points: ops,
-        });
+        let s = &r.latency_samples;
+        let timeline = buckets(s.writes.iter().chain(&s.reads), width, end);
+        let (lat, ops) = timeline_lines(r.config.protocol.name(), &timeline, width);
+        y_lat = y_lat.max(top_of(&lat, 0.0));
+        y_ops = y_ops.max(top_of(&ops, 0.0));
+        slowest.push(lat);
+        throughput.push(ops);
     }
     // One seed draws one fault schedule, whatever the protocol; each run stops it when its
     // workload ends: shade the longest.
@@ -185,24 +204,8 @@ pub fn load_svg(r: &crate::net::LoadReport) -> anyhow::Result<String> {
     // The last bucket is cut short by the end of the run: leave it out.
     let whole = ((r.seconds * 1e3 / width) as usize).min(r.timeline.len());
     let timeline = &r.timeline[..whole];
-    let x = |i: usize| (i as f64 + 0.5) * width;
-    let ops = [Line {
-        label: name.clone(),
-        points: timeline
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (x(i), b.ops as f64 * 1000.0 / width))
-            .collect(),
-    }];
-    let slowest = [Line {
-        label: name.clone(),
-        points: timeline
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.ops > 0)
-            .map(|(i, b)| (x(i), b.max_ms.max(1.0)))
-            .collect(),
-    }];
+    let (lat, per_second) = timeline_lines(&name, timeline, width);
+    let (slowest, ops) = ([lat], [per_second]);
     let end = timeline.len().max(1) as f64 * width;
     let shaded: Vec<(f64, f64, &str)> = r
         .killed
@@ -217,8 +220,8 @@ pub fn load_svg(r: &crate::net::LoadReport) -> anyhow::Result<String> {
             )
         })
         .collect();
-    let y_ops = ops[0].points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
-    let y_lat = slowest[0].points.iter().map(|p| p.1).fold(10.0, f64::max) * 1.5;
+    let y_ops = top_of(&ops[0], 1.0) * 1.15;
+    let y_lat = top_of(&slowest[0], 10.0) * 1.5;
     let title = format!(
         "{name} on a real cluster: {}, {} B values, {:.0}% reads{}",
         crate::counted(r.clients, "client"),
@@ -362,11 +365,7 @@ fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<
             format!("{:.0} ms later", s * 1e3)
         });
     Ok(Section {
-        slug: if protocol == crate::protocol::RAFT {
-            "failover-raft"
-        } else {
-            "failover-zab"
-        },
+        slug: format!("failover-{}", protocol.name()),
         heading: format!("Failover under load: a real {} cluster", protocol.name()),
         text: format!(
             "Wall clock, not virtual time: 3 local processes, 64 closed-loop writers, 100-byte \
@@ -384,7 +383,7 @@ fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<
 /// One section of a report page.
 pub struct Section {
     /// A file name for the figure alone (without extension).
-    pub slug: &'static str,
+    pub slug: String,
     /// The heading.
     pub heading: String,
     /// What the figure shows and the command that draws it alone (HTML-escaped here).
@@ -530,7 +529,7 @@ pub fn build(o: &ReportOptions, progress: &dyn Fn(&str)) -> anyhow::Result<Repor
             })
             .collect();
         sections.push(Section {
-            slug,
+            slug: slug.into(),
             heading: format!("Latency and throughput under {} faults", faults.name()),
             text: format!(
                 "The same workload and fault schedule ({what}) for each protocol: the latency CDFs, \
@@ -554,7 +553,7 @@ pub fn build(o: &ReportOptions, progress: &dyn Fn(&str)) -> anyhow::Result<Repor
         ));
     }
     sections.push(Section {
-        slug: "report-reads",
+        slug: "report-reads".into(),
         heading: "Read latency per read level".into(),
         text: format!(
             "No faults, 30% reads, each read level in turn: log (through the log like a write), \
@@ -569,7 +568,7 @@ pub fn build(o: &ReportOptions, progress: &dyn Fn(&str)) -> anyhow::Result<Repor
     progress(&format!("Figure 16, {} trials per curve", o.trials));
     let curves = crate::figure16::run(o.trials, None);
     sections.push(Section {
-        slug: "figure16",
+        slug: "figure16".into(),
         heading: "Figure 16: time to a new leader after a crash".into(),
         text: format!(
             "5 nodes; elect, lead 500 ms, crash the leader, time until another leads, {} per \
@@ -606,7 +605,7 @@ pub fn build(o: &ReportOptions, progress: &dyn Fn(&str)) -> anyhow::Result<Repor
         crate::counted(o.sweep_ops, "op")
     );
     sections.push(Section {
-        slug: "report-sweep",
+        slug: "report-sweep".into(),
         heading: "Across seeds: time without a leader, messages per op".into(),
         text: format!(
             "Each seed draws its own fault schedule; {failed} of {} runs failed a check.\n$ \
@@ -649,7 +648,14 @@ mod tests {
     #[test]
     fn buckets_count_answers_and_keep_the_slowest() {
         let b = buckets(&[(5.0, 2.0), (7.0, 9.0), (25.0, 1.0)], 10.0, 30.0);
-        assert_eq!(b, vec![(5.0, 2, 9.0), (15.0, 0, 0.0), (25.0, 1, 1.0)]);
+        let got: Vec<(u64, f64)> = b.iter().map(|b| (b.ops, b.max_ms)).collect();
+        assert_eq!(got, vec![(2, 9.0), (0, 0.0), (1, 1.0)]);
+        let (slowest, per_second) = timeline_lines("x", &b, 10.0);
+        assert_eq!(slowest.points, vec![(5.0, 9.0), (25.0, 1.0)]);
+        assert_eq!(
+            per_second.points,
+            vec![(5.0, 200.0), (15.0, 0.0), (25.0, 100.0)]
+        );
         assert_eq!(bucket_ms(6000.0), 50.0);
         assert_eq!(bucket_ms(100.0), 10.0);
     }
@@ -660,7 +666,7 @@ mod tests {
             "T",
             "a < b",
             &[Section {
-                slug: "one",
+                slug: "one".into(),
                 heading: "one".into(),
                 text: "why\n$ consensus-lab run --plot x.svg".into(),
                 svg: "<?xml version=\"1.0\"?><svg></svg>".into(),

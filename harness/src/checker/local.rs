@@ -95,8 +95,7 @@ pub fn check(history: &History, order: &[Command]) -> LocalReads {
             let Outcome::Ok(result) = &r.outcome else {
                 continue;
             };
-            let key = r.op.key().to_string();
-            let key = &key;
+            let key = r.op.key();
             let seen = match (&r.op, result) {
                 (KvOp::Get { .. }, KvOutput::Value(None)) if deleted.contains(key) => {
                     out.reads += 1;
@@ -142,7 +141,7 @@ pub fn check(history: &History, order: &[Command]) -> LocalReads {
                 _ => None,
             };
             if let Some(v) = seen {
-                let e = newest.entry(key.clone()).or_insert(0);
+                let e = newest.entry(key.to_string()).or_insert(0);
                 *e = (*e).max(v);
             }
         }
