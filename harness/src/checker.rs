@@ -1,15 +1,16 @@
-//! Linearizability checking of a key-value history.
+//! Linearizability checking of a history, against the app's sequential model.
 //!
-//! Wing & Gong's search with Lowe's memoization (as in Porcupine), split per key: a history of
-//! a map is linearizable iff each key's sub-history is (P-compositionality). Operations whose
+//! Wing & Gong's search with Lowe's memoization (as in Porcupine), split per partition (the
+//! key-value store's keys): a history is linearizable iff each independent partition's
+//! sub-history is (P-compositionality). Operations whose
 //! outcome is unknown may take effect at any time after their invocation, or never; failed
 //! operations never took effect and are left out.
 
 pub mod local;
 
+use crate::app::App;
 use crate::history::{History, OpRecord, Outcome};
-use consensus_core::kv::{KvCommand, KvOp, KvOutput};
-use consensus_core::{codec, Command};
+use consensus_core::Command;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -55,131 +56,76 @@ pub struct Violation {
 /// Steps the search may take per key before it gives up.
 pub const DEFAULT_BUDGET: usize = 20_000_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum MOp {
-    Put(u32),
-    Get,
-    Cas(u32, u32),
-    Delete,
-    Create(u32),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum MOut {
-    Unknown,
-    Written,
-    Value(Option<u32>),
-    Cas(bool),
-    Deleted(bool),
-}
-
-type State = Option<u32>;
-
-fn step(s: State, op: MOp, out: MOut) -> Option<State> {
-    match (op, out) {
-        (MOp::Put(v), MOut::Unknown | MOut::Written) => Some(Some(v)),
-        (MOp::Get, MOut::Unknown) => Some(s),
-        (MOp::Get, MOut::Value(v)) => (v == s).then_some(s),
-        (MOp::Cas(e, n), out) => {
-            let matched = s == Some(e);
-            match out {
-                MOut::Unknown => Some(if matched { Some(n) } else { s }),
-                MOut::Cas(ok) if ok == matched => Some(if matched { Some(n) } else { s }),
-                _ => None,
-            }
-        }
-        (MOp::Delete, MOut::Unknown) => Some(None),
-        (MOp::Delete, MOut::Deleted(was)) => (was == s.is_some()).then_some(None),
-        (MOp::Create(v), out) => {
-            let absent = s.is_none();
-            match out {
-                MOut::Unknown => Some(if absent { Some(v) } else { s }),
-                MOut::Cas(ok) if ok == absent => Some(if absent { Some(v) } else { s }),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-struct KOp {
-    op: MOp,
-    out: MOut,
+/// One operation of a partition, decoded.
+struct KOp<A: App> {
+    op: A::Op,
+    /// The output the client saw (`None`: unknown).
+    out: Option<A::Output>,
     invoke: u64,
     ret: u64,
     hist: usize,
 }
 
-/// Checks a whole history, key by key.
-pub fn check(history: &History, budget: usize) -> CheckResult {
-    let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+/// Checks a whole history of `app`, partition by partition.
+pub fn check<A: App>(app: &A, history: &History, budget: usize) -> CheckResult {
+    let mut by_part: BTreeMap<String, Vec<KOp<A>>> = BTreeMap::new();
     for (i, r) in history.ops.iter().enumerate() {
-        by_key.entry(r.op.key()).or_default().push(i);
-    }
-    for (key, idxs) in by_key {
-        // Values become small ids; a value read but never written gets an id no write has.
-        let mut values: HashMap<String, u32> = HashMap::new();
-        let mut intern = |v: &str| -> u32 {
-            let next = values.len() as u32;
-            *values.entry(v.to_string()).or_insert(next)
+        let out = match &r.outcome {
+            Outcome::Fail => continue,
+            Outcome::Unknown | Outcome::Pending => None,
+            // An error answer (stale, malformed) says nothing about the state.
+            Outcome::Ok(bytes) => match app.output(bytes) {
+                Some(o) => Some(o),
+                None => continue,
+            },
         };
-        let mut ops = Vec::new();
-        for &i in &idxs {
-            let r = &history.ops[i];
-            let out = match &r.outcome {
-                Outcome::Fail => continue,
-                Outcome::Unknown | Outcome::Pending => MOut::Unknown,
-                Outcome::Ok(KvOutput::Written) => MOut::Written,
-                Outcome::Ok(KvOutput::Value(v)) => MOut::Value(v.as_deref().map(&mut intern)),
-                Outcome::Ok(KvOutput::CasResult(b)) => MOut::Cas(*b),
-                Outcome::Ok(KvOutput::Deleted(b)) => MOut::Deleted(*b),
-                Outcome::Ok(_) => continue,
-            };
-            let op = match &r.op {
-                KvOp::Put { value, .. } => MOp::Put(intern(value)),
-                KvOp::Get { .. } => {
-                    if out == MOut::Unknown {
-                        continue; // an unanswered read constrains nothing
-                    }
-                    MOp::Get
-                }
-                KvOp::Cas { expected, new, .. } => MOp::Cas(intern(expected), intern(new)),
-                KvOp::Delete { .. } => MOp::Delete,
-                KvOp::Create { value, .. } => MOp::Create(intern(value)),
-            };
-            let ret = match (&r.outcome, r.complete) {
-                (Outcome::Ok(_), Some(t)) => t.as_nanos() as u64,
-                _ => u64::MAX,
-            };
-            ops.push(KOp {
-                op,
+        if r.read && out.is_none() {
+            continue; // an unanswered read constrains nothing
+        }
+        let Some(request) = app.decode(&r.command) else {
+            return CheckResult::Violation(Violation {
+                key: String::new(),
+                ops: 1,
+                linearized: 0,
+                stuck: format!(
+                    "client {} seq {}: a command the app does not decode",
+                    r.client, r.seq
+                ),
+                window: Vec::new(),
+            });
+        };
+        let ret = match (&r.outcome, r.complete) {
+            (Outcome::Ok(_), Some(t)) => t.as_nanos() as u64,
+            _ => u64::MAX,
+        };
+        by_part
+            .entry(app.partition(&request.op))
+            .or_default()
+            .push(KOp {
+                op: request.op,
                 out,
                 invoke: r.invoke.as_nanos() as u64,
                 ret,
                 hist: i,
             });
-        }
-        match check_key(&ops, budget) {
+    }
+    for (key, ops) in by_part {
+        match check_key(app, &ops, budget) {
             KeyVerdict::Ok => {}
-            KeyVerdict::OutOfBudget(steps) => {
-                return CheckResult::Inconclusive {
-                    key: key.to_string(),
-                    steps,
-                }
-            }
+            KeyVerdict::OutOfBudget(steps) => return CheckResult::Inconclusive { key, steps },
             KeyVerdict::Stuck { linearized, stuck } => {
                 let s = &ops[stuck];
                 let mut window: Vec<String> = ops
                     .iter()
                     .filter(|o| o.invoke <= s.ret && o.ret >= s.invoke)
-                    .map(|o| describe(&history.ops[o.hist]))
+                    .map(|o| describe(app, &history.ops[o.hist]))
                     .collect();
                 window.truncate(16);
                 return CheckResult::Violation(Violation {
-                    key: key.to_string(),
+                    key,
                     ops: ops.len(),
                     linearized,
-                    stuck: describe(&history.ops[s.hist]),
+                    stuck: describe(app, &history.ops[s.hist]),
                     window,
                 });
             }
@@ -190,18 +136,23 @@ pub fn check(history: &History, budget: usize) -> CheckResult {
 
 /// Checks a history whose committed commands' order is known: `order` is the sequence the
 /// replicas applied. That order is tried first as the linearization (replayed through the
-/// key-value model, every acknowledged output must match, and no operation may come after one
+/// app's model, every acknowledged output must match, and no operation may come after one
 /// that was invoked only after it returned); only if it does not explain the history does the
 /// general search of [`check`] run, which also finds the smallest failing window.
-pub fn check_with_order(history: &History, order: &[Command], budget: usize) -> CheckResult {
-    if order_explains(history, order) {
+pub fn check_with_order<A: App>(
+    app: &A,
+    history: &History,
+    order: &[Command],
+    budget: usize,
+) -> CheckResult {
+    if order_explains(app, history, order) {
         return CheckResult::Linearizable;
     }
-    check(history, budget)
+    check(app, history, budget)
 }
 
 /// True when `order` is a linearization of `history` (see [`check_with_order`]).
-fn order_explains(history: &History, order: &[Command]) -> bool {
+fn order_explains<A: App>(app: &A, history: &History, order: &[Command]) -> bool {
     let by_id: HashMap<(u64, u64), usize> = history
         .ops
         .iter()
@@ -209,14 +160,14 @@ fn order_explains(history: &History, order: &[Command]) -> bool {
         .map(|(i, r)| ((r.client, r.seq), i))
         .collect();
     let mut place: Vec<Option<usize>> = vec![None; history.ops.len()];
-    let mut data: HashMap<&str, &str> = HashMap::new();
-    // The store's sessions: a retried or late command of a client takes effect at most once.
+    let mut states: HashMap<String, A::State> = HashMap::new();
+    // The sessions: a retried or late command of a client takes effect at most once.
     let mut last_seq: HashMap<u64, u64> = HashMap::new();
     let mut decoded = Vec::with_capacity(order.len());
     for bytes in order {
-        match codec::decode::<KvCommand>(bytes) {
-            Ok(c) => decoded.push(c),
-            Err(_) => return false,
+        match app.decode(bytes) {
+            Some(c) => decoded.push(c),
+            None => return false,
         }
     }
     for (p, cmd) in decoded.iter().enumerate() {
@@ -228,30 +179,13 @@ fn order_explains(history: &History, order: &[Command]) -> bool {
         let Some(&h) = by_id.get(&(cmd.client, cmd.seq)) else {
             return false;
         };
-        let out = match &cmd.op {
-            KvOp::Put { key, value } => {
-                data.insert(key, value);
-                KvOutput::Written
-            }
-            KvOp::Get { key } => KvOutput::Value(data.get(key.as_str()).map(|v| v.to_string())),
-            KvOp::Cas { key, expected, new } => {
-                let matched = data.get(key.as_str()) == Some(&expected.as_str());
-                if matched {
-                    data.insert(key, new);
-                }
-                KvOutput::CasResult(matched)
-            }
-            KvOp::Delete { key } => KvOutput::Deleted(data.remove(key.as_str()).is_some()),
-            KvOp::Create { key, value } => {
-                let absent = !data.contains_key(key.as_str());
-                if absent {
-                    data.insert(key, value);
-                }
-                KvOutput::CasResult(absent)
-            }
-        };
+        let state = states
+            .entry(app.partition(&cmd.op))
+            .or_insert_with(|| app.initial());
+        let (next, out) = app.step(state, &cmd.op);
+        *state = next;
         match &history.ops[h].outcome {
-            Outcome::Ok(o) if *o != out => return false,
+            Outcome::Ok(o) if app.output(o).is_some_and(|o| o != out) => return false,
             Outcome::Fail => return false,
             _ => {}
         }
@@ -283,24 +217,27 @@ fn order_explains(history: &History, order: &[Command]) -> bool {
     true
 }
 
-/// A human-readable line for one operation.
-pub fn describe(r: &OpRecord) -> String {
-    let op = match &r.op {
-        KvOp::Put { key, value } => format!("put {key}={value}"),
-        KvOp::Get { key } => format!("get {key}"),
-        KvOp::Cas { key, expected, new } => format!("cas {key} {expected}->{new}"),
-        KvOp::Delete { key } => format!("delete {key}"),
-        KvOp::Create { key, value } => format!("create {key}={value}"),
+/// A human-readable line for one operation of `app`.
+pub fn describe<A: App>(app: &A, r: &OpRecord) -> String {
+    let op = match app.decode(&r.command) {
+        Some(req) => app.describe(&req.op),
+        None => format!("{} undecodable bytes", r.command.len()),
     };
     let end = r.complete.map_or("?".to_string(), |t| {
         format!("{:.3}ms", t.as_secs_f64() * 1e3)
     });
+    let outcome = match &r.outcome {
+        Outcome::Ok(bytes) => match app.output(bytes) {
+            Some(o) => format!("Ok({o:?})"),
+            None => "error answer".to_string(),
+        },
+        other => format!("{other:?}"),
+    };
     format!(
-        "client {} seq {} {op} [{:.3}ms..{end}] -> {:?}",
+        "client {} seq {} {op} [{:.3}ms..{end}] -> {outcome}",
         r.client,
         r.seq,
         r.invoke.as_secs_f64() * 1e3,
-        r.outcome
     )
 }
 
@@ -312,7 +249,7 @@ enum KeyVerdict {
 
 const NIL: usize = usize::MAX;
 
-fn check_key(ops: &[KOp], budget: usize) -> KeyVerdict {
+fn check_key<A: App>(app: &A, ops: &[KOp<A>], budget: usize) -> KeyVerdict {
     let n = ops.len();
     if n == 0 {
         return KeyVerdict::Ok;
@@ -361,9 +298,9 @@ fn check_key(ops: &[KOp], budget: usize) -> KeyVerdict {
     };
     let words = n.div_ceil(64);
     let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, State)> = HashSet::new();
-    let mut stack: Vec<(usize, State)> = Vec::new();
-    let mut state: State = None;
+    let mut cache: HashSet<(Vec<u64>, A::State)> = HashSet::new();
+    let mut stack: Vec<(usize, A::State)> = Vec::new();
+    let mut state = app.initial();
     let mut entry = next[head];
     let mut steps = 0usize;
     let mut deepest = (0usize, NIL);
@@ -375,11 +312,11 @@ fn check_key(ops: &[KOp], budget: usize) -> KeyVerdict {
         if is_call[entry] {
             let op = op_of[entry];
             let o = &ops[op];
-            if let Some(ns) = step(state, o.op, o.out) {
+            let (ns, out) = app.step(&state, &o.op);
+            if o.out.as_ref().is_none_or(|seen| *seen == out) {
                 linearized[op / 64] |= 1 << (op % 64);
-                if cache.insert((linearized.clone(), ns)) {
-                    stack.push((entry, state));
-                    state = ns;
+                if cache.insert((linearized.clone(), ns.clone())) {
+                    stack.push((entry, std::mem::replace(&mut state, ns)));
                     lift(entry, &mut next, &mut prev, ret_entry[op]);
                     entry = next[head];
                     continue;

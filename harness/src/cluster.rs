@@ -11,7 +11,6 @@ use crate::protocol::Protocol;
 use crate::sim::TraceEvent;
 use crate::sim::{Semantics, Sim, SimConfig, Stats};
 use crate::workload::WorkloadConfig;
-use consensus_core::kv::KvStore;
 use consensus_core::{
     Command, Entry, NodeId, Position, ProposeError, ReadLevel, Recovered, Replica, Status, Time,
 };
@@ -31,7 +30,8 @@ pub trait Backend {
     fn applied_base(&self, id: NodeId) -> u64;
     fn committed_sequence(&self) -> &[Command];
     fn diverged(&self) -> &BTreeMap<NodeId, String>;
-    fn kv(&self, id: NodeId) -> &KvStore;
+    fn state(&mut self, id: NodeId) -> bytes::Bytes;
+    fn query(&mut self, id: NodeId, command: &Command) -> bytes::Bytes;
     fn durable_entries(&self, id: NodeId) -> &[Entry];
     fn durable_hard_state(&self, id: NodeId) -> serde_json::Value;
     fn is_crashed(&self, id: NodeId) -> bool;
@@ -51,7 +51,7 @@ pub trait Backend {
     fn stop_nemesis(&mut self);
     fn workload_done(&self) -> bool;
     fn converged(&self) -> bool;
-    fn final_state_problems(&self) -> Vec<String>;
+    fn final_state_problems(&mut self) -> Vec<String>;
     fn final_prefix(&self) -> usize;
     fn faults_injected(&self) -> BTreeMap<&'static str, u64>;
     fn fault_windows(&self) -> Vec<crate::nemesis::FaultWindow>;
@@ -108,8 +108,11 @@ impl<R: Replica> Backend for Sim<R> {
     fn diverged(&self) -> &BTreeMap<NodeId, String> {
         Sim::diverged(self)
     }
-    fn kv(&self, id: NodeId) -> &KvStore {
-        Sim::kv(self, id)
+    fn state(&mut self, id: NodeId) -> bytes::Bytes {
+        Sim::state(self, id)
+    }
+    fn query(&mut self, id: NodeId, command: &Command) -> bytes::Bytes {
+        Sim::query(self, id, command)
     }
     fn durable_entries(&self, id: NodeId) -> &[Entry] {
         &Sim::durable(self, id).entries
@@ -168,7 +171,7 @@ impl<R: Replica> Backend for Sim<R> {
     fn converged(&self) -> bool {
         Sim::converged(self)
     }
-    fn final_state_problems(&self) -> Vec<String> {
+    fn final_state_problems(&mut self) -> Vec<String> {
         Sim::final_state_problems(self)
     }
     fn final_prefix(&self) -> usize {
@@ -328,9 +331,15 @@ impl Cluster {
         self.inner.diverged()
     }
 
-    /// Node `id`'s key-value store.
-    pub fn kv(&self, id: NodeId) -> &KvStore {
-        self.inner.kv(id)
+    /// A snapshot of node `id`'s state machine (what two replicas compare equal on when they
+    /// hold the same state).
+    pub fn state(&mut self, id: NodeId) -> bytes::Bytes {
+        self.inner.state(id)
+    }
+
+    /// Node `id`'s state machine's answer to a read-only command, from its current state.
+    pub fn query(&mut self, id: NodeId, command: &Command) -> bytes::Bytes {
+        self.inner.query(id, command)
     }
 
     /// The entries on node `id`'s simulated disk (synced only).
@@ -430,7 +439,7 @@ impl Cluster {
     }
 
     /// What is wrong with the replicas' final state (see `Sim::final_state_problems`).
-    pub(crate) fn final_state_problems(&self) -> Vec<String> {
+    pub(crate) fn final_state_problems(&mut self) -> Vec<String> {
         self.inner.final_state_problems()
     }
 

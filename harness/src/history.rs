@@ -1,7 +1,7 @@
 //! The record of what clients asked and what they were told, with virtual times.
 
-use consensus_core::kv::{KvOp, KvOutput};
-use consensus_core::Time;
+use bytes::Bytes;
+use consensus_core::{Command, Time};
 use serde::Serialize;
 
 /// How an operation ended.
@@ -9,8 +9,8 @@ use serde::Serialize;
 pub enum Outcome {
     /// Still running (only seen mid-run).
     Pending,
-    /// The cluster answered with this output.
-    Ok(KvOutput),
+    /// The cluster answered with this output (the state machine's bytes).
+    Ok(Bytes),
     /// The operation certainly never took effect (no node ever accepted it).
     Fail,
     /// The client gave up without knowing whether it took effect.
@@ -24,8 +24,10 @@ pub struct OpRecord {
     pub client: u64,
     /// The client's sequence number.
     pub seq: u64,
-    /// What was asked.
-    pub op: KvOp,
+    /// What was asked: the command as the app encoded it.
+    pub command: Command,
+    /// Whether the app calls it a read.
+    pub read: bool,
     /// When the client invoked it.
     pub invoke: Time,
     /// When the client learned the outcome (None while pending).
@@ -35,16 +37,10 @@ pub struct OpRecord {
 }
 
 impl OpRecord {
-    /// True for an acknowledged operation that changed the store (a put, a CAS or create that
-    /// matched, a delete that removed a key).
+    /// True for an acknowledged operation other than a read: the log holds it (whether or not
+    /// it changed the state: a compare-and-set that did not match was applied too).
     pub fn is_acknowledged_write(&self) -> bool {
-        matches!(
-            (&self.op, &self.outcome),
-            (KvOp::Put { .. }, Outcome::Ok(KvOutput::Written))
-                | (KvOp::Cas { .. }, Outcome::Ok(KvOutput::CasResult(true)))
-                | (KvOp::Create { .. }, Outcome::Ok(KvOutput::CasResult(true)))
-                | (KvOp::Delete { .. }, Outcome::Ok(KvOutput::Deleted(true)))
-        )
+        !self.read && matches!(self.outcome, Outcome::Ok(_))
     }
 }
 
@@ -57,11 +53,19 @@ pub struct History {
 
 impl History {
     /// Records an invocation and returns its index.
-    pub fn invoke(&mut self, client: u64, seq: u64, op: KvOp, at: Time) -> usize {
+    pub fn invoke(
+        &mut self,
+        client: u64,
+        seq: u64,
+        command: Command,
+        read: bool,
+        at: Time,
+    ) -> usize {
         self.ops.push(OpRecord {
             client,
             seq,
-            op,
+            command,
+            read,
             invoke: at,
             complete: None,
             outcome: Outcome::Pending,

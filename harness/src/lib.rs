@@ -2,6 +2,7 @@
 //! under a client workload and faults, a history recorder, a linearizability checker, metrics,
 //! and the `consensus-lab` command line.
 
+pub mod app;
 pub mod checker;
 pub mod cli;
 pub mod cluster;
@@ -19,6 +20,7 @@ pub mod sim;
 pub mod viewer;
 pub mod workload;
 
+pub use app::{App, AppHandle};
 pub use cluster::Cluster;
 pub use nemesis::Faults;
 pub use protocol::Protocol;

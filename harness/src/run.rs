@@ -8,6 +8,7 @@
 mod report;
 pub use report::{RunReport, Samples};
 
+use crate::app::AppHandle;
 use crate::checker;
 use crate::cluster::Cluster;
 use crate::history::{History, Outcome};
@@ -16,9 +17,8 @@ use crate::nemesis::{Faults, Nemesis};
 use crate::protocol::{self, Protocol};
 use crate::sim::{Semantics, SimConfig};
 use crate::workload::{KeyDistribution, WorkloadConfig};
-use consensus_core::kv::{KvCommand, KvOp};
+use consensus_core::NodeId;
 use consensus_core::ReadLevel;
-use consensus_core::{codec, NodeId};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
@@ -62,6 +62,8 @@ pub struct RunConfig {
     pub read_consistency: ReadLevel,
     /// How far each node's clock rate may be off true time (0: true clocks).
     pub clock_drift: f64,
+    /// The replicated application and its model (default: the key-value store).
+    pub app: AppHandle,
 }
 
 impl Default for RunConfig {
@@ -81,6 +83,7 @@ impl Default for RunConfig {
             network: Semantics::Stream,
             read_consistency: ReadLevel::Log,
             clock_drift: 0.0,
+            app: AppHandle::kv(),
         }
     }
 }
@@ -121,6 +124,9 @@ impl RunConfig {
         }
         if self.read_consistency != d.read_consistency {
             s += &format!(" --read-consistency {}", self.read_consistency.name());
+        }
+        if self.app != d.app {
+            s += &format!(" --app {}", self.app.name());
         }
         s
     }
@@ -183,6 +189,7 @@ fn run_traced(
         sim.knobs.lease_reads = Some(true);
     }
     sim.net.semantics = cfg.network;
+    sim.app = cfg.app.clone();
     let mut c = Cluster::new(cfg.protocol, sim);
     if trace {
         c.enable_trace(&cfg.command_line());
@@ -228,7 +235,7 @@ fn run_traced(
         caught_up_ms: caught_up_at,
         missed,
     };
-    let report = report(cfg, &c, workload_end, after_heal, wall);
+    let report = report(cfg, &mut c, workload_end, after_heal, wall);
     (report, trace.then(|| c.trace_events().to_vec()))
 }
 
@@ -241,7 +248,7 @@ fn samples(history: &History) -> Samples {
                 done.as_secs_f64() * 1e3,
                 done.saturating_sub(r.invoke).as_secs_f64() * 1e3,
             );
-            if matches!(r.op, KvOp::Get { .. }) {
+            if r.read {
                 s.reads.push(sample);
             } else {
                 s.writes.push(sample);
@@ -261,34 +268,38 @@ struct AfterHeal {
 
 fn report(
     cfg: &RunConfig,
-    c: &Cluster,
+    c: &mut Cluster,
     workload_end: Duration,
     after_heal: AfterHeal,
     wall: Instant,
 ) -> RunReport {
     let converged = after_heal.caught_up_ms.is_some();
+    let final_state = if converged {
+        c.final_state_problems()
+    } else {
+        Vec::new()
+    };
+    let c = &*c;
     let empty = Default::default();
     let history = c.history().unwrap_or(&empty);
     let reference = c.committed_sequence();
     // Local reads promise less than linearizability: the writes (and any other reads) are
     // checked for it, the local reads for what they do promise.
     let local = cfg.read_consistency == ReadLevel::Local;
-    let local_reads = local.then(|| checker::local::check(history, reference));
+    let app = cfg.app.get();
+    let local_reads = local
+        .then(|| app.check_local_reads(history, reference))
+        .flatten();
     let linearizable_part;
     let checked = if local {
         linearizable_part = History {
-            ops: history
-                .ops
-                .iter()
-                .filter(|r| !matches!(r.op, KvOp::Get { .. }))
-                .cloned()
-                .collect(),
+            ops: history.ops.iter().filter(|r| !r.read).cloned().collect(),
         };
         &linearizable_part
     } else {
         history
     };
-    let check = checker::check_with_order(checked, reference, checker::DEFAULT_BUDGET);
+    let check = app.check(checked, reference, checker::DEFAULT_BUDGET);
     let (ops_ok, ops_failed, ops_unknown) = history.counts();
 
     // Every applied command was checked against the cluster's sequence as it happened; an
@@ -304,8 +315,7 @@ fn report(
     };
     let in_log: BTreeSet<(u64, u64)> = reference[..kept]
         .iter()
-        .filter_map(|b| codec::decode::<KvCommand>(b).ok())
-        .map(|k| (k.client, k.seq))
+        .filter_map(|b| app.identify(b))
         .collect();
     let lost_acked_writes = history
         .ops
@@ -342,14 +352,14 @@ fn report(
         },
         election_time_max_ms: et.iter().max().copied().map_or(0.0, ms),
         commit_latency: Latency::of(history),
-        read_latency: Latency::of_some(history, |r| matches!(r.op, KvOp::Get { .. })),
+        read_latency: Latency::of_some(history, |r| r.read),
         read_throughput_ops_per_sec: if workload_end.is_zero() {
             0.0
         } else {
             history
                 .ops
                 .iter()
-                .filter(|r| matches!(r.op, KvOp::Get { .. }) && matches!(r.outcome, Outcome::Ok(_)))
+                .filter(|r| r.read && matches!(r.outcome, Outcome::Ok(_)))
                 .count() as f64
                 / workload_end.as_secs_f64()
         },
@@ -370,7 +380,7 @@ fn report(
             let reads = history
                 .ops
                 .iter()
-                .filter(|r| matches!(r.op, KvOp::Get { .. }) && matches!(r.outcome, Outcome::Ok(_)))
+                .filter(|r| r.read && matches!(r.outcome, Outcome::Ok(_)))
                 .count();
             if reads == 0 {
                 0.0
@@ -387,11 +397,7 @@ fn report(
         leader_after_heal_ms: after_heal.leader_ms,
         caught_up_after_heal_ms: after_heal.caught_up_ms,
         liveness: after_heal.missed,
-        final_state: if converged {
-            c.final_state_problems()
-        } else {
-            Vec::new()
-        },
+        final_state,
         faults: c
             .faults_injected()
             .into_iter()

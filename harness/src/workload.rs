@@ -55,7 +55,13 @@ impl Default for WorkloadConfig {
     }
 }
 
-/// Generates one client's operations, independent of timing and protocol.
+/// The random source of `client`'s operations in the run seeded `seed`: the same for every
+/// protocol and every app.
+pub fn client_rng(seed: u64, client: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ client)
+}
+
+/// Generates one client's key-value operations, independent of timing and protocol.
 pub struct OpGenerator {
     client: u64,
     rng: ChaCha8Rng,
@@ -69,10 +75,15 @@ pub struct OpGenerator {
 impl OpGenerator {
     /// The generator for `client` under the run's `seed`.
     pub fn new(seed: u64, client: u64, cfg: &WorkloadConfig) -> Self {
+        Self::with_rng(client, client_rng(seed, client), cfg)
+    }
+
+    /// The generator for `client`, drawing from `rng`.
+    pub fn with_rng(client: u64, rng: ChaCha8Rng, cfg: &WorkloadConfig) -> Self {
         let keys = cfg.keys.max(1);
         OpGenerator {
             client,
-            rng: ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ client),
+            rng,
             keys,
             read_ratio: cfg.read_ratio.clamp(0.0, 1.0),
             zipf: match cfg.distribution {

@@ -156,7 +156,8 @@ fn a_lease_read_is_safe_within_the_drift_bound_and_goes_stale_beyond_it() {
     assert_eq!(stale, Some(Some("1".to_string())));
     // The checker's view of that story: x=1, then x=2 acknowledged, then a read of 1.
     use consensus_core::kv::{KvOp, KvOutput};
-    use harness::history::{History, Outcome};
+    use harness::app::Kv;
+    use harness::history::History;
     let t = std::time::Duration::from_millis;
     let mut h = History::default();
     for (seq, v) in [(1, "1"), (2, "2")] {
@@ -164,12 +165,12 @@ fn a_lease_read_is_safe_within_the_drift_bound_and_goes_stale_beyond_it() {
             key: "x".into(),
             value: v.into(),
         };
-        let i = h.invoke(1, seq, op, t(10 * seq));
-        h.complete(i, Outcome::Ok(KvOutput::Written), t(10 * seq + 5));
+        let i = Kv::invoke(&mut h, 1, seq, op, t(10 * seq));
+        h.complete(i, Kv::answer(KvOutput::Written), t(10 * seq + 5));
     }
-    let i = h.invoke(2, 1, KvOp::Get { key: "x".into() }, t(40));
-    h.complete(i, Outcome::Ok(KvOutput::Value(stale.unwrap())), t(41));
-    let verdict = harness::checker::check(&h, harness::checker::DEFAULT_BUDGET);
+    let i = Kv::invoke(&mut h, 2, 1, KvOp::Get { key: "x".into() }, t(40));
+    h.complete(i, Kv::answer(KvOutput::Value(stale.unwrap())), t(41));
+    let verdict = harness::checker::check(&Kv, &h, harness::checker::DEFAULT_BUDGET);
     assert!(!verdict.is_linearizable(), "{verdict:?}");
 }
 

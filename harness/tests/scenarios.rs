@@ -141,7 +141,7 @@ fn lagging_follower_catches_up_from_a_snapshot() {
             c.applied_base(lagger) > 0,
             "{kind:?}: it should have been sent a snapshot"
         );
-        assert_eq!(c.kv(lagger), c.kv(l));
+        assert_eq!(c.state(lagger), c.state(l));
         assert_all_agree(&c);
         assert!(c.violations().is_empty(), "{:?}", c.violations());
     }
@@ -165,7 +165,7 @@ fn a_node_restarts_from_its_snapshot_and_log() {
         c.restart(f);
         assert!(c.run_until(secs(5.0), |c| total_applied(c, f) >= 550));
         assert!(c.applied_base(f) >= 500, "restored from its own snapshot");
-        assert_eq!(c.kv(f), c.kv(l));
+        assert_eq!(c.state(f), c.state(l));
         assert_all_agree(&c);
     }
 }

@@ -12,7 +12,7 @@ use consensus_lab::{Client, Cluster, Protocol, ReadLevel};
 
 /// The application: a number, `+N` adds N, any read returns the number.
 #[derive(Default)]
-struct Counter(i64);
+pub struct Counter(i64);
 
 #[async_trait]
 impl StateMachine for Counter {
@@ -48,6 +48,7 @@ impl StateMachine for Counter {
 }
 
 #[tokio::main]
+#[allow(dead_code)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protocol = Protocol::from_args()?;
     let dir = tempfile::tempdir()?;

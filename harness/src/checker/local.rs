@@ -95,8 +95,14 @@ pub fn check(history: &History, order: &[Command]) -> LocalReads {
             let Outcome::Ok(result) = &r.outcome else {
                 continue;
             };
-            let key = r.op.key();
-            let seen = match (&r.op, result) {
+            let (Ok(KvCommand { op, .. }), Ok(result)) = (
+                codec::decode::<KvCommand>(&r.command),
+                codec::decode::<KvOutput>(result),
+            ) else {
+                continue;
+            };
+            let key = op.key();
+            let seen = match (&op, &result) {
                 (KvOp::Get { .. }, KvOutput::Value(None)) if deleted.contains(key) => {
                     out.reads += 1;
                     None
@@ -155,6 +161,7 @@ pub fn check(history: &History, order: &[Command]) -> LocalReads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::Kv;
     use crate::history::History;
     use std::time::Duration;
 
@@ -187,15 +194,15 @@ mod tests {
         let mut order = Vec::new();
         for (seq, v, t) in [(1, "a", 0), (2, "b", 10)] {
             let (cmd, op) = put(1, seq, v);
-            let i = h.invoke(1, seq, op, ms(t));
-            h.complete(i, Outcome::Ok(KvOutput::Written), ms(t + 5));
+            let i = Kv::invoke(&mut h, 1, seq, op, ms(t));
+            h.complete(i, Kv::answer(KvOutput::Written), ms(t + 5));
             order.push(cmd.encode());
         }
         for (n, &(t, v)) in reads.iter().enumerate() {
-            let i = h.invoke(2, n as u64 + 1, get(), ms(t));
+            let i = Kv::invoke(&mut h, 2, n as u64 + 1, get(), ms(t));
             h.complete(
                 i,
-                Outcome::Ok(KvOutput::Value(v.map(str::to_string))),
+                Kv::answer(KvOutput::Value(v.map(str::to_string))),
                 ms(t + 1),
             );
         }
@@ -229,8 +236,8 @@ mod tests {
         let (mut h, mut order) = history(&[]);
         // Client 1's first write is committed again after b (a retry).
         order.push(order[0].clone());
-        let i = h.invoke(2, 1, get(), ms(20));
-        h.complete(i, Outcome::Ok(KvOutput::Value(Some("b".into()))), ms(21));
+        let i = Kv::invoke(&mut h, 2, 1, get(), ms(20));
+        h.complete(i, Kv::answer(KvOutput::Value(Some("b".into()))), ms(21));
         let r = check(&h, &order);
         assert!(r.violations.is_empty(), "{:?}", r.violations);
         assert_eq!(r.stale, 0, "b is still the newest value");

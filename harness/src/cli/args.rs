@@ -212,6 +212,10 @@ pub(super) struct Shape {
     /// Snapshot and compact the log after this many applied entries (0: never).
     #[arg(long, default_value_t = crate::protocol::default_snapshot_threshold())]
     pub(super) snapshot_threshold: u64,
+    /// The replicated application and its model: kv (the built-in key-value store), or an
+    /// app a program registered before running this command line (harness::app::register).
+    #[arg(long, default_value = "kv", value_parser = crate::app::AppHandle::parse)]
+    pub(super) app: crate::app::AppHandle,
 }
 
 #[derive(Args)]
@@ -343,6 +347,7 @@ impl Shape {
             network: self.network,
             read_consistency: self.read_consistency,
             clock_drift: self.clock_drift,
+            app: self.app.clone(),
         }
     }
 }

@@ -9,13 +9,17 @@ pub(super) fn print_table(r: &RunReport, out: &mut dyn Write) {
     let c = &r.config;
     outln!(
         out,
-        "consensus-lab run: {}, {}, {}, {}, seed {}, faults {:?}",
+        "consensus-lab run: {}, {}, {}, {}, seed {}, faults {:?}{}",
         c.protocol.name(),
         crate::counted(c.nodes, "node"),
         crate::counted(c.clients, "client"),
         crate::counted(c.ops, "op"),
         c.seed,
-        c.faults
+        c.faults,
+        match c.app.name() {
+            "kv" => String::new(),
+            name => format!(", app {name}"),
+        }
     );
     outln!(out);
     outln!(out, "verdict");

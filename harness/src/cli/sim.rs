@@ -114,8 +114,12 @@ pub(super) fn cmd_check(a: CheckArgs, out: &mut dyn Write) -> Result<ExitCode> {
         let t = std::time::Instant::now();
         let base = a.shape.config(kind, a.ops, 0);
         let f = run::sweep(&base, a.seeds.clone(), jobs, &on_done);
+        let app = match a.shape.app.name() {
+            "kv" => String::new(),
+            name => format!(" running app {name}"),
+        };
         lines.push(format!(
-            "{} of {} under {:?} faults ({} each): {} passed, {} failed in {:.1} s",
+            "{} of {}{app} under {:?} faults ({} each): {} passed, {} failed in {:.1} s",
             crate::counted(count, "seed"),
             kind.name(),
             a.shape.faults,

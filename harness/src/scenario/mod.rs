@@ -27,8 +27,8 @@ pub fn render(o: &Outcome) -> String {
 use crate::cluster::Cluster;
 use crate::protocol::{Knobs, Protocol, Words};
 use crate::sim::{SimConfig, TraceEvent};
-use consensus_core::kv::{KvCommand, KvOp};
-use consensus_core::{NodeId, Position, Role};
+use consensus_core::kv::{KvCommand, KvOp, KvOutput};
+use consensus_core::{codec, NodeId, Position, Role};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -295,8 +295,16 @@ impl Script {
     }
 
     /// The value `key` has in node `id`'s state machine.
-    pub fn value(&self, id: NodeId, key: &str) -> Option<String> {
-        self.c.kv(id).get(key).map(str::to_string)
+    pub fn value(&mut self, id: NodeId, key: &str) -> Option<String> {
+        let get = KvCommand {
+            client: 0,
+            seq: 0,
+            op: KvOp::Get { key: key.into() },
+        };
+        match codec::decode(&self.c.query(id, &get.encode())) {
+            Ok(KvOutput::Value(v)) => v,
+            _ => None,
+        }
     }
 
     fn finish(self, scenario: &str, label: String, seed: u64) -> Outcome {

@@ -3,10 +3,10 @@
 //! retry takes effect at most once) and gives up after the operation timeout.
 
 use super::{Event, Reply, Sim};
+use crate::app::AppHandle;
 use crate::history::{History, Outcome};
-use crate::workload::{OpGenerator, WorkloadConfig};
-use consensus_core::kv::{KvCommand, KvOp, KvOutput};
-use consensus_core::{codec, Command, NodeId, Position, ProposeError, ReadLevel, Replica, Time};
+use crate::workload::{client_rng, WorkloadConfig};
+use consensus_core::{Command, NodeId, Position, ProposeError, ReadLevel, Replica, Time};
 use std::time::Duration;
 
 /// Back-off before retrying when no node named a leader (an election is probably running).
@@ -18,15 +18,17 @@ struct PendingOp {
     hist: usize,
     seq: u64,
     bytes: Command,
-    /// A get: served outside the log unless the read level is `Log`.
-    read: bool,
+    /// For a read, the command its node's state machine answers from (outside the log,
+    /// unless the read level is `Log`).
+    query: Option<Command>,
     attempt: u32,
     accepted: bool,
     deadline: Time,
 }
 
 struct Client {
-    gen: OpGenerator,
+    /// The app's generator of this client's operations.
+    gen: Box<dyn std::any::Any + Send>,
     id: u64,
     next_seq: u64,
     target: NodeId,
@@ -39,6 +41,7 @@ struct Client {
 /// The clients of a run and the history they produce.
 pub(crate) struct Workload {
     cfg: WorkloadConfig,
+    app: AppHandle,
     nodes: usize,
     clients: Vec<Client>,
     issued: usize,
@@ -47,10 +50,13 @@ pub(crate) struct Workload {
 }
 
 impl Workload {
-    pub(crate) fn new(cfg: WorkloadConfig, seed: u64, nodes: usize) -> Self {
+    pub(crate) fn new(cfg: WorkloadConfig, app: AppHandle, seed: u64, nodes: usize) -> Self {
         let clients = (0..cfg.clients)
             .map(|c| Client {
-                gen: OpGenerator::new(seed, c as u64 + 1, &cfg),
+                gen: {
+                    let id = c as u64 + 1;
+                    app.get().ops(id, client_rng(seed, id), &cfg)
+                },
                 id: c as u64 + 1,
                 next_seq: 1,
                 target: (c % nodes) as NodeId + 1,
@@ -61,6 +67,7 @@ impl Workload {
             .collect();
         Workload {
             cfg,
+            app,
             nodes,
             clients,
             issued: 0,
@@ -99,20 +106,16 @@ impl<R: Replica> Sim<R> {
         let cl = &mut w.clients[c];
         let seq = cl.next_seq;
         cl.next_seq += 1;
-        let op = cl.gen.next_op(seq);
-        let read = matches!(op, KvOp::Get { .. });
-        let cmd = KvCommand {
-            client: cl.id,
-            seq,
-            op: op.clone(),
-        };
+        let (bytes, query) = w.app.get().next(&mut cl.gen, cl.id, seq);
         let client_id = cl.id;
-        let hist = w.history.invoke(client_id, seq, op, now);
+        let hist = w
+            .history
+            .invoke(client_id, seq, bytes.clone(), query.is_some(), now);
         w.clients[c].current = Some(PendingOp {
             hist,
             seq,
-            bytes: cmd.encode(),
-            read,
+            bytes,
+            query,
             attempt: 0,
             accepted: false,
             deadline: now + op_timeout,
@@ -133,7 +136,7 @@ impl<R: Replica> Sim<R> {
         };
         // A local read goes to the client's own server, as a ZooKeeper session's reads do;
         // the first attempt of it, at least (a retry follows the rotation).
-        let target = if local && p.read && p.attempt == 0 {
+        let target = if local && p.query.is_some() && p.attempt == 0 {
             (cl.id - 1) as NodeId % nodes + 1
         } else {
             cl.target
@@ -182,8 +185,8 @@ impl<R: Replica> Sim<R> {
     pub(crate) fn client_arrive(&mut self, c: usize, node: NodeId, seq: u64, attempt: u32) {
         let level = self.wl().cfg.read_level;
         let seen = self.wl().clients[c].seen;
-        let (bytes, read) = match self.wl().clients[c].current.as_ref() {
-            Some(p) if p.seq == seq && p.attempt == attempt => (p.bytes.clone(), p.read),
+        let (bytes, query) = match self.wl().clients[c].current.as_ref() {
+            Some(p) if p.seq == seq && p.attempt == attempt => (p.bytes.clone(), p.query.clone()),
             _ => return,
         };
         let id = self.next_read;
@@ -193,7 +196,7 @@ impl<R: Replica> Sim<R> {
             return; // lost: the client will time out
         };
         let who = (c, seq, attempt);
-        if read && level != ReadLevel::Log {
+        if let Some(query) = query.filter(|_| level != ReadLevel::Log) {
             // Where the read waits: the position the client has seen (local), or the read
             // index the core will answer (None until it does).
             let wait = match level {
@@ -203,7 +206,7 @@ impl<R: Replica> Sim<R> {
             match wait {
                 Ok(at) => {
                     self.next_read += 1;
-                    n.reads.push(id, bytes, who, at);
+                    n.reads.push(id, query, who, at);
                     self.serve_reads(node);
                     self.after_input(node);
                     return;
@@ -249,15 +252,16 @@ impl<R: Replica> Sim<R> {
                 // Any attempt's answer settles the operation: the session makes retries idempotent.
                 w.clients[c].seen = w.clients[c].seen.max(at);
                 let p = w.clients[c].current.take().expect("checked above");
-                let outcome = match codec::decode::<KvOutput>(&out) {
-                    Ok(KvOutput::Stale) | Ok(KvOutput::Malformed(_)) | Err(_) => {
-                        self.observer.violation(format!(
-                            "client {} seq {seq}: unexpected output {out:?}",
-                            c + 1
-                        ));
-                        Outcome::Unknown
-                    }
-                    Ok(o) => Outcome::Ok(o),
+                let app = w.app.clone();
+                let outcome = if app.get().output_ok(&out) {
+                    Outcome::Ok(out)
+                } else {
+                    self.observer.violation(format!(
+                        "client {} seq {seq}: unexpected output {}",
+                        c + 1,
+                        app.get().describe_output(&out)
+                    ));
+                    Outcome::Unknown
                 };
                 self.wl().history.complete(p.hist, outcome, now);
                 self.client_next_op(c);

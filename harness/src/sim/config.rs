@@ -1,5 +1,6 @@
 //! What shapes a simulated cluster: its size, seed, network, disks and protocol knobs.
 
+use crate::app::AppHandle;
 use crate::protocol::{Knobs, Tuning};
 use consensus_core::NodeId;
 use std::time::Duration;
@@ -61,6 +62,8 @@ pub struct SimConfig {
     pub knobs: Knobs,
     /// Protocol-specific configurations, for callers that know the protocol.
     pub tuning: Tuning,
+    /// The replicated application every node runs (default: the key-value store).
+    pub app: AppHandle,
 }
 
 impl Default for SimConfig {
@@ -74,6 +77,7 @@ impl Default for SimConfig {
             clock_drift: 0.0,
             knobs: Knobs::default(),
             tuning: Tuning::default(),
+            app: AppHandle::kv(),
         }
     }
 }

@@ -64,9 +64,10 @@ impl<R: Replica> Sim<R> {
         if let Some(tr) = self.tracer.as_mut() {
             tr.cause = "restart from disk".into();
         }
+        let sm = self.cfg.app.get().machine();
         let n = self.node_mut(id);
         n.replica = Some(replica);
-        n.sm = KvStore::new();
+        n.sm = sm;
         n.applied_base = 0;
         n.applied.clear();
         n.applied_at = Position::ZERO;

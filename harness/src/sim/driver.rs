@@ -283,8 +283,12 @@ impl<R: Replica> Sim<R> {
                 Step::Apply(entry) => self.apply(id, entry),
                 Step::Snapshot(last) => {
                     let now = self.clock(id);
+                    let n = &mut self.nodes[id as usize - 1];
+                    let data = now_or_never(n.sm.snapshot())
+                        .expect("a simulated state machine answers at once");
+                    let count = n.total_applied();
+                    self.snapshot_counts.entry(last).or_insert(count);
                     let n = self.node_mut(id);
-                    let data = now_or_never(n.sm.snapshot()).expect("the KV store never waits");
                     if let Some(r) = n.replica.as_mut() {
                         r.compact(now, Snapshot { last, data });
                     }

@@ -23,7 +23,6 @@ use crate::metrics::Observer;
 use crate::nemesis::{Nemesis, NetFaults};
 use crate::workload::WorkloadConfig;
 pub use config::{NetConfig, Semantics, SimConfig, Stats, RETRANSMISSION_TIMEOUT};
-use consensus_core::kv::KvStore;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
     codec, Command, Entry, Envelope, LogStore, MemLogStore, NodeId, Outcome, Payload, PendingReads,
@@ -36,7 +35,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
-pub use trace::{describe_command, TraceEvent, Tracer};
+pub use trace::{TraceEvent, Tracer};
 
 pub(crate) use clients::Workload;
 
@@ -142,7 +141,8 @@ type Waiter = (usize, u64, u32);
 pub(crate) struct Node<R: Replica> {
     replica: Option<R>,
     store: MemLogStore<R::HardState>,
-    sm: KvStore,
+    /// The app's state machine.
+    sm: Box<dyn StateMachine>,
     /// Commands the state machine held before `applied` began (from a restored snapshot).
     applied_base: u64,
     applied: Vec<Command>,
@@ -198,6 +198,9 @@ pub struct Sim<R: Replica> {
     oracle: Vec<Command>,
     /// Nodes that applied something other than the oracle at some point, with the first case.
     diverged: BTreeMap<NodeId, String>,
+    /// How many commands the state machine holds in a snapshot taken at each position (a
+    /// restored snapshot says only its position).
+    snapshot_counts: BTreeMap<Position, u64>,
     pub(crate) workload: Option<Workload>,
     nemesis: Option<faults::NemesisState>,
     /// The next id for a read served outside the log.
@@ -233,6 +236,8 @@ impl<R: Replica> Sim<R> {
             next_read: 1,
             direct_reads: BTreeMap::new(),
             diverged: BTreeMap::new(),
+            // The empty state, which a sync may install, holds nothing.
+            snapshot_counts: BTreeMap::from([(Position::ZERO, 0)]),
             workload: None,
             nemesis: None,
             faults_done: BTreeMap::new(),
@@ -253,7 +258,7 @@ impl<R: Replica> Sim<R> {
             sim.nodes.push(Node {
                 replica: Some(replica),
                 store: MemLogStore::new(),
-                sm: KvStore::new(),
+                sm: sim.cfg.app.get().machine(),
                 applied_base: 0,
                 applied: Vec::new(),
                 inc: 0,
@@ -381,7 +386,10 @@ impl<R: Replica> Sim<R> {
     /// Proposes a command directly at a node.
     pub fn propose(&mut self, id: NodeId, command: Command) -> Result<Position, ProposeError> {
         let now = self.clock(id);
-        let op = self.tracer.is_some().then(|| describe_command(&command));
+        let op = self
+            .tracer
+            .is_some()
+            .then(|| self.cfg.app.get().describe_command(&command));
         let r = self
             .node_mut(id)
             .replica
@@ -449,7 +457,12 @@ impl<R: Replica> Sim<R> {
     /// Installs a workload; clients start now.
     pub(crate) fn start_workload(&mut self, cfg: WorkloadConfig) {
         let clients = cfg.clients;
-        self.workload = Some(Workload::new(cfg, self.cfg.seed, self.cfg.nodes));
+        self.workload = Some(Workload::new(
+            cfg,
+            self.cfg.app.clone(),
+            self.cfg.seed,
+            self.cfg.nodes,
+        ));
         for c in 0..clients {
             let at = self.now + Duration::from_micros(c as u64 * 37);
             self.schedule(at, Event::ClientStart { client: c });

@@ -19,14 +19,21 @@ impl<R: Replica> Sim<R> {
     /// Restores node `id`'s state machine from a snapshot; whoever waits for an entry the
     /// snapshot covers cannot know whether it took effect.
     pub(super) fn restore(&mut self, id: NodeId, snap: Snapshot) {
-        let n = self.node_mut(id);
-        match now_or_never(n.sm.restore(&snap.data)).expect("the KV store never waits") {
-            Ok(()) => {
-                n.applied_base = n.sm.applied_count();
+        let count = self.snapshot_counts.get(&snap.last).copied();
+        let n = &mut self.nodes[id as usize - 1];
+        let restored = now_or_never(n.sm.restore(&snap.data))
+            .expect("a simulated state machine answers at once");
+        match (restored, count) {
+            (Ok(()), None) => self.observer.violation(format!(
+                "node {id}: restored a snapshot at {} that no node took",
+                snap.last
+            )),
+            (Ok(()), Some(count)) => {
+                n.applied_base = count;
                 n.applied.clear();
                 n.applied_at = snap.last;
             }
-            Err(e) => self.observer.violation(format!(
+            (Err(e), _) => self.observer.violation(format!(
                 "node {id}: snapshot at {} does not restore: {e}",
                 snap.last
             )),
@@ -41,7 +48,8 @@ impl<R: Replica> Sim<R> {
     /// node; returns the state machine's output.
     fn apply_command(&mut self, id: NodeId, pos: Position, cmd: &Command) -> bytes::Bytes {
         let n = &mut self.nodes[id as usize - 1];
-        let out = now_or_never(n.sm.apply(pos, cmd)).expect("the KV store never waits");
+        let out =
+            now_or_never(n.sm.apply(pos, cmd)).expect("a simulated state machine answers at once");
         let index = (n.applied_base + n.applied.len() as u64) as usize;
         match self.oracle.get(index) {
             Some(c) if c == cmd => {}
@@ -106,21 +114,32 @@ impl<R: Replica> Sim<R> {
         &self.diverged
     }
 
-    /// The node's key-value store.
-    pub fn kv(&self, id: NodeId) -> &KvStore {
-        &self.node(id).sm
+    /// A snapshot of node `id`'s state machine (a crashed node's is empty).
+    pub fn state(&mut self, id: NodeId) -> bytes::Bytes {
+        now_or_never(self.node_mut(id).sm.snapshot())
+            .expect("a simulated state machine answers at once")
+    }
+
+    /// Node `id`'s state machine's answer to a read-only command.
+    pub fn query(&mut self, id: NodeId, command: &Command) -> bytes::Bytes {
+        now_or_never(self.node_mut(id).sm.query(command))
+            .expect("a simulated state machine answers at once")
     }
 
     /// The end-of-run check of every replica against the cluster's sequence: each node holds
     /// the whole sequence (not a prefix of it), its applied commands are the sequence's, and
     /// its store equals a replay of the sequence. Returns the problems found.
-    pub(crate) fn final_state_problems(&self) -> Vec<String> {
-        let mut reference = KvStore::new();
+    pub(crate) fn final_state_problems(&mut self) -> Vec<String> {
+        let app = self.cfg.app.clone();
+        let mut reference = app.get().machine();
         for cmd in &self.oracle {
-            reference.apply_bytes(Position::ZERO, cmd);
+            now_or_never(reference.apply(Position::ZERO, cmd))
+                .expect("a simulated state machine answers at once");
         }
+        let reference =
+            now_or_never(reference.snapshot()).expect("a simulated state machine answers at once");
         let mut problems = Vec::new();
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
             let id = i as NodeId + 1;
             let total = n.total_applied();
             if total != self.oracle.len() as u64 {
@@ -132,7 +151,10 @@ impl<R: Replica> Sim<R> {
                 problems.push(format!(
                     "node {id}'s applied commands differ from the sequence"
                 ));
-            } else if !n.sm.same_contents(&reference) {
+            } else if !app.get().same_state(
+                &now_or_never(n.sm.snapshot()).expect("a simulated state machine answers at once"),
+                &reference,
+            ) {
                 problems.push(format!(
                     "node {id}'s store differs from a replay of the cluster's sequence"
                 ));

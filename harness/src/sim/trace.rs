@@ -418,18 +418,3 @@ pub fn read_jsonl(text: &str) -> Result<Vec<TraceEvent>, String> {
         })
         .collect()
 }
-
-/// A client command in words: "put x=1", "get x", "cas x: 1 -> 2".
-pub fn describe_command(command: &consensus_core::Command) -> String {
-    use consensus_core::kv::{KvCommand, KvOp};
-    match consensus_core::codec::decode::<KvCommand>(command) {
-        Ok(KvCommand { op, .. }) => match op {
-            KvOp::Put { key, value } => format!("put {key}={value}"),
-            KvOp::Get { key } => format!("get {key}"),
-            KvOp::Delete { key } => format!("delete {key}"),
-            KvOp::Create { key, value } => format!("create {key}={value}"),
-            KvOp::Cas { key, expected, new } => format!("cas {key}: {expected} -> {new}"),
-        },
-        Err(_) => format!("command of {} bytes", command.len()),
-    }
-}

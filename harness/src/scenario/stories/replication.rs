@@ -86,7 +86,8 @@ pub(crate) fn replication(s: &mut Script) {
     s.fact("messages_to_commit", to_commit.len());
     s.fact("messages_to_tell_followers", after.len());
     s.fact("message_types", [to_commit.clone(), after.clone()].concat());
-    s.fact("applied_value", s.value(leader, "x").unwrap_or_default());
+    let applied_value = s.value(leader, "x").unwrap_or_default();
+    s.fact("applied_value", applied_value);
     s.fact("leader_commit_ms", (leader_commit - t0) as f64 / 1000.0);
     s.say(format!(
         "n{leader} logged x=1 at {pos}, sent it, and committed it once a majority (itself included) had it durably, {} after the request: {}. Then it applied it and answered the client.",
