@@ -20,6 +20,7 @@ fn bad_flags_get_one_line_and_exit_2() {
         &["run", "--nodes", "0"],
         &["run", "--protocol", "paxos"],
         &["run", "--read-ratio", "1.5"],
+        &["check", "--app", "counter"],
         &["check", "--seeds", "9..3"],
         &["check", "--seeds", "x..3"],
         &["frobnicate"],

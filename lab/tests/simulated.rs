@@ -272,6 +272,16 @@ fn clean(r: &RunReport) -> bool {
         && r.liveness.is_empty()
 }
 
+/// Seeds per protocol: 3, or `SIMULATED_SEEDS` (a longer sweep:
+/// `SIMULATED_SEEDS=100 cargo test --release -p consensus-lab --test simulated`).
+fn seeds() -> std::ops::RangeInclusive<u64> {
+    let n = std::env::var("SIMULATED_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    1..=n
+}
+
 fn protocols() -> [Protocol; 2] {
     [harness::protocol::RAFT, harness::protocol::ZAB]
 }
@@ -282,7 +292,7 @@ fn the_counter_survives_chaos_on_both_protocols() {
         without_sessions: false,
     });
     for protocol in protocols() {
-        for seed in 1..=3 {
+        for seed in seeds() {
             let r = run::run(&config(app.clone(), protocol, seed), None);
             assert!(clean(&r), "{}: {:#?}", r.config.command_line(), r);
             assert!(
@@ -330,7 +340,7 @@ fn a_counter_that_applies_retries_twice_is_caught() {
 fn the_lock_service_survives_chaos_on_both_protocols() {
     let app = AppHandle::new(LockApp);
     for protocol in protocols() {
-        for seed in 1..=3 {
+        for seed in seeds() {
             let r = run::run(&config(app.clone(), protocol, seed), None);
             assert!(clean(&r), "{}: {:#?}", r.config.command_line(), r);
             assert!(
@@ -378,4 +388,69 @@ fn a_registered_app_runs_from_the_command_line() {
         !text.contains("1 failed") && !text.contains("2 failed"),
         "{text}"
     );
+}
+
+#[test]
+fn a_story_of_your_own_runs_the_counter_on_a_simulated_cluster() {
+    // A scenario written against the simulated cluster with the counter as its app: three
+    // increments, the leader crashes, two more at the new leader; every node, the old leader
+    // restarted included, ends at 5, and the trace names the commands as the app describes
+    // them.
+    use harness::sim::SimConfig;
+    use harness::Cluster;
+    use std::time::Duration;
+    let app = CounterApp {
+        without_sessions: false,
+    };
+    let add = |client: u64| {
+        app.encode(&Request {
+            client,
+            seq: 1,
+            op: CounterOp::Add(1),
+        })
+    };
+    for protocol in protocols() {
+        let cfg = SimConfig {
+            nodes: 3,
+            app: AppHandle::new(CounterApp {
+                without_sessions: false,
+            }),
+            ..SimConfig::default()
+        };
+        let mut c = Cluster::new(protocol, cfg);
+        c.enable_trace("counter: a leader crash");
+        let limit = Duration::from_secs(5);
+        let count = |c: &mut Cluster, id| app.output(&c.query(id, &"get".into()));
+        assert!(c.run_until(limit, |c| c.leader().is_some()));
+        let old = c.leader().unwrap();
+        for client in 1..=3 {
+            c.propose(old, add(client)).unwrap();
+        }
+        assert!(c.run_until(limit, |c| c.ids().all(|id| c.applied(id).len() == 3)));
+        c.crash(old);
+        assert!(c.run_until(limit, |c| c.leader().is_some_and(|l| l != old)));
+        let new = c.leader().unwrap();
+        for client in 4..=5 {
+            c.propose(new, add(client)).unwrap();
+        }
+        c.restart(old);
+        assert!(c.run_until(limit, |c| {
+            c.ids()
+                .all(|id| c.applied_base(id) + c.applied(id).len() as u64 == 5)
+        }));
+        for id in c.ids().collect::<Vec<_>>() {
+            assert_eq!(count(&mut c, id), Some(5), "{} n{id}", protocol.name());
+        }
+        let described = c
+            .trace_events()
+            .iter()
+            .filter(|e| format!("{e:?}").contains("+1"))
+            .count();
+        assert!(
+            described >= 5,
+            "{}: the trace names the increments",
+            protocol.name()
+        );
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+    }
 }

@@ -192,8 +192,7 @@ impl Script {
 
     /// Runs until some node leads (established: it takes proposals), up to `limit`.
     pub fn wait_leader(&mut self, limit: Duration) -> Option<NodeId> {
-        let deadline = self.c.now() + limit;
-        let ok = self.c.run_until(deadline, |c| c.leader().is_some());
+        let ok = self.c.run_until(limit, |c| c.leader().is_some());
         if ok {
             self.c.leader()
         } else {
@@ -203,10 +202,9 @@ impl Script {
 
     /// Runs until a leader other than `old` leads.
     pub fn wait_new_leader(&mut self, old: NodeId, limit: Duration) -> Option<NodeId> {
-        let deadline = self.c.now() + limit;
         let ok = self
             .c
-            .run_until(deadline, |c| c.leader().is_some_and(|l| l != old));
+            .run_until(limit, |c| c.leader().is_some_and(|l| l != old));
         if ok {
             self.c.leader()
         } else {
@@ -232,10 +230,8 @@ impl Script {
 
     /// Runs until `node` has committed `pos` (and applied it), up to `limit`.
     pub fn wait_committed(&mut self, node: NodeId, pos: Position, limit: Duration) -> bool {
-        let deadline = self.c.now() + limit;
-        self.c.run_until(deadline, |c| {
-            c.status(node).is_some_and(|s| s.commit >= pos)
-        })
+        self.c
+            .run_until(limit, |c| c.status(node).is_some_and(|s| s.commit >= pos))
     }
 
     /// Writes `n` values through the leader, waiting for each batch to commit.

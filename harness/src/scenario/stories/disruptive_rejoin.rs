@@ -22,8 +22,7 @@ pub(crate) fn disruptive_rejoin(s: &mut Script) {
     s.note(&format!("n{lone} rejoins."));
     let t0 = s.now();
     s.c.connect(lone);
-    let deadline = s.now() + 10 * SEC;
-    s.c.run_until(deadline, |c| {
+    s.c.run_until(10 * SEC, |c| {
         c.leader()
             .is_some_and(|l| c.status(lone).is_some_and(|st| st.leader == Some(l)))
     });

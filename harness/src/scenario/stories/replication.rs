@@ -29,8 +29,7 @@ pub(crate) fn replication(s: &mut Script) {
     };
     let ids: Vec<NodeId> = s.c.ids().collect();
     s.quietly("the followers join the leader; then heartbeats only", |s| {
-        let deadline = s.now() + 3 * SEC;
-        s.c.run_until(deadline, |c| {
+        s.c.run_until(3 * SEC, |c| {
             ids.iter().all(|&id| {
                 c.status(id).is_some_and(|st| {
                     st.leader == Some(leader)
@@ -45,8 +44,7 @@ pub(crate) fn replication(s: &mut Script) {
     let Some(pos) = s.put(leader, "x", "1") else {
         return;
     };
-    let deadline = s.now() + SEC;
-    let done = s.c.run_until(deadline, |c| {
+    let done = s.c.run_until(SEC, |c| {
         ids.iter()
             .all(|&id| c.status(id).is_some_and(|st| st.commit >= pos))
     });
