@@ -307,22 +307,6 @@ pub fn sweep_svg(title: &str, spread: &Spread) -> anyhow::Result<String> {
     )
 }
 
-/// A port `base` such that `base + 1 ..= base + n` are free on 127.0.0.1 now.
-fn free_port_base(n: u16) -> anyhow::Result<u16> {
-    for _ in 0..100 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        if p > 1024
-            && p < 60_000
-            && (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
-        {
-            return Ok(p);
-        }
-    }
-    anyhow::bail!("no {n} consecutive free ports on 127.0.0.1")
-}
-
 /// A real local cluster of `protocol` (3 processes of `exe`), 64 writers for 6 s, the leader
 /// SIGKILLed at 2.5 s: throughput and the slowest answer over time.
 fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<Section> {
@@ -330,12 +314,13 @@ fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<
     let cfg = crate::net::launch::LaunchConfig {
         protocol,
         nodes: 3,
-        peer_base: free_port_base(3)?,
-        http_base: free_port_base(3)?,
+        peer_base: crate::net::launch::free_port_base(3)?,
+        http_base: crate::net::launch::free_port_base(3)?,
         data_dir: dir.path().to_path_buf(),
         cluster_id: "report".into(),
         exe: exe.to_path_buf(),
         quiet: true,
+        links: Default::default(),
     };
     let endpoints = cfg.endpoints();
     let mut cluster = crate::net::launch::LocalCluster::start(cfg)?;

@@ -124,6 +124,51 @@ pub(super) struct ClusterArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  consensus-lab torture                                      # Raft, 3 nodes, 60 s, every fault
+  consensus-lab torture --protocol zab --seconds 20 --faults partition
+  consensus-lab torture --protocol raft --json > report.json   # exit status 1 on any failure")]
+pub(super) struct TortureArgs {
+    /// The protocol every node runs.
+    #[arg(long, default_value = "raft", value_parser = Protocol::parse)]
+    pub(super) protocol: Protocol,
+    /// Number of nodes (processes on 127.0.0.1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=7))]
+    pub(super) nodes: u64,
+    /// How long the clients and the faults run.
+    #[arg(long, default_value_t = 60.0)]
+    pub(super) seconds: f64,
+    /// Faults to draw from, comma-separated: kill (SIGKILL and restart), pause (SIGSTOP, then
+    /// SIGCONT), partition (isolate a node, cut one direction, or split the cluster).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "kill,pause,partition"
+    )]
+    pub(super) faults: Vec<crate::net::torture::FaultKind>,
+    /// Seed of the clients' operations and the nemesis's choices (timing is real: two runs of
+    /// a seed differ).
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Concurrent clients, each sending to random nodes.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(super) clients: u32,
+    /// Shared keys (each client also writes keys of its own, checked on every node at the end).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(super) keys: u32,
+    /// After every heal, all nodes must follow one leader within this many ms.
+    #[arg(long, default_value_t = 1000)]
+    pub(super) rejoin_bound_ms: u64,
+    /// Keep the nodes' data here (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    pub(super) data_dir: Option<std::path::PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Args)]
 pub(super) struct LoadArgs {
     /// HTTP endpoints of the cluster's nodes, comma-separated.
     #[arg(

@@ -19,7 +19,7 @@ mod story;
 
 use args::{
     CheckArgs, ClusterArgs, CompareArgs, Figure16Args, LoadArgs, ReportArgs, RunArgs, ScenarioArgs,
-    ServeArgs, ViewArgs,
+    ServeArgs, TortureArgs, ViewArgs,
 };
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -55,6 +55,10 @@ enum Command {
     Cluster(ClusterArgs),
     /// Closed-loop load against a cluster's HTTP API: throughput and latency percentiles.
     Load(LoadArgs),
+    /// Faults against a local cluster of real processes (SIGKILL, SIGSTOP, partitions through
+    /// proxies) under a client workload; then the history is checked for linearizability and
+    /// every node for the acknowledged writes.
+    Torture(TortureArgs),
     /// Replays a classic story (election, partition, ...) in the simulator and narrates it.
     Scenario(ScenarioArgs),
     /// Writes a self-contained HTML page that replays one or two traces side by side.
@@ -134,6 +138,7 @@ where
         Command::Serve(a) => real::cmd_serve(a),
         Command::Cluster(a) => real::cmd_cluster(a, out),
         Command::Load(a) => real::cmd_load(a, out),
+        Command::Torture(a) => real::cmd_torture(a, out),
         Command::Scenario(a) => story::cmd_scenario(a, out),
         Command::View(a) => story::cmd_view(a, out),
         Command::Figure16(a) => story::cmd_figure16(a, out),

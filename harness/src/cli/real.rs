@@ -1,6 +1,6 @@
 //! The real cluster's commands: `serve`, `cluster` and `load`.
 
-use super::args::{ClusterArgs, LoadArgs, ServeArgs};
+use super::args::{ClusterArgs, LoadArgs, ServeArgs, TortureArgs};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -92,6 +92,7 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
         cluster_id: a.cluster_id,
         exe: std::env::current_exe().context("cannot find the consensus-lab binary")?,
         quiet: false,
+        links: Default::default(),
     };
     if a.peer_base as u64 + a.nodes > u16::MAX as u64
         || a.http_base as u64 + a.nodes > u16::MAX as u64
@@ -156,6 +157,48 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
     cluster.stop();
     outln!(out, "stopped {}", crate::counted(cfg.nodes, "node"));
     Ok(code)
+}
+
+/// `torture`: faults against a local cluster of real processes, then the checks.
+pub(super) fn cmd_torture(a: TortureArgs, out: &mut dyn Write) -> Result<ExitCode> {
+    if !(a.seconds > 0.0 && a.seconds <= 86_400.0) {
+        bail!("--seconds must be more than 0 and at most 86400 (a day)");
+    }
+    let cfg = crate::net::torture::TortureConfig {
+        protocol: a.protocol,
+        nodes: a.nodes,
+        duration: std::time::Duration::from_secs_f64(a.seconds),
+        faults: {
+            let mut f = a.faults;
+            f.sort();
+            f.dedup();
+            f
+        },
+        seed: a.seed,
+        clients: a.clients as usize,
+        keys: a.keys as usize,
+        exe: std::env::current_exe().context("cannot find the consensus-lab binary")?,
+        data_dir: a.data_dir,
+        rejoin_bound: std::time::Duration::from_millis(a.rejoin_bound_ms),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        tokio::select! {
+            r = crate::net::torture::run(cfg) => r,
+            _ = stop_signal() => Err(anyhow::anyhow!("interrupted; every node was stopped")),
+        }
+    })?;
+    if a.json {
+        outln!(out, "{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let _ = write!(out, "{}", report.render());
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `load`: closed-loop load against a real cluster.

@@ -153,6 +153,20 @@ impl Client {
         self.current = (self.current + 1) % self.endpoints.len();
     }
 
+    /// Opens the connection to the current endpoint unless one is open: after this succeeds,
+    /// a request that fails may have reached the node.
+    pub async fn connect(&mut self) -> anyhow::Result<()> {
+        if self.conn.is_none() {
+            self.conn = Some(Conn::open(&self.endpoints[self.current]).await?);
+        }
+        Ok(())
+    }
+
+    /// Drops the connection (after a request was abandoned half-way).
+    pub fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
     /// Sends one request to the current endpoint only: no redirects, no retries.
     pub async fn call_once(
         &mut self,
@@ -160,9 +174,7 @@ impl Client {
         path: &str,
         body: Bytes,
     ) -> anyhow::Result<HttpReply> {
-        if self.conn.is_none() {
-            self.conn = Some(Conn::open(&self.endpoints[self.current]).await?);
-        }
+        self.connect().await?;
         let conn = self.conn.as_mut().expect("connected above");
         match conn.exchange(method, path, body, self.forwarding).await {
             Ok(r) => Ok(r),

@@ -2,6 +2,7 @@
 
 use crate::protocol::Protocol;
 use consensus_core::NodeId;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -24,6 +25,9 @@ pub struct LaunchConfig {
     pub exe: PathBuf,
     /// The nodes log warnings and errors only (their stderr is this process's).
     pub quiet: bool,
+    /// The address node `from` dials to reach peer `to`, where it is not the peer's own (a
+    /// fault-injecting proxy in between: `torture`).
+    pub links: BTreeMap<(NodeId, NodeId), String>,
 }
 
 impl LaunchConfig {
@@ -62,7 +66,12 @@ impl LaunchConfig {
             "--id".into(),
             id.to_string(),
             "--peers".into(),
-            join(&|n| self.peer_addr(n)),
+            join(&|n| {
+                self.links
+                    .get(&(id, n))
+                    .cloned()
+                    .unwrap_or_else(|| self.peer_addr(n))
+            }),
             "--peer-http".into(),
             join(&|n| self.http_addr(n)),
             "--http".into(),
@@ -128,6 +137,25 @@ impl LocalCluster {
         gone
     }
 
+    /// The process id of node `id`, while it runs.
+    pub fn pid(&self, id: NodeId) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, c)| c.id())
+    }
+
+    /// SIGKILLs node `id` and waits for it to exit; false when it was not running.
+    pub fn kill(&mut self, id: NodeId) -> bool {
+        let Some(i) = self.children.iter().position(|(n, _)| *n == id) else {
+            return false;
+        };
+        let (_, mut child) = self.children.remove(i);
+        let _ = child.kill();
+        let _ = child.wait();
+        true
+    }
+
     /// Number of node processes running.
     pub fn running(&self) -> usize {
         self.children.len()
@@ -163,4 +191,20 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A port `base` such that `base + 1 ..= base + n` are free on 127.0.0.1 now.
+pub fn free_port_base(n: u16) -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if p > 1024
+            && p < 60_000
+            && (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+        {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!("no {n} consecutive free ports on 127.0.0.1")
 }

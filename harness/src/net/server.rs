@@ -484,6 +484,13 @@ async fn forward_to_leader(
             None => crate::net::Client::forwarder(addr.to_string()),
         }
     };
+    // Not connected: nothing was sent, and the client may take it as a plain refusal.
+    if let Err(e) = client.connect().await {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot reach the leader n{leader} at {addr}: {e}"),
+        );
+    }
     match client.call_once(method, &path, body).await {
         Ok(reply) => {
             st.forwarders
