@@ -12,6 +12,10 @@ use serde::Serialize;
 /// Largest encoded value (frame payload) the codec accepts, in bytes.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest encoded state (a state machine's snapshot, a snapshot file) in bytes: states are
+/// not frames (they travel in chunks), so their bound is the 32-bit length of a record.
+pub const MAX_STATE_BYTES: usize = u32::MAX as usize;
+
 /// The version of the encoding, written in every log directory and peer handshake: a node
 /// refuses data and peers of another version. 1 was bincode 2; 2 is postcard 1.
 pub const FORMAT_VERSION: u32 = 2;
@@ -123,12 +127,33 @@ pub fn encoded_len<T: Serialize>(value: &T) -> Result<usize, CodecError> {
         .map_err(|e| CodecError::Encode(e.to_string()))
 }
 
+/// Encodes a whole state (a snapshot), which may be larger than a frame.
+pub fn encode_state<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let buf = postcard::to_stdvec(value).map_err(|e| CodecError::Encode(e.to_string()))?;
+    if buf.len() > MAX_STATE_BYTES {
+        return Err(CodecError::FrameTooLarge {
+            len: buf.len(),
+            max: MAX_STATE_BYTES,
+        });
+    }
+    Ok(buf)
+}
+
+/// Decodes a whole state written by [`encode_state`].
+pub fn decode_state<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_within(bytes, MAX_STATE_BYTES)
+}
+
 /// Decodes exactly one value from `bytes`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    if bytes.len() > MAX_FRAME_BYTES {
+    decode_within(bytes, MAX_FRAME_BYTES)
+}
+
+fn decode_within<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
+    if bytes.len() > max {
         return Err(CodecError::FrameTooLarge {
             len: bytes.len(),
-            max: MAX_FRAME_BYTES,
+            max,
         });
     }
     let (value, rest) =

@@ -221,7 +221,7 @@ impl StateMachine for KvStore {
     }
 
     async fn snapshot(&mut self) -> Bytes {
-        Bytes::from(codec::encode(self).expect("a KvStore always encodes"))
+        Bytes::from(codec::encode_state(self).expect("a KvStore always encodes"))
     }
 
     async fn query(&mut self, command: &Command) -> Bytes {
@@ -232,7 +232,7 @@ impl StateMachine for KvStore {
         *self = if data.is_empty() {
             KvStore::new()
         } else {
-            codec::decode(data)?
+            codec::decode_state(data)?
         };
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! real (tokio runtime, on-disk log, TCP) are in the `consensus-node` crate.
 
 pub mod apply;
+pub mod chunks;
 pub mod codec;
 pub mod direct;
 pub mod kv;

@@ -396,7 +396,7 @@ where
                 }
                 Step::Snapshot(s) => {
                     self.flush(&mut dirty, &mut dir_dirty)?;
-                    let payload = codec::encode(&s).map_err(|e| {
+                    let payload = codec::encode_state(&s).map_err(|e| {
                         StorageError::Order(format!("snapshot does not encode: {e}"))
                     })?;
                     write_atomic(&self.dir, SNAPSHOT_FILE, &payload)?;

@@ -247,3 +247,31 @@ fn one_seed_draws_one_fault_schedule_for_every_protocol() {
         assert!(a.iter().all(|w| w.end_ms > w.start_ms), "{a:?}");
     }
 }
+
+#[test]
+fn chaos_with_snapshots_in_many_chunks_finds_no_violation() {
+    // 128-byte messages and a snapshot every 100 entries: every catch-up by snapshot travels
+    // in chunks, under crashes, partitions and faults aimed at snapshot installs.
+    let mut sim = SimConfig::default();
+    sim.knobs.max_bytes_per_message = Some(128);
+    for &kind in PROTOCOLS {
+        let base = RunConfig {
+            protocol: kind,
+            ops: 3000,
+            faults: Faults::Chaos,
+            snapshot_threshold: 100,
+            ..RunConfig::default()
+        };
+        for seed in 1..=4 {
+            let r = run::run_in(
+                &RunConfig {
+                    seed,
+                    ..base.clone()
+                },
+                sim.clone(),
+                None,
+            );
+            assert!(r.passed(), "{}: {:?}", r.config.command_line(), r.failure());
+        }
+    }
+}

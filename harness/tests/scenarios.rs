@@ -124,6 +124,55 @@ fn commit_puts(c: &mut Cluster, n: u64) {
 }
 
 #[test]
+fn a_snapshot_larger_than_a_message_travels_in_chunks() {
+    // 64-byte messages: the store's snapshot (1,000 puts' worth of keys and sessions) goes in
+    // many chunks, each its own InstallSnapshot (Raft) or SNAP packet (ZAB).
+    for &kind in PROTOCOLS {
+        let mut c = {
+            let mut cfg = SimConfig {
+                nodes: 3,
+                seed: 5,
+                ..SimConfig::default()
+            };
+            cfg.knobs.snapshot_threshold = Some(100);
+            cfg.knobs.catch_up_log = Some(20);
+            cfg.knobs.max_bytes_per_message = Some(64);
+            Cluster::new(kind, cfg)
+        };
+        c.enable_trace("chunks");
+        let l = wait_for_leader(&mut c);
+        let lagger = c.ids().find(|&i| i != l).unwrap();
+        c.crash(lagger);
+        commit_puts(&mut c, 1000);
+        c.restart(lagger);
+        let target = total_applied(&c, l);
+        assert!(
+            c.run_until(secs(10.0), |c| total_applied(c, lagger) >= target),
+            "{kind:?}: lagging follower did not catch up"
+        );
+        assert!(
+            c.applied_base(lagger) > 0,
+            "{kind:?}: it was sent a snapshot"
+        );
+        let chunks = c
+            .trace_events()
+            .iter()
+            .filter(|e| {
+                matches!(e, harness::sim::TraceEvent::Send { to, msg, .. }
+                    if *to == lagger && (msg.contains("InstallSnapshot") || msg.contains("SNAP")))
+            })
+            .count();
+        assert!(
+            chunks >= 2,
+            "{kind:?}: the snapshot went in {chunks} message(s)"
+        );
+        assert_eq!(c.state(lagger), c.state(l));
+        assert_all_agree(&c);
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+    }
+}
+
+#[test]
 fn lagging_follower_catches_up_from_a_snapshot() {
     for &kind in PROTOCOLS {
         let mut c = snapshotting(kind, 3, 5, 100);

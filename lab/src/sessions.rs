@@ -96,7 +96,7 @@ impl<S: StateMachine> StateMachine for Sessions<S> {
             sessions: self.sessions.clone(),
             inner: self.inner.snapshot().await.to_vec(),
         };
-        consensus_core::codec::encode(&image)
+        consensus_core::codec::encode_state(&image)
             .expect("a session table encodes")
             .into()
     }
@@ -107,7 +107,7 @@ impl<S: StateMachine> StateMachine for Sessions<S> {
             self.sessions.clear();
             return Ok(());
         }
-        let image: Image = consensus_core::codec::decode(data)?;
+        let image: Image = consensus_core::codec::decode_state(data)?;
         self.inner.restore(&image.inner).await?;
         self.sessions = image.sessions;
         Ok(())

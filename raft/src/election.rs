@@ -42,11 +42,16 @@ impl RaftReplica {
                         conflict_term: None,
                     },
                 ),
-                Message::InstallSnapshot { .. } => self.send(
+                Message::InstallSnapshot {
+                    last_included_index,
+                    ..
+                } => self.send(
                     from,
                     Message::InstallSnapshotResponse {
                         term: current,
                         match_index: 0,
+                        last_included_index,
+                        next_offset: None,
                     },
                 ),
                 Message::RequestVote { pre_vote, .. } => self.send(
@@ -110,16 +115,28 @@ impl RaftReplica {
             Message::InstallSnapshot {
                 last_included_index,
                 last_included_term,
+                offset,
                 data,
+                done,
                 ..
             } => self.handle_install_snapshot(
                 from,
                 Position::new(last_included_term, last_included_index),
-                data,
+                offset,
+                &data,
+                done,
             ),
-            Message::InstallSnapshotResponse { match_index, .. } => {
-                self.handle_install_snapshot_response(from, match_index)
-            }
+            Message::InstallSnapshotResponse {
+                match_index,
+                last_included_index,
+                next_offset,
+                ..
+            } => self.handle_install_snapshot_response(
+                from,
+                match_index,
+                last_included_index,
+                next_offset,
+            ),
             Message::ReadIndex { id, lease, .. } => {
                 if self.role == RaftRole::Leader {
                     let lease = lease && self.config.lease_reads;

@@ -94,6 +94,10 @@ pub struct Config {
     pub check_quorum: bool,
     /// Most entries carried by one AppendEntries.
     pub max_entries_per_message: usize,
+    /// Most payload bytes one message carries: the entries of an AppendEntries (at least one,
+    /// however large) and the chunk of an InstallSnapshot, so that any backlog and any
+    /// snapshot reach a follower in frames well under the transport's limit.
+    pub max_bytes_per_message: usize,
     /// Most pipelined AppendEntries outstanding to one follower.
     pub max_inflight: usize,
     /// Applied entries beyond the last snapshot that make the node ask for a new one
@@ -116,6 +120,7 @@ impl Default for Config {
             pre_vote: true,
             check_quorum: true,
             max_entries_per_message: 256,
+            max_bytes_per_message: consensus_core::chunks::DEFAULT_CHUNK_BYTES,
             max_inflight: 64,
             snapshot_threshold: 10_000,
             lease_reads: false,
@@ -201,6 +206,8 @@ pub struct RaftReplica {
     pub(crate) reads: read::Reads,
     /// When this incarnation started.
     pub(crate) started_at: Time,
+    /// The leader's snapshot as far as its chunks have arrived.
+    pub(crate) snapshot_in: consensus_core::chunks::Assembly,
 }
 
 impl RaftReplica {
@@ -250,6 +257,7 @@ impl RaftReplica {
             ready: Ready::default(),
             reads: read::Reads::default(),
             started_at: now,
+            snapshot_in: Default::default(),
         };
         node.reset_election_timer();
         node

@@ -58,7 +58,7 @@ pub enum Message {
         conflict_term: Option<u64>,
     },
     /// Invoked by the leader to send a follower the snapshot that replaced the entries it
-    /// needs (section 7, Figure 13; sent whole, not in chunks).
+    /// needs, one chunk at a time (section 7, Figure 13).
     InstallSnapshot {
         /// Leader's term.
         term: u64,
@@ -66,15 +66,24 @@ pub enum Message {
         last_included_index: u64,
         /// Term of `last_included_index`.
         last_included_term: u64,
-        /// The state machine's encoded state.
+        /// Byte offset of this chunk in the snapshot.
+        offset: u64,
+        /// The chunk of the state machine's encoded state.
         data: Bytes,
+        /// True for the last chunk.
+        done: bool,
     },
     /// The answer to [`Message::InstallSnapshot`].
     InstallSnapshotResponse {
         /// Follower's current term.
         term: u64,
-        /// The index up to which the follower's log now matches the leader's.
+        /// The index up to which the follower's log now matches the leader's (once the
+        /// snapshot is installed).
         match_index: u64,
+        /// The snapshot the answer is about.
+        last_included_index: u64,
+        /// `None`: installed; `Some(offset)`: send the chunk that starts there next.
+        next_offset: Option<u64>,
     },
     /// A follower asks the leader for a read index (dissertation 6.4).
     ReadIndex {

@@ -30,6 +30,8 @@ pub struct Progress {
     pub match_at_last_heartbeat: u64,
     /// An answer arrived since the previous heartbeat, so an outstanding probe was not lost.
     pub answered_since_heartbeat: bool,
+    /// In Snapshot: the snapshot being sent (its last index) and the offset of its next chunk.
+    pub snapshot_sending: Option<(u64, u64)>,
 }
 
 impl Progress {
@@ -44,6 +46,7 @@ impl Progress {
             recent_active: false,
             match_at_last_heartbeat: 0,
             answered_since_heartbeat: false,
+            snapshot_sending: None,
         }
     }
 

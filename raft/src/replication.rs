@@ -53,6 +53,23 @@ impl RaftReplica {
         }
     }
 
+    /// The last index of a batch from `next`: at most `max_batch` entries and, beyond the
+    /// first, at most the configured bytes.
+    fn batch_end(&self, next: u64, max_batch: u64, last: u64) -> u64 {
+        let end = (next + max_batch - 1).min(last);
+        let entries = self.log.slice(next, end);
+        let n = consensus_core::chunks::fitting(
+            entries.iter().map(|e| &e.payload),
+            self.config.max_bytes_per_message,
+        );
+        // An empty batch (next past the end) keeps its shape: prevLogIndex = last.
+        if n == 0 {
+            end
+        } else {
+            next + n as u64 - 1
+        }
+    }
+
     fn append_message(&self, from_index: u64, to_index: u64, prev_log_index: u64) -> Message {
         Message::AppendEntries {
             term: self.hard.current_term,
@@ -86,7 +103,7 @@ impl RaftReplica {
                     return;
                 }
                 let next = pr.next_index.min(last + 1);
-                let end = (next + max_batch - 1).min(last);
+                let end = self.batch_end(next, max_batch, last);
                 let msg = self.append_message(next, end, next - 1);
                 let pr = self.progress.get_mut(&peer).expect("checked above");
                 pr.next_index = next;
@@ -102,7 +119,7 @@ impl RaftReplica {
                         break;
                     }
                     let next = pr.next_index;
-                    let end = (next + max_batch - 1).min(last);
+                    let end = self.batch_end(next, max_batch, last);
                     let msg = self.append_message(next, end, next - 1);
                     let pr = self.progress.get_mut(&peer).expect("checked above");
                     pr.next_index = end + 1;

@@ -30,6 +30,10 @@ pub struct Config {
     /// How long a new follower waits for its leader to answer before connecting again
     /// (`leaderConnectDelayDuringRetryMs`, 100 ms).
     pub leader_connect_retry: Duration,
+    /// Most payload bytes one message carries: a SNAP goes in chunks of this size, and a
+    /// batch of packets closes once it holds this much, so that any catch-up travels in
+    /// frames well under the transport's limit (ZooKeeper streams both over its socket).
+    pub max_bytes_per_message: usize,
 }
 
 impl Default for Config {
@@ -44,6 +48,7 @@ impl Default for Config {
             snapshot_threshold: 10_000,
             counter_limit: Zxid::COUNTER_LIMIT,
             leader_connect_retry: Duration::from_millis(100),
+            max_bytes_per_message: consensus_core::chunks::DEFAULT_CHUNK_BYTES,
         }
     }
 }

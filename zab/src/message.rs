@@ -3,7 +3,8 @@
 
 use crate::election::Notification;
 use crate::zxid::Zxid;
-use consensus_core::{Payload, Snapshot};
+use bytes::Bytes;
+use consensus_core::{Payload, Position};
 use serde::{Deserialize, Serialize};
 
 /// Everything one ZAB server sends another.
@@ -40,37 +41,42 @@ pub enum Message {
 /// [`Message::Quorum`]. Messages to different peers may change places (separate channels).
 pub fn coalesce(
     messages: Vec<consensus_core::Envelope<Message>>,
+    max_bytes: usize,
 ) -> Vec<consensus_core::Envelope<Message>> {
     use consensus_core::Envelope;
     if messages.len() < 2 {
         return messages;
     }
     let mut out: Vec<Envelope<Message>> = Vec::with_capacity(messages.len());
-    // Index in `out` of the open batch to each peer (few peers: a linear scan is fastest).
-    let mut open: Vec<(consensus_core::NodeId, usize)> = Vec::new();
+    // Per peer: the index in `out` of its open batch and the payload bytes it holds (few
+    // peers: a linear scan is fastest).
+    let mut open: Vec<(consensus_core::NodeId, usize, usize)> = Vec::new();
     for env in messages {
         let Message::Quorum { conn, seq, packet } = env.msg else {
             out.push(env);
             continue;
         };
-        let slot = open.iter().position(|&(to, _)| to == env.to);
+        let weight = packet.payload_bytes();
+        let slot = open.iter().position(|&(to, _, _)| to == env.to);
         if let Some(k) = slot {
+            let (_, at, held) = &mut open[k];
             if let Message::QuorumBatch {
                 conn: c,
                 seq: s,
                 packets,
-            } = &mut out[open[k].1].msg
+            } = &mut out[*at].msg
             {
-                if *c == conn && *s + packets.len() as u64 == seq {
+                if *c == conn && *s + packets.len() as u64 == seq && *held + weight <= max_bytes {
                     packets.push(packet);
+                    *held += weight;
                     continue;
                 }
             }
         }
         let at = out.len();
         match slot {
-            Some(k) => open[k].1 = at,
-            None => open.push((env.to, at)),
+            Some(k) => open[k] = (env.to, at, weight),
+            None => open.push((env.to, at, weight)),
         }
         out.push(Envelope {
             to: env.to,
@@ -127,10 +133,17 @@ pub enum Packet {
         /// Where the learner's log must end.
         zxid: Zxid,
     },
-    /// Synchronization by snapshot: replace everything with it; proposals follow.
+    /// Synchronization by snapshot: replace everything with it; proposals follow. Sent in
+    /// chunks, one packet each, back to back on the connection.
     Snap {
-        /// The leader's snapshot (empty data at zxid 0 means the empty state).
-        snapshot: Snapshot,
+        /// The snapshot's position (zero with empty data: the empty state).
+        last: Position,
+        /// Byte offset of this chunk in the snapshot.
+        offset: u64,
+        /// The chunk.
+        data: Bytes,
+        /// True for the last chunk.
+        done: bool,
     },
     /// A transaction to log.
     Proposal {
@@ -194,6 +207,18 @@ impl consensus_core::MessageName for Message {
 }
 
 impl Packet {
+    /// The application bytes the packet carries (a proposal's command, a SNAP chunk).
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            Packet::Proposal {
+                data: Payload::Command(c),
+                ..
+            } => c.len(),
+            Packet::Snap { data, .. } => data.len(),
+            _ => 0,
+        }
+    }
+
     /// ZooKeeper's name for the packet type.
     pub fn name(&self) -> &'static str {
         match self {
@@ -252,19 +277,16 @@ mod coalesce_tests {
 
     #[test]
     fn consecutive_packets_to_a_peer_share_one_frame_in_order() {
-        let out = coalesce(vec![
-            q(1, 7, 0),
-            q(2, 9, 4),
-            q(1, 7, 1),
-            q(2, 9, 5),
-            q(1, 7, 2),
-        ]);
+        let out = coalesce(
+            vec![q(1, 7, 0), q(2, 9, 4), q(1, 7, 1), q(2, 9, 5), q(1, 7, 2)],
+            usize::MAX,
+        );
         assert_eq!(shape(&out), vec![(1, 0, vec![0, 1, 2]), (2, 4, vec![4, 5])]);
     }
 
     #[test]
     fn a_new_connection_or_a_gap_starts_a_new_frame_and_lone_packets_stay_plain() {
-        let out = coalesce(vec![q(1, 7, 0), q(1, 8, 0), q(1, 8, 2)]);
+        let out = coalesce(vec![q(1, 7, 0), q(1, 8, 0), q(1, 8, 2)], usize::MAX);
         assert_eq!(
             shape(&out),
             vec![(1, 0, vec![0]), (1, 0, vec![0]), (1, 2, vec![2])]

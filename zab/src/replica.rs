@@ -38,6 +38,8 @@ pub struct ZabReplica {
     /// How far the state machine applied, and the snapshots behind it.
     pub(crate) applied: ApplyCursor,
     pub(crate) ready: Ready<Message, HardState>,
+    /// The leader's snapshot as far as its SNAP chunks have arrived.
+    pub(crate) snapshot_in: consensus_core::chunks::Assembly,
 }
 
 impl ZabReplica {
@@ -81,6 +83,7 @@ impl ZabReplica {
             now,
             applied: ApplyCursor::new(threshold, recovered.snapshot),
             ready: Ready::default(),
+            snapshot_in: Default::default(),
         };
         z.go_looking();
         z
@@ -369,7 +372,10 @@ impl Replica for ZabReplica {
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
         let mut ready = std::mem::take(&mut self.ready);
-        ready.messages = crate::message::coalesce(std::mem::take(&mut ready.messages));
+        ready.messages = crate::message::coalesce(
+            std::mem::take(&mut ready.messages),
+            self.config.max_bytes_per_message,
+        );
         let log = &self.log;
         self.applied.fill(
             &mut ready,

@@ -30,13 +30,18 @@ pub(super) enum Parsed<'a> {
 }
 
 pub(super) fn parse_at(data: &[u8], off: usize) -> Parsed<'_> {
+    parse_within(data, off, codec::MAX_FRAME_BYTES)
+}
+
+/// [`parse_at`] with a limit on the record's length other than a frame's.
+fn parse_within(data: &[u8], off: usize, max: usize) -> Parsed<'_> {
     let rest = &data[off..];
     if rest.len() < RECORD_HEADER_BYTES {
         return Parsed::Bad("partial record header");
     }
     let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
-    if len > codec::MAX_FRAME_BYTES {
+    if len > max {
         return Parsed::Impossible("record length over the limit");
     }
     if rest.len() < RECORD_HEADER_BYTES + len {
@@ -92,8 +97,9 @@ pub(super) fn read_atomic<T: DeserializeOwned>(
         offset: 0,
         reason,
     };
-    match parse_at(&data, 0) {
-        Parsed::Record(payload, used) if used == data.len() => codec::decode(payload)
+    // The hard state and the snapshot: whole states, not frames.
+    match parse_within(&data, 0, codec::MAX_STATE_BYTES) {
+        Parsed::Record(payload, used) if used == data.len() => codec::decode_state(payload)
             .map(Some)
             .map_err(|e| corrupt(e.to_string())),
         Parsed::Record(..) => Err(corrupt("trailing bytes after the record".into())),

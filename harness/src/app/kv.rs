@@ -121,8 +121,8 @@ impl App for Kv {
     /// does not know it).
     fn same_state(&self, a: &[u8], b: &[u8]) -> bool {
         match (
-            codec::decode::<KvStore>(a).ok(),
-            codec::decode::<KvStore>(b).ok(),
+            codec::decode_state::<KvStore>(a).ok(),
+            codec::decode_state::<KvStore>(b).ok(),
         ) {
             (Some(a), Some(b)) => a.same_contents(&b),
             _ => a == b,

@@ -206,6 +206,9 @@ pub struct Knobs {
     pub disruption_guards: Option<bool>,
     /// Leader leases for reads (Raft); protocols without leases ignore it.
     pub lease_reads: Option<bool>,
+    /// Most payload bytes one message carries (entries of a batch, a snapshot chunk): small
+    /// values make every snapshot travel in many chunks.
+    pub max_bytes_per_message: Option<usize>,
 }
 
 impl Knobs {
@@ -217,6 +220,7 @@ impl Knobs {
             election_timeout: self.election_timeout.or(base.election_timeout),
             disruption_guards: self.disruption_guards.or(base.disruption_guards),
             lease_reads: self.lease_reads.or(base.lease_reads),
+            max_bytes_per_message: self.max_bytes_per_message.or(base.max_bytes_per_message),
         }
     }
 }

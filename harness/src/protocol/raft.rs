@@ -29,6 +29,9 @@ fn config(base: Config, k: &Knobs) -> Config {
     if let Some(on) = k.lease_reads {
         c.lease_reads = on;
     }
+    if let Some(n) = k.max_bytes_per_message {
+        c.max_bytes_per_message = n;
+    }
     if let Some(on) = k.disruption_guards {
         c.pre_vote = on;
         c.check_quorum = on;

@@ -38,6 +38,9 @@ impl ProtocolDef for ZabDef {
         if let Some(n) = cfg.knobs.catch_up_log {
             zc.commit_log_count = n;
         }
+        if let Some(n) = cfg.knobs.max_bytes_per_message {
+            zc.max_bytes_per_message = n;
+        }
         // The role of Raft's election timeout: how long followers wait for a silent leader
         // (syncLimit ticks); the tick scales to it.
         if let Some((min, _)) = cfg.knobs.election_timeout {

@@ -14,7 +14,19 @@ fn install(term: u64, last_included_term: u64, last_included_index: u64) -> Mess
         term,
         last_included_index,
         last_included_term,
+        offset: 0,
         data: Bytes::from(format!("state@{last_included_index}")),
+        done: true,
+    }
+}
+
+/// The follower's answer once the snapshot at `index` is installed (or covered).
+fn installed(term: u64, index: u64) -> Message {
+    Message::InstallSnapshotResponse {
+        term,
+        match_index: index,
+        last_included_index: index,
+        next_offset: None,
     }
 }
 
@@ -84,14 +96,7 @@ fn leader_sends_a_snapshot_when_the_next_entry_is_compacted() {
     assert!(msgs.contains(&(3, install(1, 1, 5))), "{msgs:?}");
     assert_eq!(l.progress(3).unwrap().state, ProgressState::Snapshot);
     // Its answer moves the follower past the snapshot; the rest goes as entries.
-    l.receive(
-        ms(600),
-        3,
-        Message::InstallSnapshotResponse {
-            term: 1,
-            match_index: 5,
-        },
-    );
+    l.receive(ms(600), 3, installed(1, 5));
     assert_eq!(l.progress(3).unwrap().state, ProgressState::Replicate);
     let msgs = sent(&l.take_ready());
     assert!(msgs.iter().any(|(to, m)| *to == 3 && matches!(m, Message::AppendEntries { prev_log_index: 5, entries, .. } if entries.len() == 1)));
@@ -115,16 +120,7 @@ fn follower_installs_a_snapshot_restores_and_discards_a_disagreeing_log() {
     );
     assert_eq!(r.restore, Some(snap(2, 10)));
     assert!(r.committed.is_empty());
-    assert_eq!(
-        sent(&r),
-        vec![(
-            1,
-            Message::InstallSnapshotResponse {
-                term: 2,
-                match_index: 10
-            }
-        )]
-    );
+    assert_eq!(sent(&r), vec![(1, installed(2, 10))]);
     assert_eq!(f.commit_index(), 10);
     assert_eq!(f.log().last_position(), Position::new(2, 10));
     // The log continues right after the snapshot.
@@ -160,16 +156,7 @@ fn an_old_snapshot_is_acknowledged_but_not_installed() {
     f.receive(ms(2), 1, install(1, 1, 3));
     let r = f.take_ready();
     assert!(r.persist.is_empty() && r.restore.is_none());
-    assert_eq!(
-        sent(&r),
-        vec![(
-            1,
-            Message::InstallSnapshotResponse {
-                term: 1,
-                match_index: 3
-            }
-        )]
-    );
+    assert_eq!(sent(&r), vec![(1, installed(1, 3))]);
 }
 
 #[test]
@@ -249,4 +236,140 @@ fn heartbeat_to_a_follower_whose_match_was_compacted_sends_the_snapshot() {
     l.tick(l.next_deadline());
     let msgs = sent(&l.take_ready());
     assert!(msgs.contains(&(2, install(1, 1, 11))), "{msgs:?}");
+}
+
+/// A leader of 3 whose entries 1..=6 are compacted into a 10-byte snapshot, sending at most
+/// `max` bytes per message; node 3 has nothing.
+fn leader_with_a_snapshot(max: usize) -> RaftReplica {
+    let mut l = elected_leader(
+        3,
+        Config {
+            max_bytes_per_message: max,
+            ..plain()
+        },
+    );
+    for i in 0..5 {
+        l.propose(ms(400), Bytes::from(format!("c{i}"))).unwrap();
+    }
+    l.receive(ms(401), 2, ok(1, 6));
+    l.take_ready();
+    l.compact(
+        ms(402),
+        Snapshot {
+            last: Position::new(1, 6),
+            data: Bytes::from_static(b"0123456789"),
+        },
+    );
+    l.take_ready();
+    l
+}
+
+fn chunk_to_3(r: &Ready<Message, HardState>) -> Option<(u64, Bytes, bool)> {
+    sent(r).into_iter().find_map(|(to, m)| match m {
+        Message::InstallSnapshot {
+            offset, data, done, ..
+        } if to == 3 => Some((offset, data, done)),
+        _ => None,
+    })
+}
+
+fn need(from: u64) -> Message {
+    Message::InstallSnapshotResponse {
+        term: 1,
+        match_index: 0,
+        last_included_index: 6,
+        next_offset: Some(from),
+    }
+}
+
+#[test]
+fn a_snapshot_goes_in_chunks_each_sent_when_the_last_is_acknowledged() {
+    let mut l = leader_with_a_snapshot(4);
+    l.tick(l.next_deadline());
+    let first = chunk_to_3(&l.take_ready());
+    assert_eq!(first, Some((0, Bytes::from_static(b"0123"), false)));
+    // Nothing more until the follower answers (one chunk in flight).
+    l.receive(ms(700), 2, ok(1, 6));
+    assert_eq!(chunk_to_3(&l.take_ready()), None);
+    l.receive(ms(701), 3, need(4));
+    assert_eq!(
+        chunk_to_3(&l.take_ready()),
+        Some((4, Bytes::from_static(b"4567"), false))
+    );
+    l.receive(ms(702), 3, need(8));
+    assert_eq!(
+        chunk_to_3(&l.take_ready()),
+        Some((8, Bytes::from_static(b"89"), true))
+    );
+    l.receive(ms(703), 3, installed(1, 6));
+    assert_eq!(l.progress(3).unwrap().state, ProgressState::Replicate);
+}
+
+#[test]
+fn an_unanswered_chunk_is_sent_again_and_the_follower_says_where_to_resume() {
+    let mut l = leader_with_a_snapshot(4);
+    l.tick(l.next_deadline());
+    assert_eq!(chunk_to_3(&l.take_ready()).map(|c| c.0), Some(0));
+    l.receive(ms(701), 3, need(4));
+    assert_eq!(chunk_to_3(&l.take_ready()).map(|c| c.0), Some(4));
+    // That chunk's answer is lost (a broken connection): a heartbeat sends it again (the
+    // first after an answer assumes the chunk is on its way).
+    let mut again = Vec::new();
+    for _ in 0..2 {
+        l.tick(l.next_deadline());
+        again.extend(chunk_to_3(&l.take_ready()).map(|c| c.0));
+    }
+    assert_eq!(again, vec![4]);
+
+    // The follower's side: a chunk it already has is answered with where it stands.
+    let mut f = node(3, 3, plain());
+    let chunk = |offset: u64, data: &'static [u8], done: bool| Message::InstallSnapshot {
+        term: 1,
+        last_included_index: 6,
+        last_included_term: 1,
+        offset,
+        data: Bytes::from_static(data),
+        done,
+    };
+    f.receive(ms(1), 1, chunk(0, b"0123", false));
+    assert_eq!(sent(&f.take_ready()), vec![(1, need(4))]);
+    f.receive(ms(2), 1, chunk(0, b"0123", false));
+    assert_eq!(sent(&f.take_ready()), vec![(1, need(4))], "a repeat");
+    f.receive(ms(3), 1, chunk(4, b"4567", false));
+    f.receive(ms(4), 1, chunk(8, b"89", true));
+    let r = f.take_ready();
+    assert_eq!(
+        r.restore.map(|s| s.data),
+        Some(Bytes::from_static(b"0123456789"))
+    );
+    assert_eq!(f.commit_index(), 6);
+}
+
+#[test]
+fn appends_stop_at_the_byte_budget_but_carry_at_least_one_entry() {
+    let mut l = elected_leader(
+        3,
+        Config {
+            max_bytes_per_message: 1000,
+            ..plain()
+        },
+    );
+    for _ in 0..3 {
+        l.propose(ms(400), Bytes::from(vec![7u8; 700])).unwrap();
+    }
+    l.take_ready();
+    // Node 2 answers the first probe: it is replicated to, pipelined.
+    l.receive(ms(401), 2, ok(1, 1));
+    let sizes: Vec<usize> = sent(&l.take_ready())
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            Message::AppendEntries { entries, .. } if to == 2 => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert!(!sizes.is_empty());
+    assert!(
+        sizes.iter().all(|&n| n <= 1),
+        "{sizes:?}: 700-byte entries, 1000-byte budget"
+    );
 }

@@ -5,6 +5,7 @@ use crate::broadcast::Outstanding;
 use crate::message::Packet;
 use crate::replica::{FollowerPhase, HandlerState, HardState, LeaderPhase, ZabReplica, ZabRole};
 use crate::zxid::Zxid;
+use consensus_core::chunks::Received;
 use consensus_core::{Entry, NodeId, PersistOp, Position, Snapshot};
 
 impl ZabReplica {
@@ -97,7 +98,25 @@ impl ZabReplica {
                         data: Default::default(),
                     });
                 let at = Zxid::from_position(snapshot.last).unwrap_or_default();
-                packets.push(Packet::Snap { snapshot });
+                let mut offset = 0;
+                loop {
+                    let (data, done) = consensus_core::chunks::chunk(
+                        &snapshot.data,
+                        offset,
+                        self.config.max_bytes_per_message,
+                    );
+                    let len = data.len() as u64;
+                    packets.push(Packet::Snap {
+                        last: snapshot.last,
+                        offset,
+                        data,
+                        done,
+                    });
+                    if done {
+                        break;
+                    }
+                    offset += len;
+                }
                 at
             }
         };
@@ -190,7 +209,19 @@ impl ZabReplica {
                 self.truncate_log(zxid);
                 self.note_sync_committed(zxid);
             }
-            Packet::Snap { snapshot } => {
+            Packet::Snap {
+                last,
+                offset,
+                data,
+                done,
+            } => {
+                // Chunks arrive back to back; a resumed transfer (the same leader and
+                // snapshot after a reconnect) skips what is already held.
+                let era = self.hard.accepted_epoch;
+                let snapshot = match self.snapshot_in.receive(era, last, offset, &data, done) {
+                    Received::Complete(s) => s,
+                    Received::NeedFrom(_) => return,
+                };
                 let at = Zxid::from_position(snapshot.last).unwrap_or_default();
                 let own = self.log.snapshot_zxid();
                 if at < own {

@@ -344,7 +344,13 @@ fn a_crash_anywhere_in_a_snap_leaves_the_old_log_or_the_snapshot() {
             last: z(3, 5).position(),
             data: Bytes::from_static(b"state"),
         };
-        let persist = feed.send(&mut f, 2, Packet::Snap { snapshot }).persist;
+        let snap = Packet::Snap {
+            last: snapshot.last,
+            offset: 0,
+            data: snapshot.data,
+            done: true,
+        };
+        let persist = feed.send(&mut f, 2, snap).persist;
         run(disk.write(&persist)).unwrap();
         planned = disk.sync_prefix(n).unwrap();
         drop(disk);
@@ -363,4 +369,52 @@ fn a_crash_anywhere_in_a_snap_leaves_the_old_log_or_the_snapshot() {
         n += 1;
     }
     assert!(saw_snapshot, "the complete SNAP stores the snapshot");
+}
+
+#[test]
+fn a_snap_in_chunks_is_installed_once_the_last_arrives() {
+    let (mut f, mut feed) = connected_follower(epochs(2, 2), &[z(2, 1)]);
+    feed.send(&mut f, 1, Packet::LeaderInfo { new_epoch: 4 });
+    let last = z(3, 5).position();
+    let chunk = |offset: u64, data: &'static [u8], done: bool| Packet::Snap {
+        last,
+        offset,
+        data: Bytes::from_static(data),
+        done,
+    };
+    let first = feed.send(&mut f, 2, chunk(0, b"sta", false));
+    assert!(first.restore.is_none() && first.persist.is_empty());
+    let last_chunk = feed.send(&mut f, 3, chunk(3, b"te", true));
+    assert_eq!(
+        last_chunk.restore,
+        Some(consensus_core::Snapshot {
+            last,
+            data: Bytes::from_static(b"state")
+        })
+    );
+    assert!(last_chunk
+        .persist
+        .iter()
+        .any(|op| matches!(op, PersistOp::Snapshot(s) if s.data == "state")));
+}
+
+#[test]
+fn a_batch_of_packets_closes_at_the_byte_budget() {
+    use consensus_core::Envelope;
+    let proposal = |seq: u64| Envelope {
+        to: 1,
+        msg: Message::Quorum {
+            conn: 7,
+            seq,
+            packet: Packet::Proposal {
+                zxid: z(1, seq as u32 + 1),
+                data: consensus_core::Payload::Command(Bytes::from(vec![0u8; 600])),
+            },
+        },
+    };
+    let out = crate::message::coalesce((0..5).map(proposal).collect(), 1000);
+    // 600 bytes each, 1000 per frame: one proposal per frame, in order.
+    assert_eq!(out.len(), 5);
+    let out = crate::message::coalesce((0..5).map(proposal).collect(), 1200);
+    assert_eq!(out.len(), 3, "two, two and one");
 }
