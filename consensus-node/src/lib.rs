@@ -7,6 +7,7 @@ pub mod file_log;
 pub mod mem_transport;
 pub mod runtime;
 pub mod tcp;
+pub mod tls;
 
 pub use file_log::FileLog;
 pub use mem_transport::{MemNetwork, MemTransport};

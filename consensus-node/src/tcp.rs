@@ -117,7 +117,14 @@ pub struct TcpConfig {
     pub listen: SocketAddr,
     /// Every other member and its peer address.
     pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Mutual TLS on every peer link (both ends show a certificate from the cluster's CA that
+    /// names them); `None`: plain TCP.
+    pub tls: Option<crate::tls::Tls>,
 }
+
+/// A peer connection's byte stream: plain TCP or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// The frame codec for peer connections, with the codec's size limit.
 pub fn frame_codec() -> LengthDelimitedCodec {
@@ -190,7 +197,7 @@ where
             outboxes.insert(peer, tx);
             let hello = Hello::new(&cfg.cluster_id, cfg.id);
             tasks.push(tokio::spawn(
-                dial_loop(peer, addr, hello, rx).instrument(span.clone()),
+                dial_loop(peer, addr, hello, cfg.tls.clone(), rx).instrument(span.clone()),
             ));
         }
         Ok(TcpTransport {
@@ -289,7 +296,23 @@ async fn serve_inbound<M>(
 where
     M: DeserializeOwned,
 {
-    let mut framed = Framed::new(stream, frame_codec());
+    // With TLS, the handshake first: a plaintext peer, or one whose certificate is not from
+    // the cluster's CA, goes no further.
+    let (io, certs): (
+        Box<dyn Io>,
+        Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    ) = match &cfg.tls {
+        None => (Box::new(stream), None),
+        Some(tls) => match tokio::time::timeout(HELLO_TIMEOUT, tls.accept(stream)).await {
+            Err(_) => return Err("no TLS handshake in time".into()),
+            Ok(Err(e)) => return Err(format!("TLS handshake refused: {e}")),
+            Ok(Ok(s)) => {
+                let certs = s.get_ref().1.peer_certificates().map(|c| c.to_vec());
+                (Box::new(s), Some(certs.unwrap_or_default()))
+            }
+        },
+    };
+    let mut framed = Framed::new(io, frame_codec());
     let first = match tokio::time::timeout(HELLO_TIMEOUT, framed.next()).await {
         Err(_) => return Err("no handshake in time".into()),
         Ok(None) => return Err("closed before the handshake".into()),
@@ -306,6 +329,10 @@ where
     let from = hello.node_id;
     if from == cfg.id || !cfg.peers.contains_key(&from) {
         return Err(format!("refused: node {from} is not a peer"));
+    }
+    if let (Some(tls), Some(certs)) = (&cfg.tls, &certs) {
+        tls.check_peer(Some(certs), from)
+            .map_err(|why| format!("refused: {why}"))?;
     }
     tracing::debug!(from, "peer connected");
     loop {
@@ -324,7 +351,13 @@ where
 }
 
 /// Keeps one outbound connection to `peer` and writes its queued messages.
-async fn dial_loop(peer: NodeId, addr: SocketAddr, hello: Hello, mut rx: mpsc::Receiver<Bytes>) {
+async fn dial_loop(
+    peer: NodeId,
+    addr: SocketAddr,
+    hello: Hello,
+    tls: Option<crate::tls::Tls>,
+    mut rx: mpsc::Receiver<Bytes>,
+) {
     let hello = Bytes::from(hello.to_frame());
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -338,7 +371,26 @@ async fn dial_loop(peer: NodeId, addr: SocketAddr, hello: Hello, mut rx: mpsc::R
             }
         };
         let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, frame_codec());
+        let io: Box<dyn Io> = match &tls {
+            None => Box::new(stream),
+            Some(tls) => match tokio::time::timeout(HELLO_TIMEOUT, tls.connect(peer, stream)).await
+            {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    tracing::warn!(peer, %addr, "TLS handshake failed: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!(peer, %addr, "TLS handshake timed out");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        let mut framed = Framed::new(io, frame_codec());
         if framed.send(hello.clone()).await.is_err() {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -403,6 +455,7 @@ mod tests {
             cluster_id: "test".into(),
             listen,
             peers,
+            tls: None,
         })
         .await
         .unwrap()

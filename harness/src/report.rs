@@ -321,10 +321,12 @@ fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<
         exe: exe.to_path_buf(),
         quiet: true,
         links: Default::default(),
+        tls: false,
     };
     let endpoints = cfg.endpoints();
     let mut cluster = crate::net::launch::LocalCluster::start(cfg)?;
     let load = crate::net::LoadConfig {
+        tls: None,
         endpoints,
         clients: 64,
         duration: std::time::Duration::from_secs(6),

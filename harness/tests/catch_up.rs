@@ -43,6 +43,7 @@ async fn start(proto: Proto, id: NodeId, base: u16, dir: &Path) -> (NodeHandle, 
         cluster_id: "catch-up".into(),
         listen: peers[&id],
         peers: peers.clone(),
+        tls: None,
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     macro_rules! bind {

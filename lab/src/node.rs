@@ -51,6 +51,7 @@ impl Node {
             cluster_id: cfg.cluster_id.clone(),
             listen,
             peers: cfg.peers.clone(),
+            tls: None,
         };
         let sm = Sessions::new(sm);
         let store_err = |e: consensus_core::StorageError| fail(e.to_string());

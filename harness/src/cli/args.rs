@@ -95,6 +95,19 @@ pub(super) struct ServeArgs {
     /// forwarding them (the default forwards, as ZooKeeper's followers do).
     #[arg(long)]
     pub(super) redirect: bool,
+    /// Mutual TLS on peer links and HTTPS for clients: the cluster's CA certificate (PEM);
+    /// needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub(super) tls_ca: Option<std::path::PathBuf>,
+    /// This node's certificate (PEM), valid for n<id>.<cluster id> and its HTTP host.
+    #[arg(long, value_name = "FILE", requires = "tls_ca")]
+    pub(super) tls_cert: Option<std::path::PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_ca")]
+    pub(super) tls_key: Option<std::path::PathBuf>,
+    /// Whether HTTPS clients must show a certificate from the CA.
+    #[arg(long, value_enum, default_value = "optional", requires = "tls_ca")]
+    pub(super) tls_client_certs: crate::net::serve_config::ClientCerts,
 }
 
 #[derive(Args)]
@@ -121,6 +134,10 @@ pub(super) struct ClusterArgs {
     /// exit is reported and the others keep running.
     #[arg(long)]
     pub(super) restart: bool,
+    /// Mutual TLS between the nodes and HTTPS for clients, with a throwaway CA and
+    /// certificates written to <data dir>/tls (ca.pem, n<id>.pem/.key, client.pem/.key).
+    #[arg(long)]
+    pub(super) tls: bool,
 }
 
 #[derive(Args)]
@@ -208,6 +225,17 @@ pub(super) struct LoadArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub(super) json: bool,
+    /// Speak HTTPS, trusting this CA certificate (PEM): `cluster --tls` writes it to
+    /// <data dir>/tls/ca.pem.
+    #[arg(long, value_name = "FILE")]
+    pub(super) tls_ca: Option<std::path::PathBuf>,
+    /// Authenticate with this client certificate (PEM; with --tls-key), for nodes that
+    /// require one.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub(super) tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub(super) tls_key: Option<std::path::PathBuf>,
 }
 
 /// Which protocols a command covers: one name, names separated by commas, `both` (Raft and

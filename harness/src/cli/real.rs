@@ -60,6 +60,15 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
             http: a.http,
             cluster_id: a.cluster_id,
             redirect: a.redirect,
+            tls: match (a.tls_ca, a.tls_cert, a.tls_key) {
+                (Some(ca), Some(cert), Some(key)) => Some(crate::net::serve_config::ServeTls {
+                    ca,
+                    cert,
+                    key,
+                    client_certs: a.tls_client_certs,
+                }),
+                _ => None,
+            },
         },
     };
     cfg.validate()?;
@@ -93,6 +102,7 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
         exe: std::env::current_exe().context("cannot find the consensus-lab binary")?,
         quiet: false,
         links: Default::default(),
+        tls: a.tls,
     };
     if a.peer_base as u64 + a.nodes > u16::MAX as u64
         || a.http_base as u64 + a.nodes > u16::MAX as u64
@@ -114,16 +124,28 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
     for (id, pid) in cluster.pids() {
         outln!(
             out,
-            "  node {id}: http://{}  peer {}  pid {pid}",
+            "  node {id}: {}://{}  peer {}  pid {pid}",
+            if cfg.tls { "https" } else { "http" },
             cfg.http_addr(id),
             cfg.peer_addr(id)
         );
     }
-    outln!(out,
-        "try: curl -X PUT --data-binary hello http://{}/kv/greeting -L\n     consensus-lab load --endpoints {}\nCtrl-C stops every node.",
-        cfg.http_addr(1),
-        cfg.endpoints().join(",")
-    );
+    if cfg.tls {
+        let dir = cfg.tls_dir();
+        outln!(out,
+            "try: curl --cacert {ca} --cert {dir}/client.pem --key {dir}/client.key -X PUT --data-binary hello https://{}/kv/greeting\n     consensus-lab load --endpoints {} --tls-ca {ca}\nCtrl-C stops every node.",
+            cfg.http_addr(1),
+            cfg.endpoints().join(","),
+            ca = dir.join("ca.pem").display(),
+            dir = dir.display(),
+        );
+    } else {
+        outln!(out,
+            "try: curl -X PUT --data-binary hello http://{}/kv/greeting -L\n     consensus-lab load --endpoints {}\nCtrl-C stops every node.",
+            cfg.http_addr(1),
+            cfg.endpoints().join(",")
+        );
+    }
     let restart = a.restart;
     let code = rt.block_on(async {
         let mut poll = tokio::time::interval(std::time::Duration::from_millis(200));
@@ -222,6 +244,13 @@ pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
         seed: a.seed,
         progress: std::io::stderr().is_terminal(),
         kill_leader_at: a.kill_leader_at.map(std::time::Duration::from_secs_f64),
+        tls: match &a.tls_ca {
+            Some(ca) => Some(consensus_node::tls::client_connector(
+                ca,
+                a.tls_cert.as_deref().zip(a.tls_key.as_deref()),
+            )?),
+            None => None,
+        },
     };
     let report = runtime()?.block_on(crate::net::load::run_load(cfg))?;
     if let Some(path) = &a.plot {

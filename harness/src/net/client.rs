@@ -41,15 +41,41 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(authority: &str) -> anyhow::Result<Conn> {
+    async fn open(
+        authority: &str,
+        tls: Option<&tokio_rustls::TlsConnector>,
+    ) -> anyhow::Result<Conn> {
         let stream = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(authority))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to {authority} timed out"))??;
         stream.set_nodelay(true)?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let sender = match tls {
+            None => {
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+            Some(tls) => {
+                // The host part names the server: an IP address or a DNS name its
+                // certificate must hold.
+                let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+                let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| anyhow::anyhow!("{host} cannot name a TLS server: {e}"))?;
+                let stream = tokio::time::timeout(EXCHANGE_TIMEOUT, tls.connect(name, stream))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("TLS handshake with {authority} timed out"))?
+                    .map_err(|e| anyhow::anyhow!("TLS handshake with {authority} failed: {e}"))?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+        };
         Ok(Conn {
             authority: authority.to_string(),
             sender,
@@ -113,6 +139,8 @@ pub struct Client {
     pub redirects: u64,
     /// Ask followers for redirects instead of forwarding ([`NO_FORWARD_HEADER`]).
     forwarding: bool,
+    /// HTTPS with this connector (the cluster's CA, and a client certificate if any).
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Client {
@@ -129,7 +157,14 @@ impl Client {
             conn: None,
             redirects: 0,
             forwarding: false,
+            tls: None,
         }
+    }
+
+    /// This client, speaking HTTPS with `tls` (plain HTTP with `None`).
+    pub fn with_tls(mut self, tls: Option<tokio_rustls::TlsConnector>) -> Client {
+        self.tls = tls;
+        self
     }
 
     /// The endpoint the client currently talks to.
@@ -157,7 +192,7 @@ impl Client {
     /// a request that fails may have reached the node.
     pub async fn connect(&mut self) -> anyhow::Result<()> {
         if self.conn.is_none() {
-            self.conn = Some(Conn::open(&self.endpoints[self.current]).await?);
+            self.conn = Some(Conn::open(&self.endpoints[self.current], self.tls.as_ref()).await?);
         }
         Ok(())
     }

@@ -28,6 +28,8 @@ pub struct LaunchConfig {
     /// The address node `from` dials to reach peer `to`, where it is not the peer's own (a
     /// fault-injecting proxy in between: `torture`).
     pub links: BTreeMap<(NodeId, NodeId), String>,
+    /// Mutual TLS and HTTPS, with a throwaway CA and certificates made in `data_dir/tls`.
+    pub tls: bool,
 }
 
 impl LaunchConfig {
@@ -81,6 +83,29 @@ impl LaunchConfig {
             "--cluster-id".into(),
             self.cluster_id.clone(),
         ]
+        .into_iter()
+        .chain(
+            self.tls
+                .then(|| {
+                    let f = consensus_node::tls::node_files(&self.tls_dir(), id);
+                    [
+                        "--tls-ca".to_string(),
+                        f.ca.display().to_string(),
+                        "--tls-cert".into(),
+                        f.cert.display().to_string(),
+                        "--tls-key".into(),
+                        f.key.display().to_string(),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
+        .collect()
+    }
+
+    /// Where `cluster --tls` keeps the CA and the certificates.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
     }
 
     /// Starts node `id` as a child process (stderr inherited, for its log).
@@ -107,6 +132,11 @@ impl LocalCluster {
     /// Starts every node.
     pub fn start(cfg: LaunchConfig) -> std::io::Result<LocalCluster> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        if cfg.tls && !cfg.tls_dir().join("ca.pem").exists() {
+            let ids: Vec<NodeId> = (1..=cfg.nodes).collect();
+            consensus_node::tls::generate(&cfg.tls_dir(), &cfg.cluster_id, &ids)
+                .map_err(std::io::Error::other)?;
+        }
         let mut cluster = LocalCluster {
             cfg,
             children: Vec::new(),

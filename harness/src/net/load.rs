@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What load to offer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LoadConfig {
     /// HTTP endpoints (`host:port`) of the cluster's nodes.
     pub endpoints: Vec<String>,
@@ -38,6 +38,8 @@ pub struct LoadConfig {
     pub progress: bool,
     /// SIGKILL the leader this long after the start (it must run on this machine).
     pub kill_leader_at: Option<Duration>,
+    /// HTTPS with this connector (`None`: plain HTTP).
+    pub tls: Option<tokio_rustls::TlsConnector>,
 }
 
 /// The width of one bucket of the load's timeline.
@@ -182,7 +184,9 @@ async fn one_client(
     let mut timeline = Vec::new();
     // Redirected once to the leader and then talking to it directly, as before followers
     // forwarded: the figures in docs/performance.md measure the leader, not an extra hop.
-    let mut client = Client::new(cfg.endpoints.clone(), n).preferring_redirects();
+    let mut client = Client::new(cfg.endpoints.clone(), n)
+        .preferring_redirects()
+        .with_tls(cfg.tls.clone());
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (n as u64).wrapping_mul(0x9E37_79B9));
     let value = Bytes::from("v".repeat(cfg.value_bytes));
@@ -234,9 +238,12 @@ async fn one_client(
 }
 
 /// Finds the node that leads (asking every endpoint) and SIGKILLs its process.
-async fn kill_leader(endpoints: &[String]) -> anyhow::Result<(consensus_core::NodeId, u32)> {
+async fn kill_leader(
+    endpoints: &[String],
+    tls: &Option<tokio_rustls::TlsConnector>,
+) -> anyhow::Result<(consensus_core::NodeId, u32)> {
     for (i, e) in endpoints.iter().enumerate() {
-        let mut c = Client::new(endpoints.to_vec(), i);
+        let mut c = Client::new(endpoints.to_vec(), i).with_tls(tls.clone());
         let Ok(r) = c.call_once(Method::GET, "/status", Bytes::new()).await else {
             continue;
         };
@@ -265,11 +272,14 @@ const STARTUP_WAIT: Duration = Duration::from_secs(5);
 
 /// Asks the first reachable endpoint which protocol it runs, trying again for a while (a
 /// cluster started a moment ago may not listen yet).
-async fn protocol_of(endpoints: &[String]) -> Option<String> {
+async fn protocol_of(
+    endpoints: &[String],
+    tls: &Option<tokio_rustls::TlsConnector>,
+) -> Option<String> {
     let give_up = Instant::now() + STARTUP_WAIT;
     loop {
         for (i, _) in endpoints.iter().enumerate() {
-            let mut c = Client::new(endpoints.to_vec(), i);
+            let mut c = Client::new(endpoints.to_vec(), i).with_tls(tls.clone());
             if let Ok(r) = c.call_once(Method::GET, "/status", Bytes::new()).await {
                 if let Some(p) = r.json()["protocol"].as_str() {
                     return Some(p.to_string());
@@ -291,7 +301,7 @@ pub async fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         (0.0..=1.0).contains(&cfg.read_fraction),
         "--reads is a fraction between 0 and 1"
     );
-    let protocol = protocol_of(&cfg.endpoints).await;
+    let protocol = protocol_of(&cfg.endpoints, &cfg.tls).await;
     if protocol.is_none() {
         anyhow::bail!(
             "no endpoint answered GET /status: {}",
@@ -349,10 +359,11 @@ pub async fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         .collect();
     let killer = cfg.kill_leader_at.map(|after| {
         let endpoints = cfg.endpoints.clone();
+        let tls = cfg.tls.clone();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
             let at_s = start.elapsed().as_secs_f64();
-            kill_leader(&endpoints)
+            kill_leader(&endpoints, &tls)
                 .await
                 .map(|(node, pid)| (node, pid, at_s))
         })

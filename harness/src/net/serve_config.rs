@@ -31,6 +31,46 @@ pub struct ServeConfig {
     /// Answer writes at a follower with a 307 to the leader instead of forwarding them.
     #[serde(default)]
     pub redirect: bool,
+    /// Mutual TLS on peer links and HTTPS for clients (absent: plain TCP and HTTP).
+    #[serde(default)]
+    pub tls: Option<ServeTls>,
+}
+
+/// The `[tls]` section: PEM files, and whether HTTPS clients must show a certificate.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeTls {
+    /// The cluster's CA certificate (it signed every node's and client's certificate).
+    pub ca: PathBuf,
+    /// This node's certificate, valid for `n{id}.{cluster_id}` (and the HTTP host).
+    pub cert: PathBuf,
+    /// This node's private key.
+    pub key: PathBuf,
+    /// HTTPS clients must show a certificate from the CA (`required`) or may (`optional`).
+    #[serde(default)]
+    pub client_certs: ClientCerts,
+}
+
+/// Whether HTTPS clients must authenticate with a certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCerts {
+    /// A client may show one (checked when shown).
+    #[default]
+    Optional,
+    /// Every client must show one.
+    Required,
+}
+
+impl ServeTls {
+    /// The files as the peer transport takes them.
+    pub fn files(&self) -> consensus_node::tls::TlsFiles {
+        consensus_node::tls::TlsFiles {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
 }
 
 /// The cluster id used when none is given.
@@ -54,6 +94,17 @@ impl ServeConfig {
         }
         if self.peers.contains_key(&0) {
             bail!("node ids start at 1");
+        }
+        if self.tls.is_some()
+            && !self
+                .cluster_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            bail!(
+                "with TLS the cluster id names certificates (n<id>.<cluster id>): use letters, digits, '-' and '.', not {:?}",
+                self.cluster_id
+            );
         }
         if let Some(&own) = self.peer_http.get(&self.id) {
             if own != self.http {

@@ -88,6 +88,8 @@ struct AppState {
     redirect: bool,
     /// Idle connections to the leader, for forwarding.
     forwarders: Mutex<Vec<(SocketAddr, crate::net::Client)>>,
+    /// With TLS: how this node dials the leader's HTTPS (its certificate as a client's).
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -481,7 +483,7 @@ async fn forward_to_leader(
         let mut idle = st.forwarders.lock().unwrap_or_else(|e| e.into_inner());
         match idle.iter().position(|(a, _)| *a == addr) {
             Some(i) => idle.swap_remove(i).1,
-            None => crate::net::Client::forwarder(addr.to_string()),
+            None => crate::net::Client::forwarder(addr.to_string()).with_tls(st.tls.clone()),
         }
     };
     // Not connected: nothing was sent, and the client may take it as a plain refusal.
@@ -533,6 +535,49 @@ fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// HTTPS: every accepted connection goes through the TLS handshake (a plaintext client or one
+/// without an acceptable certificate is refused and logged) and then to the same router.
+async fn serve_https(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::warn!(%addr, "HTTPS handshake refused: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%addr, "HTTPS handshake timed out");
+                    return;
+                }
+            };
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
 /// Starts the node and its HTTP API, and runs until `shutdown` completes or the node fails.
 pub async fn serve(
     cfg: ServeConfig,
@@ -543,8 +588,18 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(cfg.http)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", cfg.http))?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(consensus_node::tls::Tls::load(&t.files(), &cfg.cluster_id)?),
+        None => None,
+    };
+    let https = match (&tls, &cfg.tls) {
+        (Some(tls), Some(t)) => Some(
+            tls.http_acceptor(t.client_certs == crate::net::serve_config::ClientCerts::Required)?,
+        ),
+        _ => None,
+    };
     let fresh_dir = !cfg.data_dir.exists();
-    let started = start(&cfg).await;
+    let started = start(&cfg, &tls).await;
     if started.is_err() && fresh_dir {
         // A data dir this start created holds nothing worth keeping.
         let _ = std::fs::remove_dir_all(&cfg.data_dir);
@@ -561,9 +616,18 @@ pub async fn serve(
         },
         redirect: cfg.redirect,
         forwarders: Mutex::new(Vec::new()),
+        tls: tls.as_ref().map(|t| t.connector()),
     });
     tracing::info!(parent: &span, protocol = cfg.protocol.name(), http = %cfg.http, peer = %cfg.peers[&id], data = %cfg.data_dir.display(), "serving");
-    let http = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    let http: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
+        match https {
+            None => Box::pin(async move {
+                axum::serve(listener, router(state))
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }),
+            Some(acceptor) => Box::pin(serve_https(listener, acceptor, router(state), shutdown)),
+        };
     tokio::select! {
         r = http => r.context("HTTP server failed")?,
         r = node_task => match r {
@@ -576,7 +640,10 @@ pub async fn serve(
 }
 
 /// Claims the data dir, binds the peer port and recovers the node.
-async fn start(cfg: &ServeConfig) -> anyhow::Result<(NodeId, tracing::Span, NodeRun, NodeHandle)> {
+async fn start(
+    cfg: &ServeConfig,
+    tls: &Option<consensus_node::tls::Tls>,
+) -> anyhow::Result<(NodeId, tracing::Span, NodeRun, NodeHandle)> {
     check_protocol_marker(&cfg.data_dir, cfg.protocol)?;
     let span = tracing::info_span!("node", id = cfg.id);
     let voters: Vec<NodeId> = cfg.peers.keys().copied().collect();
@@ -585,6 +652,7 @@ async fn start(cfg: &ServeConfig) -> anyhow::Result<(NodeId, tracing::Span, Node
         cluster_id: cfg.cluster_id.clone(),
         listen: cfg.peers[&cfg.id],
         peers: cfg.peers.clone(),
+        tls: tls.clone(),
     };
     let store_dir = cfg.data_dir.join("log");
     // Seeds only spread election timeouts and connection ids; they differ at every start.

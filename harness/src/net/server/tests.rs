@@ -26,8 +26,26 @@ fn an_id_outside_the_peers_is_refused() {
         http: "127.0.0.1:8001".parse().unwrap(),
         cluster_id: default_cluster_id(),
         redirect: false,
+        tls: None,
     };
     assert!(cfg.validate().unwrap_err().to_string().contains("--id 4"));
+    // With TLS the cluster id names certificates: it must fit a DNS name.
+    let tls = ServeConfig {
+        id: 1,
+        cluster_id: "my cluster".into(),
+        tls: Some(crate::net::serve_config::ServeTls {
+            ca: "ca.pem".into(),
+            cert: "n1.pem".into(),
+            key: "n1.key".into(),
+            client_certs: Default::default(),
+        }),
+        ..cfg
+    };
+    assert!(tls
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("cluster id"));
 }
 
 #[test]

@@ -97,6 +97,7 @@ pub async fn run(cfg: TortureConfig) -> anyhow::Result<TortureReport> {
         exe: cfg.exe.clone(),
         quiet: true,
         links: BTreeMap::new(),
+        tls: false,
     };
     let mut proxies = BTreeMap::new();
     for from in 1..=cfg.nodes {
