@@ -123,6 +123,26 @@ fn commit_puts(c: &mut Cluster, n: u64) {
     assert!(c.run_until(secs(5.0), |c| total_applied(c, l) >= n));
 }
 
+/// A follower crashes, 1,000 puts commit without it, it restarts and must catch up, by a
+/// snapshot, within 10 s; returns (leader, lagger).
+fn lag_and_catch_up_by_snapshot(c: &mut Cluster, kind: Protocol) -> (NodeId, NodeId) {
+    let l = wait_for_leader(c);
+    let lagger = c.ids().find(|&i| i != l).unwrap();
+    c.crash(lagger);
+    commit_puts(c, 1000);
+    c.restart(lagger);
+    let target = total_applied(c, l);
+    assert!(
+        c.run_until(secs(10.0), |c| total_applied(c, lagger) >= target),
+        "{kind:?}: lagging follower did not catch up"
+    );
+    assert!(
+        c.applied_base(lagger) > 0,
+        "{kind:?}: it should have been sent a snapshot"
+    );
+    (l, lagger)
+}
+
 #[test]
 fn a_snapshot_larger_than_a_message_travels_in_chunks() {
     // 64-byte messages: the store's snapshot (1,000 puts' worth of keys and sessions) goes in
@@ -140,20 +160,7 @@ fn a_snapshot_larger_than_a_message_travels_in_chunks() {
             Cluster::new(kind, cfg)
         };
         c.enable_trace("chunks");
-        let l = wait_for_leader(&mut c);
-        let lagger = c.ids().find(|&i| i != l).unwrap();
-        c.crash(lagger);
-        commit_puts(&mut c, 1000);
-        c.restart(lagger);
-        let target = total_applied(&c, l);
-        assert!(
-            c.run_until(secs(10.0), |c| total_applied(c, lagger) >= target),
-            "{kind:?}: lagging follower did not catch up"
-        );
-        assert!(
-            c.applied_base(lagger) > 0,
-            "{kind:?}: it was sent a snapshot"
-        );
+        let (l, lagger) = lag_and_catch_up_by_snapshot(&mut c, kind);
         let chunks = c
             .trace_events()
             .iter()
@@ -176,20 +183,7 @@ fn a_snapshot_larger_than_a_message_travels_in_chunks() {
 fn lagging_follower_catches_up_from_a_snapshot() {
     for &kind in PROTOCOLS {
         let mut c = snapshotting(kind, 3, 5, 100);
-        let l = wait_for_leader(&mut c);
-        let lagger = c.ids().find(|&i| i != l).unwrap();
-        c.crash(lagger);
-        commit_puts(&mut c, 1000);
-        c.restart(lagger);
-        let target = total_applied(&c, l);
-        assert!(
-            c.run_until(secs(10.0), |c| total_applied(c, lagger) >= target),
-            "{kind:?}: lagging follower did not catch up"
-        );
-        assert!(
-            c.applied_base(lagger) > 0,
-            "{kind:?}: it should have been sent a snapshot"
-        );
+        let (l, lagger) = lag_and_catch_up_by_snapshot(&mut c, kind);
         assert_eq!(c.state(lagger), c.state(l));
         assert_all_agree(&c);
         assert!(c.violations().is_empty(), "{:?}", c.violations());
