@@ -680,3 +680,46 @@ async fn serve_reads_its_settings_from_a_toml_config() {
     child.wait().unwrap();
     assert_eq!(result.expect("served in time"), Some("yes".into()));
 }
+
+/// A follower forwarding to a leader that stops answering (SIGSTOP) gives up once a new
+/// leader is elected, instead of waiting out the forward's 10 s exchange timeout.
+async fn forward_to_a_paused_leader_ends_with_the_leadership(protocol: &'static str) {
+    let cluster = TestCluster::start(protocol);
+    let leader = cluster.wait_leader().await;
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    let pid = cluster.procs[&leader].id();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    let mut c = Client::new(vec![cluster.endpoint(follower)], 0);
+    let t0 = Instant::now();
+    let r = c
+        .call_once(Method::PUT, "/kv/during-pause", Bytes::from("x"))
+        .await;
+    let took = t0.elapsed();
+    signal("-CONT");
+    let r = r.expect("the follower answers");
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.json());
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("was replaced")),
+        "{:?}",
+        r.json()
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "{protocol}: the forward waited {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_to_a_paused_leader_ends_when_a_new_leader_is_elected() {
+    forward_to_a_paused_leader_ends_with_the_leadership("raft").await;
+    forward_to_a_paused_leader_ends_with_the_leadership("zab").await;
+}

@@ -493,7 +493,22 @@ async fn forward_to_leader(
             format!("cannot reach the leader n{leader} at {addr}: {e}"),
         );
     }
-    match client.call_once(method, &path, body).await {
+    // A leader that stops answering (paused, cut off) is replaced within an election
+    // timeout; a forward must not outwait that, so a change of leader ends it.
+    let mut status = st.handle.watch_status();
+    let leader_changed = async move {
+        let _ = status.wait_for(|s| s.leader != Some(leader)).await;
+    };
+    let answer = tokio::select! {
+        r = client.call_once(method, &path, body) => r,
+        _ = leader_changed => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the leader n{leader} was replaced while the forwarded request waited; it may still take effect"),
+            );
+        }
+    };
+    match answer {
         Ok(reply) => {
             st.forwarders
                 .lock()

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// Longest wait to connect to a node: a refused or unanswered connection sent nothing.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Longest wait for an answer once the request may have left (then: unknown).
-pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What a client learned of one operation.
 #[derive(Clone, Debug, PartialEq)]
