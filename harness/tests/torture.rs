@@ -39,11 +39,16 @@ fn run(cfg: TortureConfig) -> torture::TortureReport {
 }
 
 #[test]
-fn both_protocols_pass_kills_pauses_and_partitions() {
+fn both_protocols_pass_kills_pauses_partitions_and_power_loss() {
     for protocol in [RAFT, ZAB] {
         let r = run(config(
             protocol,
-            vec![FaultKind::Kill, FaultKind::Pause, FaultKind::Partition],
+            vec![
+                FaultKind::Kill,
+                FaultKind::Pause,
+                FaultKind::Partition,
+                FaultKind::Power,
+            ],
         ));
         assert!(r.passed(), "{}", r.render());
         assert!(r.faults.len() >= 2, "{}", r.render());

@@ -156,12 +156,13 @@ pub(super) struct TortureArgs {
     #[arg(long, default_value_t = 60.0)]
     pub(super) seconds: f64,
     /// Faults to draw from, comma-separated: kill (SIGKILL and restart), pause (SIGSTOP, then
-    /// SIGCONT), partition (isolate a node, cut one direction, or split the cluster).
+    /// SIGCONT), partition (isolate a node, cut one direction, or split the cluster; now and
+    /// then with a node SIGKILLed during it), power (SIGKILL every node, restart them all).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "kill,pause,partition"
+        default_value = "kill,pause,partition,power"
     )]
     pub(super) faults: Vec<crate::net::torture::FaultKind>,
     /// Seed of the clients' operations and the nemesis's choices (timing is real: two runs of

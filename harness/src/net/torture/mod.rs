@@ -42,8 +42,11 @@ pub enum FaultKind {
     Kill,
     /// SIGSTOP a node, SIGCONT it later: a paused leader wakes up behind the times.
     Pause,
-    /// Cut peer links: a node isolated, unable to send or to receive, or the cluster split.
+    /// Cut peer links: a node isolated, unable to send or to receive, or the cluster split;
+    /// sometimes a node is SIGKILLed while the cut holds.
     Partition,
+    /// Whole-cluster power loss: SIGKILL every node, then restart them all.
+    Power,
 }
 
 /// What a torture run does.

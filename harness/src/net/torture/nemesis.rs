@@ -199,15 +199,41 @@ impl Nemesis {
                 format!("SIGSTOP {}, then SIGCONT", role(target))
             }
             FaultKind::Partition => {
-                let (cut, what) = self.partition(target, &role);
+                let (cut, mut what) = self.partition(target, &role);
+                // Faults overlap: now and then a node also dies while the cut holds.
+                let crash = self
+                    .rng
+                    .random_bool(0.3)
+                    .then(|| nodes[self.rng.random_range(0..nodes.len())]);
                 for link in &cut {
                     self.links[link].set_open(false);
                 }
-                tokio::time::sleep(hold).await;
+                tokio::time::sleep(hold / 2).await;
+                if let Some(n) = crash {
+                    if self.cluster.kill(n) {
+                        what += &format!(", and {} SIGKILLed during it", role(n));
+                    }
+                }
+                tokio::time::sleep(hold - hold / 2).await;
                 for link in &cut {
                     self.links[link].set_open(true);
                 }
+                if let Some(n) = crash {
+                    if self.cluster.pid(n).is_none() {
+                        self.cluster.restart(n)?;
+                    }
+                }
                 what
+            }
+            FaultKind::Power => {
+                for &n in &nodes {
+                    self.cluster.kill(n);
+                }
+                tokio::time::sleep(hold).await;
+                for &n in &nodes {
+                    self.cluster.restart(n)?;
+                }
+                "power loss: SIGKILL every node, all restarted".to_string()
             }
         };
         let healed_s = self.secs();
