@@ -311,11 +311,12 @@ pub fn sweep_svg(title: &str, spread: &Spread) -> anyhow::Result<String> {
 /// SIGKILLed at 2.5 s: throughput and the slowest answer over time.
 fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<Section> {
     let dir = tempfile::tempdir()?;
+    let base = crate::net::launch::free_port_base(6)?;
     let cfg = crate::net::launch::LaunchConfig {
         protocol,
         nodes: 3,
-        peer_base: crate::net::launch::free_port_base(3)?,
-        http_base: crate::net::launch::free_port_base(3)?,
+        peer_base: base,
+        http_base: base + 3,
         data_dir: dir.path().to_path_buf(),
         cluster_id: "report".into(),
         exe: exe.to_path_buf(),

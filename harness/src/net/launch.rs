@@ -223,18 +223,30 @@ impl Drop for LocalCluster {
     }
 }
 
-/// A port `base` such that `base + 1 ..= base + n` are free on 127.0.0.1 now.
+/// A port `base` such that `base + 1 ..= base + n` are free on 127.0.0.1 now, below the
+/// kernel's ephemeral range (32768 and up on Linux): a port the system may hand to any
+/// outgoing connection could be taken while its node is down, and the node could not come
+/// back on it.
 pub fn free_port_base(n: u16) -> anyhow::Result<u16> {
-    for _ in 0..100 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        if p > 1024
-            && p < 60_000
-            && (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
-        {
+    const LOW: u16 = 10_000;
+    const HIGH: u16 = 32_000;
+    // Spread concurrent callers (tests run in parallel) over the range.
+    let mut p =
+        LOW + ((std::process::id() as u64 * 7919 + now_nanos()) % u64::from(HIGH - LOW)) as u16;
+    for _ in 0..2_000 {
+        if p + n >= HIGH {
+            p = LOW;
+        }
+        if (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
             return Ok(p);
         }
+        p += n + 1;
     }
-    anyhow::bail!("no {n} consecutive free ports on 127.0.0.1")
+    anyhow::bail!("no {n} consecutive free ports on 127.0.0.1 between {LOW} and {HIGH}")
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
 }
