@@ -156,6 +156,7 @@ pub async fn run(cfg: TortureConfig) -> anyhow::Result<TortureReport> {
     }
     let converged = wait_converged(&endpoints, Duration::from_secs(15)).await;
     let (missing, disagreements) = compare_replicas(&records, cfg.keys, &endpoints).await;
+    let exits = std::mem::take(&mut nemesis.exits);
     drop(nemesis); // every process stopped, every proxy closed
 
     report::availability(&mut faults, &records, workload_s);
@@ -175,6 +176,7 @@ pub async fn run(cfg: TortureConfig) -> anyhow::Result<TortureReport> {
             converged,
             missing,
             disagreements,
+            exits,
             workload_s,
             wall_s: wall.elapsed().as_secs_f64(),
         },

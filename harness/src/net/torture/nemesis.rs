@@ -105,6 +105,9 @@ pub(super) struct Nemesis {
     pub rng: ChaCha8Rng,
     pub start: Instant,
     pub progress: bool,
+    /// Nodes whose processes exited without the nemesis killing them (a node that failed to
+    /// restart, or crashed), with their exit statuses.
+    pub exits: Vec<String>,
 }
 
 impl Nemesis {
@@ -124,6 +127,17 @@ impl Nemesis {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7E57_7E57),
             start,
             progress,
+            exits: Vec::new(),
+        }
+    }
+
+    /// Notes every node process that exited on its own since the last look.
+    fn note_exits(&mut self) {
+        let at = self.secs();
+        for (id, status) in self.cluster.exited() {
+            self.exits.push(format!(
+                "n{id}'s process exited on its own at {at:.1} s ({status})"
+            ));
         }
     }
 
@@ -238,6 +252,7 @@ impl Nemesis {
         };
         let healed_s = self.secs();
         let rejoin = wait_one_leader(&self.endpoints, REJOIN_LIMIT).await;
+        self.note_exits();
         Ok(FaultRecord {
             kind,
             what: format!("{what} after {:.1} s", hold.as_secs_f64()),
@@ -310,8 +325,11 @@ impl Nemesis {
         for (_, pid) in self.cluster.pids() {
             let _ = signal(pid, "-CONT");
         }
-        for (id, _) in self.cluster.exited() {
-            self.cluster.restart(id)?;
+        self.note_exits();
+        for id in 1..=self.cluster.cfg.nodes {
+            if self.cluster.pid(id).is_none() {
+                self.cluster.restart(id)?;
+            }
         }
         Ok(())
     }

@@ -71,6 +71,7 @@ pub(super) struct Findings<'a> {
     pub converged: bool,
     pub missing: Vec<String>,
     pub disagreements: Vec<String>,
+    pub exits: Vec<String>,
     pub workload_s: f64,
     pub wall_s: f64,
 }
@@ -176,6 +177,7 @@ impl TortureReport {
         if ops_ok == 0 {
             problems.push("no operation succeeded".into());
         }
+        problems.extend(f.exits.iter().map(|e| format!("{e} (its log is above)")));
         if let Some(x) = f.faults.iter().find(|x| x.what.starts_with("not injected")) {
             problems.push(format!("a fault was {}", x.what));
         }
