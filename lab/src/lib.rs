@@ -36,6 +36,8 @@ pub use sessions::{SessionCommand, Sessions};
 pub use consensus_core as core;
 pub use consensus_core::{ReadLevel, Status};
 pub use consensus_node::runtime::{ClientError, NodeHandle};
+/// Mutual TLS between nodes: certificate files, and a throwaway CA for tests and demos.
+pub use consensus_node::tls;
 
 /// Which protocol replicates the state machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

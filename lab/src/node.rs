@@ -23,6 +23,9 @@ pub struct NodeConfig {
     pub cluster_id: String,
     /// Seed of the node's randomness (election timeouts); `None` draws one.
     pub seed: Option<u64>,
+    /// Mutual TLS between the nodes: the cluster's CA, this node's certificate (valid for
+    /// `n<id>.<cluster_id>`) and key, PEM files; `None`: plain TCP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// A running node.
@@ -46,12 +49,18 @@ impl Node {
         };
         let voters: Vec<NodeId> = cfg.peers.keys().copied().collect();
         let seed = cfg.seed.unwrap_or_else(|| rand::rng().random());
+        let tls = match &cfg.tls {
+            Some(files) => Some(
+                crate::tls::Tls::load(files, &cfg.cluster_id).map_err(|e| fail(e.to_string()))?,
+            ),
+            None => None,
+        };
         let tcp = TcpConfig {
             id,
             cluster_id: cfg.cluster_id.clone(),
             listen,
             peers: cfg.peers.clone(),
-            tls: None,
+            tls,
         };
         let sm = Sessions::new(sm);
         let store_err = |e: consensus_core::StorageError| fail(e.to_string());
@@ -146,6 +155,7 @@ impl Cluster {
                 data_dir: dir.join(format!("n{id}")),
                 cluster_id: "local".into(),
                 seed: None,
+                tls: None,
             };
             nodes.push(Node::start(protocol, cfg, make(id)).await?);
         }

@@ -179,3 +179,53 @@ async fn the_lock_service_grants_one_holder_at_a_time_with_growing_tokens() {
     let mut f = lock::Fenced::default();
     assert!(f.write(3) && f.write(3) && !f.write(2) && f.write(4));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_with_mutual_tls_replicate_and_refuse_a_node_without_it() {
+    use consensus_lab::tls::{generate, node_files};
+    use consensus_lab::{Node, NodeConfig};
+    let certs = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    generate(certs.path(), "tls-app", &[1, 2, 3]).unwrap();
+    let applied = Arc::new(AtomicU64::new(0));
+    for protocol in [Protocol::Raft, Protocol::Zab] {
+        let listeners: Vec<std::net::TcpListener> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let peers: std::collections::BTreeMap<u64, std::net::SocketAddr> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u64 + 1, l.local_addr().unwrap()))
+            .collect();
+        drop(listeners);
+        let mut nodes = Vec::new();
+        // Node 3 runs without TLS: the others refuse it, and two of three still make a quorum.
+        for id in 1..=3 {
+            let cfg = NodeConfig {
+                id,
+                peers: peers.clone(),
+                data_dir: data.path().join(format!("{protocol:?}-n{id}")),
+                cluster_id: "tls-app".into(),
+                seed: None,
+                tls: (id != 3).then(|| node_files(certs.path(), id)),
+            };
+            let sm = Counter {
+                value: 0,
+                applied: Arc::clone(&applied),
+            };
+            nodes.push(Node::start(protocol, cfg, sm).await.unwrap());
+        }
+        let mut client = Client::new(nodes.iter().map(Node::handle).collect());
+        for _ in 0..5 {
+            client.submit(b"+1".to_vec()).await.unwrap();
+        }
+        let count = client
+            .read(ReadLevel::Index, b"get".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(&count[..], b"5", "{protocol:?}");
+        // The plaintext node never heard of them.
+        let s3 = nodes[2].handle().status();
+        assert_eq!(s3.commit, consensus_lab::core::Position::ZERO, "{s3:?}");
+    }
+}
