@@ -90,17 +90,55 @@ fn certs_of(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+fn key_of(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(&read(path)?).map_err(|e| TlsError::File {
+        path: path.to_path_buf(),
+        reason: format!("not a PEM private key: {e}"),
+    })
+}
+
+fn config_error(e: impl std::fmt::Display) -> TlsError {
+    TlsError::Config(e.to_string())
+}
+
+fn roots_of(ca: Vec<CertificateDer<'static>>) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for c in ca {
+        roots.add(c).map_err(config_error)?;
+    }
+    Ok(roots)
+}
+
+/// A server configuration showing `certs`, that checks client certificates against `roots`
+/// and requires one unless `anonymous_clients`.
+fn server_config(
+    roots: &Arc<RootCertStore>,
+    certs: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+    anonymous_clients: bool,
+) -> Result<ServerConfig, TlsError> {
+    let builder = WebPkiClientVerifier::builder(Arc::clone(roots));
+    let verifier = if anonymous_clients {
+        builder.allow_unauthenticated().build()
+    } else {
+        builder.build()
+    }
+    .map_err(config_error)?;
+    ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs.to_vec(), key.clone_key())
+        .map_err(config_error)
+}
+
 impl Tls {
     /// Loads the files and builds the configurations; errors name the file.
     pub fn load(files: &TlsFiles, cluster_id: &str) -> Result<Tls, TlsError> {
-        let ca = certs_of(&files.ca)?;
-        let certs = certs_of(&files.cert)?;
-        let key_pem = read(&files.key)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::File {
-            path: files.key.clone(),
-            reason: format!("not a PEM private key: {e}"),
-        })?;
-        Self::new(ca, certs, key, cluster_id)
+        Self::new(
+            certs_of(&files.ca)?,
+            certs_of(&files.cert)?,
+            key_of(&files.key)?,
+            cluster_id,
+        )
     }
 
     /// Builds the configurations from parsed material.
@@ -110,23 +148,12 @@ impl Tls {
         key: PrivateKeyDer<'static>,
         cluster_id: &str,
     ) -> Result<Tls, TlsError> {
-        let cfg = |e: rustls::Error| TlsError::Config(e.to_string());
-        let mut roots = RootCertStore::empty();
-        for c in ca {
-            roots.add(c).map_err(cfg)?;
-        }
-        let roots = Arc::new(roots);
-        let verifier = WebPkiClientVerifier::builder(Arc::clone(&roots))
-            .build()
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-        let server = ServerConfig::builder()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(certs.clone(), key.clone_key())
-            .map_err(cfg)?;
+        let roots = Arc::new(roots_of(ca)?);
+        let server = server_config(&roots, &certs, &key, false)?;
         let client = ClientConfig::builder()
             .with_root_certificates(Arc::clone(&roots))
             .with_client_auth_cert(certs.clone(), key.clone_key())
-            .map_err(cfg)?;
+            .map_err(config_error)?;
         Ok(Tls {
             cluster_id: cluster_id.to_string(),
             roots,
@@ -140,17 +167,7 @@ impl Tls {
     /// The acceptor for HTTPS: a client certificate from the CA is required (`required`) or
     /// optional (checked when shown).
     pub fn http_acceptor(&self, required: bool) -> Result<TlsAcceptor, TlsError> {
-        let builder = WebPkiClientVerifier::builder(Arc::clone(&self.roots));
-        let verifier = if required {
-            builder.build()
-        } else {
-            builder.allow_unauthenticated().build()
-        }
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-        let mut server = ServerConfig::builder()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(self.certs.clone(), self.key.clone_key())
-            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let mut server = server_config(&self.roots, &self.certs, &self.key, !required)?;
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsAcceptor::from(Arc::new(server)))
     }
@@ -203,23 +220,12 @@ pub fn client_connector(
     ca: &Path,
     cert_and_key: Option<(&Path, &Path)>,
 ) -> Result<TlsConnector, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for c in certs_of(ca)? {
-        roots.add(c).map_err(|e| TlsError::Config(e.to_string()))?;
-    }
-    let builder = ClientConfig::builder().with_root_certificates(roots);
+    let builder = ClientConfig::builder().with_root_certificates(roots_of(certs_of(ca)?)?);
     let config = match cert_and_key {
         None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let key_pem = read(key)?;
-            let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::File {
-                path: key.to_path_buf(),
-                reason: format!("not a PEM private key: {e}"),
-            })?;
-            builder
-                .with_client_auth_cert(certs_of(cert)?, key_der)
-                .map_err(|e| TlsError::Config(e.to_string()))?
-        }
+        Some((cert, key)) => builder
+            .with_client_auth_cert(certs_of(cert)?, key_of(key)?)
+            .map_err(config_error)?,
     };
     Ok(TlsConnector::from(Arc::new(config)))
 }
@@ -238,7 +244,6 @@ pub fn node_files(dir: &Path, id: NodeId) -> TlsFiles {
 /// client (`client.pem`, `client.key`) into `dir`.
 pub fn generate(dir: &Path, cluster_id: &str, nodes: &[NodeId]) -> Result<(), TlsError> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let cfg = |e: rcgen::Error| TlsError::Config(e.to_string());
     std::fs::create_dir_all(dir).map_err(|e| TlsError::File {
         path: dir.to_path_buf(),
         reason: e.to_string(),
@@ -250,23 +255,23 @@ pub fn generate(dir: &Path, cluster_id: &str, nodes: &[NodeId]) -> Result<(), Tl
             reason: e.to_string(),
         })
     };
-    let ca_key = KeyPair::generate().map_err(cfg)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(cfg)?;
+    let ca_key = KeyPair::generate().map_err(config_error)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(config_error)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
         .push(DnType::CommonName, format!("{cluster_id} CA"));
-    let ca = ca_params.self_signed(&ca_key).map_err(cfg)?;
+    let ca = ca_params.self_signed(&ca_key).map_err(config_error)?;
     write("ca.pem", ca.pem())?;
     write("ca.key", ca_key.serialize_pem())?;
     let issuer = Issuer::new(ca_params, ca_key);
     let sign = |file: &str, names: Vec<String>| -> Result<(), TlsError> {
-        let key = KeyPair::generate().map_err(cfg)?;
-        let mut params = CertificateParams::new(names).map_err(cfg)?;
+        let key = KeyPair::generate().map_err(config_error)?;
+        let mut params = CertificateParams::new(names).map_err(config_error)?;
         params
             .distinguished_name
             .push(DnType::CommonName, file.to_string());
-        let cert = params.signed_by(&key, &issuer).map_err(cfg)?;
+        let cert = params.signed_by(&key, &issuer).map_err(config_error)?;
         write(&format!("{file}.pem"), cert.pem())?;
         write(&format!("{file}.key"), key.serialize_pem())
     };

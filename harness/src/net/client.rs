@@ -34,6 +34,18 @@ impl HttpReply {
     }
 }
 
+/// An HTTP/1.1 client connection over `io` (plain or TLS), its driver spawned.
+async fn http1<IO>(io: IO) -> anyhow::Result<SendRequest<Full<Bytes>>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
     authority: String,
@@ -50,14 +62,7 @@ impl Conn {
             .map_err(|_| anyhow::anyhow!("connecting to {authority} timed out"))??;
         stream.set_nodelay(true)?;
         let sender = match tls {
-            None => {
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                sender
-            }
+            None => http1(stream).await?,
             Some(tls) => {
                 // The host part names the server: an IP address or a DNS name its
                 // certificate must hold.
@@ -68,12 +73,7 @@ impl Conn {
                     .await
                     .map_err(|_| anyhow::anyhow!("TLS handshake with {authority} timed out"))?
                     .map_err(|e| anyhow::anyhow!("TLS handshake with {authority} failed: {e}"))?;
-                let (sender, conn) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                sender
+                http1(stream).await?
             }
         };
         Ok(Conn {

@@ -121,6 +121,15 @@ impl LaunchConfig {
     }
 }
 
+/// Sends signal `sig` ("-KILL", "-STOP", "-CONT") to process `pid` with `kill(1)`.
+pub fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill {sig} {pid} failed");
+    Ok(())
+}
+
 /// A running local cluster; dropping it kills every process it started.
 pub struct LocalCluster {
     /// How it was started.

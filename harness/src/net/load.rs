@@ -257,10 +257,7 @@ async fn kill_leader(
                 matches!(host, "127.0.0.1" | "localhost" | "[::1]"),
                 "the leader {e} is not on this machine; --kill-leader-at needs a local cluster"
             );
-            let status = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status()?;
-            anyhow::ensure!(status.success(), "kill -KILL {pid} failed");
+            crate::net::launch::signal(pid as u32, "-KILL")?;
             return Ok((node, pid as u32));
         }
     }

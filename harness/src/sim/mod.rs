@@ -132,6 +132,12 @@ impl<M> Ord for Scheduled<M> {
     }
 }
 
+/// The result of a state machine's call: the simulator's state machines never wait (they
+/// run in memory), so every call completes at once.
+fn at_once<T>(call: impl std::future::Future<Output = T>) -> T {
+    now_or_never(call).expect("a simulated state machine answers at once")
+}
+
 /// The client number of reads a test asks for directly.
 const DIRECT_READER: usize = usize::MAX;
 

@@ -21,8 +21,7 @@ impl<R: Replica> Sim<R> {
     pub(super) fn restore(&mut self, id: NodeId, snap: Snapshot) {
         let count = self.snapshot_counts.get(&snap.last).copied();
         let n = &mut self.nodes[id as usize - 1];
-        let restored = now_or_never(n.sm.restore(&snap.data))
-            .expect("a simulated state machine answers at once");
+        let restored = at_once(n.sm.restore(&snap.data));
         match (restored, count) {
             (Ok(()), None) => self.observer.violation(format!(
                 "node {id}: restored a snapshot at {} that no node took",
@@ -48,8 +47,7 @@ impl<R: Replica> Sim<R> {
     /// node; returns the state machine's output.
     fn apply_command(&mut self, id: NodeId, pos: Position, cmd: &Command) -> bytes::Bytes {
         let n = &mut self.nodes[id as usize - 1];
-        let out =
-            now_or_never(n.sm.apply(pos, cmd)).expect("a simulated state machine answers at once");
+        let out = at_once(n.sm.apply(pos, cmd));
         let index = (n.applied_base + n.applied.len() as u64) as usize;
         match self.oracle.get(index) {
             Some(c) if c == cmd => {}
@@ -116,14 +114,12 @@ impl<R: Replica> Sim<R> {
 
     /// A snapshot of node `id`'s state machine (a crashed node's is empty).
     pub fn state(&mut self, id: NodeId) -> bytes::Bytes {
-        now_or_never(self.node_mut(id).sm.snapshot())
-            .expect("a simulated state machine answers at once")
+        at_once(self.node_mut(id).sm.snapshot())
     }
 
     /// Node `id`'s state machine's answer to a read-only command.
     pub fn query(&mut self, id: NodeId, command: &Command) -> bytes::Bytes {
-        now_or_never(self.node_mut(id).sm.query(command))
-            .expect("a simulated state machine answers at once")
+        at_once(self.node_mut(id).sm.query(command))
     }
 
     /// The end-of-run check of every replica against the cluster's sequence: each node holds
@@ -133,11 +129,9 @@ impl<R: Replica> Sim<R> {
         let app = self.cfg.app.clone();
         let mut reference = app.get().machine();
         for cmd in &self.oracle {
-            now_or_never(reference.apply(Position::ZERO, cmd))
-                .expect("a simulated state machine answers at once");
+            at_once(reference.apply(Position::ZERO, cmd));
         }
-        let reference =
-            now_or_never(reference.snapshot()).expect("a simulated state machine answers at once");
+        let reference = at_once(reference.snapshot());
         let mut problems = Vec::new();
         for (i, n) in self.nodes.iter_mut().enumerate() {
             let id = i as NodeId + 1;
@@ -151,10 +145,7 @@ impl<R: Replica> Sim<R> {
                 problems.push(format!(
                     "node {id}'s applied commands differ from the sequence"
                 ));
-            } else if !app.get().same_state(
-                &now_or_never(n.sm.snapshot()).expect("a simulated state machine answers at once"),
-                &reference,
-            ) {
+            } else if !app.get().same_state(&at_once(n.sm.snapshot()), &reference) {
                 problems.push(format!(
                     "node {id}'s store differs from a replay of the cluster's sequence"
                 ));

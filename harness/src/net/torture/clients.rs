@@ -47,6 +47,27 @@ pub(super) fn shared_key(k: usize) -> String {
     format!("t{k}")
 }
 
+/// The key of a client's own that its write number `seq` creates (nothing overwrites it).
+fn own_key(client: u64, seq: u64) -> String {
+    format!("{OWN_PREFIX}{client}.{seq}")
+}
+
+/// What every key of a client's own starts with (shared keys start with `t`).
+const OWN_PREFIX: &str = "u";
+
+impl Record {
+    /// The key and value of an acknowledged write to a key of the client's own: what every
+    /// node must hold at the end.
+    pub(super) fn acknowledged_own_write(&self) -> Option<(&str, &str)> {
+        match (&self.op, &self.learned) {
+            (KvOp::Put { key, value }, Learned::Ok(_)) if key.starts_with(OWN_PREFIX) => {
+                Some((key, value))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Runs one client until `stop`; returns its operations.
 pub(super) async fn client(
     id: u64,
@@ -85,7 +106,7 @@ pub(super) async fn client(
         } else {
             // A key of its own, never overwritten: it must be on every node at the end.
             KvOp::Put {
-                key: format!("u{id}.{seq}"),
+                key: own_key(id, seq),
                 value,
             }
         };

@@ -25,7 +25,7 @@ use crate::net::proxy::LinkProxy;
 use crate::net::Client;
 use crate::protocol::Protocol;
 use clients::{Learned, Record};
-use consensus_core::kv::{KvOp, KvOutput};
+use consensus_core::kv::KvOp;
 use consensus_core::NodeId;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -237,13 +237,9 @@ async fn compare_replicas(
     keys: usize,
     endpoints: &[String],
 ) -> (Vec<String>, Vec<String>) {
-    let own: Vec<(String, String)> = records
+    let own: Vec<(&str, &str)> = records
         .iter()
-        .filter(|r| r.learned == Learned::Ok(KvOutput::Written))
-        .filter_map(|r| match &r.op {
-            KvOp::Put { key, value } if key.starts_with('u') => Some((key.clone(), value.clone())),
-            _ => None,
-        })
+        .filter_map(Record::acknowledged_own_write)
         .collect();
     let shared: Vec<String> = (0..keys).map(clients::shared_key).collect();
     let mut reads = tokio::task::JoinSet::new();
@@ -252,7 +248,7 @@ async fn compare_replicas(
         let wanted: Vec<String> = shared
             .iter()
             .cloned()
-            .chain(own.iter().map(|(k, _)| k.clone()))
+            .chain(own.iter().map(|(k, _)| k.to_string()))
             .collect();
         reads.spawn(async move {
             let mut found = BTreeMap::new();
@@ -279,8 +275,8 @@ async fn compare_replicas(
     let mut missing = Vec::new();
     for (key, value) in &own {
         for (node, state) in &states {
-            let got = state.get(key).cloned().flatten();
-            if got.as_deref() != Some(value.as_str()) {
+            let got = state.get(*key).cloned().flatten();
+            if got.as_deref() != Some(*value) {
                 missing.push(format!(
                     "{key}={value} acknowledged, n{node} has {}",
                     got.unwrap_or_else(|| "nothing".into())

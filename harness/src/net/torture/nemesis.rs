@@ -3,7 +3,7 @@
 //! cut at the proxies in front of the peer links.
 
 use super::{FaultKind, FaultRecord};
-use crate::net::launch::LocalCluster;
+use crate::net::launch::{signal, LocalCluster};
 use crate::net::proxy::LinkProxy;
 use crate::net::Client;
 use bytes::Bytes;
@@ -86,14 +86,6 @@ async fn current_leader(endpoints: &[String]) -> Option<NodeId> {
         .filter(|(_, v)| v.leads)
         .max_by_key(|(_, v)| v.era)
         .map(|(id, _)| id)
-}
-
-fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {
-    let status = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()?;
-    anyhow::ensure!(status.success(), "kill {sig} {pid} failed");
-    Ok(())
 }
 
 /// The nemesis: owns the processes and the link proxies while faults run.

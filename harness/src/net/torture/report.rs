@@ -129,10 +129,7 @@ impl TortureReport {
         let own = f
             .records
             .iter()
-            .filter(|r| {
-                matches!(&r.op, consensus_core::kv::KvOp::Put { key, .. } if key.starts_with('u'))
-                    && matches!(r.learned, Learned::Ok(_))
-            })
+            .filter(|r| r.acknowledged_own_write().is_some())
             .count();
         let final_ms = f.final_rejoin.map(|d| d.as_secs_f64() * 1e3);
         let rejoins: Vec<Option<f64>> = f
