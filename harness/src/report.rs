@@ -327,6 +327,7 @@ fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<
     let endpoints = cfg.endpoints();
     let mut cluster = crate::net::launch::LocalCluster::start(cfg)?;
     let load = crate::net::LoadConfig {
+        system: crate::net::peers::System::Lab,
         tls: None,
         endpoints,
         clients: 64,

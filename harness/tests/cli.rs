@@ -442,6 +442,25 @@ fn load_for_zero_seconds_says_what_is_allowed() {
 }
 
 #[test]
+fn load_refuses_a_read_level_the_peer_system_does_not_serve() {
+    let o = lab(&[
+        "load",
+        "--system",
+        "zookeeper",
+        "--read-ratio",
+        "1",
+        "--read-consistency",
+        "lease",
+        "--endpoints",
+        "127.0.0.1:1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("index or local only, not at `lease`"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+}
+
+#[test]
 fn one_of_a_thing_is_singular() {
     let o = lab(&[
         "run",

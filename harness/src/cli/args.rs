@@ -188,7 +188,12 @@ pub(super) struct TortureArgs {
 
 #[derive(Args)]
 pub(super) struct LoadArgs {
-    /// HTTP endpoints of the cluster's nodes, comma-separated.
+    /// What the endpoints run: lab (this project, HTTP), etcd (v3 gRPC) or zookeeper (its
+    /// client protocol). etcd and ZooKeeper serve reads at index (linearizable; ZooKeeper:
+    /// sync then read) or local (serializable; ZooKeeper's plain read).
+    #[arg(long, value_enum, default_value = "lab")]
+    pub(super) system: crate::net::peers::System,
+    /// Client endpoints of the cluster's nodes, comma-separated (HTTP for lab).
     #[arg(
         long,
         value_delimiter = ',',

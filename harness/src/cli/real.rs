@@ -234,6 +234,7 @@ pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
         }
     }
     let cfg = crate::net::LoadConfig {
+        system: a.system,
         endpoints: a.endpoints,
         clients: a.clients as usize,
         duration: std::time::Duration::from_secs_f64(a.seconds),

@@ -1,12 +1,14 @@
-//! `consensus-lab load`: a closed-loop load against a cluster's HTTP API. Each client sends
+//! `consensus-lab load`: a closed-loop load against a cluster: this project's over its HTTP
+//! API, or etcd or ZooKeeper over their own client protocols ([`System`]). Each client sends
 //! one request, waits for the answer, and sends the next; the report gives throughput and
 //! latency percentiles.
 
 use crate::net::client::Client;
+use crate::net::peers::{Conn, System};
 use bytes::Bytes;
 use consensus_core::ReadLevel;
 use hdrhistogram::Histogram;
-use hyper::{Method, StatusCode};
+use hyper::Method;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,7 +20,9 @@ use std::time::{Duration, Instant};
 /// What load to offer.
 #[derive(Clone)]
 pub struct LoadConfig {
-    /// HTTP endpoints (`host:port`) of the cluster's nodes.
+    /// The system the endpoints run.
+    pub system: System,
+    /// Client endpoints (`host:port`) of the cluster's nodes.
     pub endpoints: Vec<String>,
     /// Concurrent closed-loop clients.
     pub clients: usize,
@@ -88,7 +92,8 @@ pub struct Latency {
 /// What a load run measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadReport {
-    /// The protocol the first reachable node reported.
+    /// The protocol the first reachable node reported (for etcd and ZooKeeper: the system
+    /// and its version).
     pub protocol: Option<String>,
     /// Concurrent clients.
     pub clients: usize,
@@ -178,38 +183,22 @@ fn bucket_at(timeline: &mut Vec<Bucket>, start: Instant, at: Instant) -> &mut Bu
 async fn one_client(
     cfg: Arc<LoadConfig>,
     n: usize,
+    mut conn: Conn,
     (begin, deadline): (Instant, Instant),
     counters: Arc<Counters>,
 ) -> ClientResult {
     let mut timeline = Vec::new();
-    // Redirected once to the leader and then talking to it directly, as before followers
-    // forwarded: the figures in docs/performance.md measure the leader, not an extra hop.
-    let mut client = Client::new(cfg.endpoints.clone(), n)
-        .preferring_redirects()
-        .with_tls(cfg.tls.clone());
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (n as u64).wrapping_mul(0x9E37_79B9));
     let value = Bytes::from("v".repeat(cfg.value_bytes));
     while Instant::now() < deadline {
-        let key = format!(
-            "/kv/c{n}-k{}",
-            rng.random_range(0..cfg.keys_per_client.max(1))
-        );
+        let key = format!("c{n}-k{}", rng.random_range(0..cfg.keys_per_client.max(1)));
         let read = cfg.read_fraction > 0.0 && rng.random_bool(cfg.read_fraction.min(1.0));
         let start = Instant::now();
-        let reply = if read {
-            let path = match cfg.read_consistency {
-                ReadLevel::Log => key.clone(),
-                level => format!("{key}?consistency={}", level.name()),
-            };
-            client.call(Method::GET, &path, Bytes::new()).await
+        let ok = if read {
+            conn.read(&key, cfg.read_consistency).await
         } else {
-            client.call(Method::PUT, &key, value.clone()).await
-        };
-        let ok = match &reply {
-            Ok(r) if r.status == StatusCode::OK => true,
-            Ok(r) if read && r.status == StatusCode::NOT_FOUND => true,
-            _ => false,
+            conn.write(&key, &value).await
         };
         let now = Instant::now();
         let b = bucket_at(&mut timeline, begin, now);
@@ -232,8 +221,32 @@ async fn one_client(
     }
     ClientResult {
         hist,
-        redirects: client.redirects,
+        redirects: conn.redirects(),
         timeline,
+    }
+}
+
+/// Opens client `n`'s connection. This project's clients start at endpoint `n` (modulo
+/// their number) and follow redirects to the leader; etcd's and ZooKeeper's connect to the
+/// leader when the load only writes (their best case: no forwarding hop) and spread over the
+/// endpoints when it reads.
+async fn connect(cfg: &LoadConfig, n: usize, leader: Option<usize>) -> anyhow::Result<Conn> {
+    let spread = n % cfg.endpoints.len();
+    let at = if cfg.read_fraction == 0.0 {
+        leader.unwrap_or(spread)
+    } else {
+        spread
+    };
+    match cfg.system {
+        // Redirected once to the leader and then talking to it directly, as before followers
+        // forwarded: the figures in docs/performance.md measure the leader, not an extra hop.
+        System::Lab => Ok(Conn::Lab(Box::new(
+            Client::new(cfg.endpoints.clone(), n)
+                .preferring_redirects()
+                .with_tls(cfg.tls.clone()),
+        ))),
+        System::Etcd => Conn::etcd(&cfg.endpoints[at]).await,
+        System::Zookeeper => Conn::zookeeper(&cfg.endpoints[at]).await,
     }
 }
 
@@ -298,13 +311,31 @@ pub async fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         (0.0..=1.0).contains(&cfg.read_fraction),
         "--reads is a fraction between 0 and 1"
     );
-    let protocol = protocol_of(&cfg.endpoints, &cfg.tls).await;
-    if protocol.is_none() {
-        anyhow::bail!(
-            "no endpoint answered GET /status: {}",
-            cfg.endpoints.join(", ")
-        );
+    if cfg.read_fraction > 0.0 {
+        cfg.system.check_level(cfg.read_consistency)?;
     }
+    let (protocol, leader) = match cfg.system {
+        System::Lab => match protocol_of(&cfg.endpoints, &cfg.tls).await {
+            Some(p) => (p, None),
+            None => anyhow::bail!(
+                "no endpoint answered GET /status: {}",
+                cfg.endpoints.join(", ")
+            ),
+        },
+        peer => {
+            anyhow::ensure!(
+                cfg.kill_leader_at.is_none() && cfg.tls.is_none(),
+                "--kill-leader-at and --tls-* are for consensus-lab clusters"
+            );
+            let d = crate::net::peers::describe(peer, &cfg.endpoints).await?;
+            (d.name, d.leader)
+        }
+    };
+    let protocol = Some(protocol);
+    // Every client is connected before the clock starts.
+    let conns =
+        futures_util::future::try_join_all((0..cfg.clients).map(|n| connect(&cfg, n, leader)))
+            .await?;
     let cfg = Arc::new(cfg);
     let counters = Arc::new(Counters::default());
     let start = Instant::now();
@@ -344,11 +375,14 @@ pub async fn run_load(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
             }
         })
     };
-    let tasks: Vec<_> = (0..cfg.clients)
-        .map(|n| {
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(n, conn)| {
             tokio::spawn(one_client(
                 Arc::clone(&cfg),
                 n,
+                conn,
                 (start, deadline),
                 Arc::clone(&counters),
             ))

@@ -1,5 +1,6 @@
 //! The real cluster: a TCP transport between nodes, an HTTP+JSON key-value server that runs a
-//! node on a file log, an HTTP client, a closed-loop load generator, a local process
+//! node on a file log, an HTTP client, a closed-loop load generator (for etcd and ZooKeeper
+//! too), a local process
 //! launcher, and `torture` (faults injected into a local cluster of real processes, the
 //! history checked).
 
@@ -7,6 +8,7 @@ pub mod client;
 pub mod launch;
 pub mod load;
 pub mod node;
+pub mod peers;
 pub mod proxy;
 pub mod serve_config;
 pub mod server;

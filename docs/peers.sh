@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# etcd, ZooKeeper and consensus-lab (Raft and ZAB) measured in one sitting with one load
+# generator (`consensus-lab load --system ...`), one system at a time on this machine: 3 nodes on
+# loopback, fsync on (etcd's WAL and ZooKeeper's transaction log sync every batch, as this
+# project's file log does), 100-byte values, closed-loop clients.
+#
+# For each system: a warm-up load (ZooKeeper's JIT needs it; every system gets the same), then
+# writes with 1 client, writes with 64 clients, and reads with 64 clients at each read level
+# the system serves. Prints one line per row and a markdown table at the end; the JSON reports
+# stay in $OUT (default: a new temporary directory).
+#
+# Needs Debian's etcd-server and zookeeper packages:
+#   apt-get install etcd-server zookeeper
+# Usage: docs/peers.sh [system ...]   systems: etcd zookeeper raft zab (default: all four)
+# Environment: SECS (seconds per row, default 10), WARM (warm-up seconds, default 20: ZooKeeper's
+#   throughput was still climbing after 10),
+#   OUT (where to keep the reports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SECS:-10}
+WARM=${WARM:-20}
+OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
+cargo build --release -q -p harness
+bin=$PWD/target/release/consensus-lab
+systems=("${@:-etcd zookeeper raft zab}")
+systems=(${systems[*]})
+
+pids=()
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+trap stop_all EXIT
+
+# Waits until every given host:port accepts TCP connections (30 s at most).
+wait_ports() {
+  for addr in "$@"; do
+    for _ in $(seq 300); do
+      (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+}
+
+start_etcd() {
+  command -v etcd >/dev/null || { echo "etcd is not installed (apt-get install etcd-server)" >&2; exit 1; }
+  local cluster=e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803
+  for i in 1 2 3; do
+    etcd --name "e$i" --data-dir "$OUT/etcd/d$i" \
+      --listen-peer-urls "http://127.0.0.1:2380$i" --initial-advertise-peer-urls "http://127.0.0.1:2380$i" \
+      --listen-client-urls "http://127.0.0.1:2379$i" --advertise-client-urls "http://127.0.0.1:2379$i" \
+      --initial-cluster "$cluster" --initial-cluster-state new --log-level warn \
+      >"$OUT/etcd-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  endpoints=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
+  wait_ports 127.0.0.1:23791 127.0.0.1:23792 127.0.0.1:23793
+}
+
+start_zookeeper() {
+  [ -f /usr/share/java/zookeeper.jar ] || { echo "ZooKeeper is not installed (apt-get install zookeeper)" >&2; exit 1; }
+  for i in 1 2 3; do
+    mkdir -p "$OUT/zk/d$i"
+    echo "$i" >"$OUT/zk/d$i/myid"
+    # forceSync is on by default: the transaction log is fsynced before a proposal is acked.
+    cat >"$OUT/zk/z$i.cfg" <<EOF
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$OUT/zk/d$i
+clientPort=2181$i
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=srvr
+server.1=127.0.0.1:28881:38881
+server.2=127.0.0.1:28882:38882
+server.3=127.0.0.1:28883:38883
+EOF
+    java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar -Dzookeeper.log.dir="$OUT/zk" \
+      -Dzookeeper.root.logger=WARN,CONSOLE org.apache.zookeeper.server.quorum.QuorumPeerMain \
+      "$OUT/zk/z$i.cfg" >"$OUT/zookeeper-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  endpoints=127.0.0.1:21811,127.0.0.1:21812,127.0.0.1:21813
+  wait_ports 127.0.0.1:21811 127.0.0.1:21812 127.0.0.1:21813
+}
+
+start_lab() {
+  "$bin" cluster --protocol "$1" --nodes 3 --data-dir "$OUT/$1" --peer-base 24000 --http-base 25000 \
+    >"$OUT/$1.log" 2>&1 &
+  pids+=($!)
+  endpoints=127.0.0.1:25001,127.0.0.1:25002,127.0.0.1:25003
+  wait_ports 127.0.0.1:25001 127.0.0.1:25002 127.0.0.1:25003
+}
+
+rows=()
+# load NAME SYSTEM LABEL ARGS...: one measured row.
+load() {
+  local name=$1 system=$2 label=$3
+  shift 3
+  local file="$OUT/$name-$label.json"
+  "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$SECS" --json "$@" >"$file"
+  local row
+  row=$(python3 - "$file" "$system" "$label" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+l = r["latency"]
+name = f'consensus-lab {r["protocol"]}' if sys.argv[2] == "lab" else r["protocol"]
+print(f'| {name} | {sys.argv[3]} | {r["ops_per_sec"]:,.0f} | '
+      f'{l["p50_ms"]:.2f} / {l["p99_ms"]:.2f} | {r["errors"]} |')
+EOF
+)
+  echo "$row"
+  rows+=("$row")
+}
+
+for s in "${systems[@]}"; do
+  case $s in
+    etcd) start_etcd; system=etcd; levels="index local" ;;
+    zookeeper) start_zookeeper; system=zookeeper; levels="index local" ;;
+    raft | zab) start_lab "$s"; system=lab; levels="log index lease local" ;;
+    *) echo "unknown system $s (etcd, zookeeper, raft, zab)" >&2; exit 2 ;;
+  esac
+  echo "== $s: warming up for $WARM s" >&2
+  "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$WARM" --clients 64 --json >/dev/null
+  load "$s" "$system" "writes, 1 client" --clients 1
+  load "$s" "$system" "writes, 64 clients" --clients 64
+  for level in $levels; do
+    load "$s" "$system" "reads ($level), 64 clients" --clients 64 --read-ratio 1 --read-consistency "$level"
+  done
+  stop_all
+done
+
+echo
+echo "| system | load | ops/s | p50 / p99 ms | errors |"
+echo "|---|---|---:|---|---:|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "reports in $OUT" >&2
