@@ -147,7 +147,10 @@ impl<R: Replica> Direct<R> {
             let node = &mut self.nodes[i];
             let from = node.id();
             // Persistence is instant: every append is durable as soon as it is asked for.
-            let (_, release) = node.take_ready().split();
+            let (early, _, release) = node.take_ready().split();
+            for env in early {
+                self.inbox.push_back((from, env));
+            }
             for step in release.steps() {
                 match step {
                     Step::Persisted(p) => node.persisted(now, p),

@@ -3,8 +3,9 @@
 //! steps that follow the fsync, in the contract's order, and the rule that answers the clients
 //! waiting for the entries they proposed.
 //!
-//! A driver writes [`Ready::persist`] and syncs it (at once, or after a simulated fsync), then
-//! walks [`Release::steps`], doing each step with its own IO and handing applied commands to
+//! A driver sends [`Ready::early`] (the messages that need nothing durable first), writes
+//! [`Ready::persist`] and syncs it (at once, or after a simulated fsync), then walks
+//! [`Release::steps`], doing each step with its own IO and handing applied commands to
 //! [`Waiters::applied`].
 
 use crate::replica::{Envelope, ReadState, Ready};
@@ -46,10 +47,21 @@ pub enum Step<M> {
 }
 
 impl<M, H> Ready<M, H> {
-    /// Splits the Ready into what to persist first and what follows once it is durable.
-    pub fn split(self) -> (Vec<crate::PersistOp<H>>, Release<M>) {
+    /// Splits the Ready into the messages to send at once, what to persist, and what follows
+    /// once it is durable. A Ready that changes the hard state (a term, a vote, an epoch)
+    /// sends nothing before it is durable: its `early` messages wait with the rest.
+    pub fn split(mut self) -> (Vec<Envelope<M>>, Vec<crate::PersistOp<H>>, Release<M>) {
         let appended = self.appended_through();
+        if self
+            .persist
+            .iter()
+            .any(|op| matches!(op, crate::PersistOp::HardState(_)))
+        {
+            self.early.append(&mut self.messages);
+            self.messages = std::mem::take(&mut self.early);
+        }
         (
+            self.early,
             self.persist,
             Release {
                 appended,
@@ -276,6 +288,37 @@ mod tests {
     }
 
     #[test]
+    fn early_messages_go_before_the_persist_unless_the_hard_state_changes() {
+        let env = |to, msg| Envelope { to, msg };
+        let mut ready: Ready<&str, u8> = Ready::default();
+        ready.append(vec![Entry::command(p(1), Bytes::new())]);
+        ready.send_early(env(2, "append to 2"));
+        ready.messages.push(env(3, "after the fsync, to 3"));
+        // 3 already has a message waiting for the fsync: this one must not overtake it.
+        ready.send_early(env(3, "append to 3"));
+        ready.send_early(env(2, "second append to 2"));
+        let all: Vec<_> = ready.all_messages().map(|e| e.msg).collect();
+        assert_eq!(
+            all,
+            [
+                "append to 2",
+                "second append to 2",
+                "after the fsync, to 3",
+                "append to 3"
+            ]
+        );
+        let (early, _, release) = ready.clone().split();
+        assert_eq!(early, [env(2, "append to 2"), env(2, "second append to 2")]);
+        assert_eq!(release.messages.len(), 2);
+        // A new term or vote is durable before this node says anything.
+        ready.persist.insert(0, crate::PersistOp::HardState(1));
+        let (early, _, release) = ready.split();
+        assert!(early.is_empty());
+        let msgs: Vec<_> = release.messages.iter().map(|e| e.msg).collect();
+        assert_eq!(msgs, all);
+    }
+
+    #[test]
     fn the_steps_follow_the_contract_order() {
         let e = Entry::command(p(1), Bytes::new());
         let snap = Snapshot {
@@ -288,7 +331,8 @@ mod tests {
         ready.restore = Some(snap.clone());
         ready.committed = vec![e.clone()];
         ready.snapshot_at = Some(p(1));
-        let (persist, release) = ready.split();
+        let (early, persist, release) = ready.split();
+        assert!(early.is_empty());
         assert_eq!(persist.len(), 1);
         assert!(release.feeds_core());
         let steps: Vec<_> = release.steps().collect();

@@ -88,13 +88,19 @@ pub enum PersistOp<H> {
 /// What a core asks its driver to do, in this order: persist, then send, then apply.
 ///
 /// The driver makes `persist` durable (fsync) before it sends any of `messages` or applies
-/// anything; it never reorders two `Ready`s of the same core. Applying means, in order: restore
+/// anything; it never reorders two `Ready`s of the same core. `early` messages are the
+/// exception: they need nothing of `persist`, and go out before it is durable (a leader writes
+/// its own log while its followers write theirs: the Raft thesis, section 10.2.1). Applying means, in order: restore
 /// the state machine from `restore` if set, apply `committed`, then, if `snapshot_at` is set,
 /// take a snapshot of the state machine and hand it back with [`Replica::compact`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ready<M, H> {
     /// Durable changes, in the order they happened.
     pub persist: Vec<PersistOp<H>>,
+    /// Messages that may go out before `persist` is durable (a leader's replication): sent
+    /// before `messages`, and after every message of an earlier Ready. Fill with
+    /// [`Ready::send_early`], which keeps each peer's messages in order.
+    pub early: Vec<Envelope<M>>,
     /// Messages to send once `persist` is durable.
     pub messages: Vec<Envelope<M>>,
     /// A snapshot that replaces the state machine before `committed` is applied.
@@ -171,6 +177,7 @@ impl<M, H> Default for Ready<M, H> {
     fn default() -> Self {
         Ready {
             persist: Vec::new(),
+            early: Vec::new(),
             messages: Vec::new(),
             restore: None,
             committed: Vec::new(),
@@ -201,9 +208,26 @@ impl<M, H> Ready<M, H> {
         }
     }
 
+    /// Queues a message that needs nothing of `persist`: it joins `early`, unless a message
+    /// to the same peer already waits in `messages` (then it waits too: each peer's
+    /// messages keep the order they were sent in).
+    pub fn send_early(&mut self, env: Envelope<M>) {
+        if self.messages.iter().any(|m| m.to == env.to) {
+            self.messages.push(env);
+        } else {
+            self.early.push(env);
+        }
+    }
+
+    /// Every message of the Ready in the order it goes out: `early`, then `messages`.
+    pub fn all_messages(&self) -> impl Iterator<Item = &Envelope<M>> {
+        self.early.iter().chain(&self.messages)
+    }
+
     /// True when there is nothing to persist, send or apply.
     pub fn is_empty(&self) -> bool {
         self.persist.is_empty()
+            && self.early.is_empty()
             && self.messages.is_empty()
             && self.restore.is_none()
             && self.committed.is_empty()

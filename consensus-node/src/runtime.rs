@@ -4,8 +4,9 @@
 //! One task owns the core. Each turn it waits for the first input (a client request, a peer
 //! message or the core's next deadline), then takes every further input that is already
 //! waiting, so a burst of proposals becomes one [`Ready`] with one append and one fsync (group
-//! commit). It then persists and syncs, tells the core what became durable, sends the
-//! messages, applies committed entries and answers the clients whose entries they are.
+//! commit). It sends the messages that need nothing durable (a leader's replication), then
+//! persists and syncs, tells the core what became durable, sends the other messages, applies
+//! committed entries and answers the clients whose entries they are.
 
 use bytes::Bytes;
 use consensus_core::poll::now_or_never;
@@ -354,12 +355,23 @@ where
         Ok(())
     }
 
+    async fn send(&mut self, env: consensus_core::Envelope<R::Message>) {
+        self.stats.sent += 1;
+        if let Err(e) = self.transport.send(env.to, env.msg).await {
+            tracing::trace!(to = env.to, "message not sent: {e}");
+        }
+    }
+
     async fn process(&mut self, ready: Ready<R::Message, R::HardState>) -> Result<(), NodeError> {
         self.stats.readies += 1;
         for v in &ready.violations {
             tracing::error!(node = self.replica.id(), "safety invariant broken: {v}");
         }
-        let (persist, release) = ready.split();
+        let (early, persist, release) = ready.split();
+        // A leader's replication goes out first: its followers write while it writes.
+        for env in early {
+            self.send(env).await;
+        }
         if !persist.is_empty() {
             for op in &persist {
                 if let PersistOp::Append(es) = op {
@@ -376,12 +388,7 @@ where
                     let now = self.now();
                     self.replica.persisted(now, through);
                 }
-                Step::Send(env) => {
-                    self.stats.sent += 1;
-                    if let Err(e) = self.transport.send(env.to, env.msg).await {
-                        tracing::trace!(to = env.to, "message not sent: {e}");
-                    }
-                }
+                Step::Send(env) => self.send(env).await,
                 Step::Restore(snap) => {
                     self.sm
                         .restore(&snap.data)

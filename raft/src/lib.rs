@@ -299,7 +299,17 @@ impl RaftReplica {
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
-        self.ready.messages.push(Envelope { to, msg });
+        // A leader's replication needs nothing of its own disk: it goes out while the leader
+        // writes the same entries (thesis 10.2.1), which count for it once durable.
+        let replication = matches!(
+            msg,
+            Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+        );
+        if replication && self.role == RaftRole::Leader {
+            self.ready.send_early(Envelope { to, msg });
+        } else {
+            self.ready.messages.push(Envelope { to, msg });
+        }
     }
 
     pub(crate) fn persist_append(&mut self, entries: Vec<Entry>) {
@@ -409,10 +419,11 @@ impl Replica for RaftReplica {
         ready
     }
 
-    fn persisted(&mut self, now: Time, _through: Position) {
-        // Raft counts the leader's own log at append time: what it commits is applied only
-        // after the Ready that persisted it, so there is nothing to wait for here.
+    fn persisted(&mut self, now: Time, through: Position) {
         self.now = self.now.max(now);
+        self.log.mark_durable(through);
+        // The leader's own copy now counts toward a majority.
+        self.maybe_commit();
     }
 
     fn compact(&mut self, now: Time, snapshot: Snapshot) {

@@ -8,6 +8,9 @@ use consensus_core::{Entry, Position};
 pub struct RaftLog {
     snapshot: Position,
     entries: Vec<Entry>,
+    /// The last index known to be on this node's disk: a leader counts itself for a commit
+    /// only through it, since it writes its log while its followers write theirs.
+    durable: u64,
 }
 
 impl RaftLog {
@@ -18,7 +21,25 @@ impl RaftLog {
             .iter()
             .enumerate()
             .all(|(i, e)| e.pos.seq == snapshot.seq + i as u64 + 1));
-        RaftLog { snapshot, entries }
+        let durable = snapshot.seq + entries.len() as u64;
+        RaftLog {
+            snapshot,
+            entries,
+            durable,
+        }
+    }
+
+    /// The last index this node's disk holds for sure (see [`RaftLog::mark_durable`]).
+    pub fn durable_index(&self) -> u64 {
+        self.durable.min(self.last_index())
+    }
+
+    /// The driver made the log durable through `through`; a position the log no longer holds
+    /// (truncated and rewritten since) says nothing.
+    pub fn mark_durable(&mut self, through: Position) {
+        if self.term_at(through.seq) == Some(through.era) {
+            self.durable = self.durable.max(through.seq);
+        }
     }
 
     /// Position (term, index) of the last entry the snapshot covers.
@@ -94,6 +115,7 @@ impl RaftLog {
     pub fn truncate_after(&mut self, index: u64) {
         debug_assert!(index >= self.snapshot.seq);
         self.entries.truncate((index - self.snapshot.seq) as usize);
+        self.durable = self.durable.min(index);
     }
 
     /// Drops the entries up to `upto`, which a snapshot now covers.
@@ -116,6 +138,7 @@ impl RaftLog {
         } else {
             self.entries.clear();
             self.snapshot = last;
+            self.durable = self.durable.min(last.seq);
             true
         }
     }

@@ -318,7 +318,7 @@ impl RaftReplica {
         }
         let n = self.quorum.committed(|id| {
             if id == self.id {
-                self.log.last_index()
+                self.log.durable_index()
             } else {
                 self.progress.get(&id).map_or(0, |p| p.match_index)
             }

@@ -210,7 +210,7 @@ mod exchange {
             };
             self.log_entries(vec![entry.clone()]);
             for p in self.forwarding_learners() {
-                self.send_to_learner(
+                self.broadcast_to_learner(
                     p,
                     Packet::Proposal {
                         zxid,
@@ -254,7 +254,7 @@ mod exchange {
             let peers = self.forwarding_learners();
             for z in zxids {
                 for &p in &peers {
-                    self.send_to_learner(p, Packet::Commit { zxid: z });
+                    self.broadcast_to_learner(p, Packet::Commit { zxid: z });
                 }
             }
         }

@@ -231,14 +231,32 @@ impl ZabReplica {
 
     /// Sends a packet on the leader's connection to one learner.
     pub(crate) fn send_to_learner(&mut self, peer: NodeId, packet: Packet) {
+        self.packet_to_learner(peer, packet, false);
+    }
+
+    /// Sends a broadcast packet (PROPOSAL, COMMIT) to one learner without waiting for the
+    /// leader's own disk, as ZooKeeper's leader does: it logs a proposal while its followers
+    /// log theirs, and counts its own ACK only once its copy is durable.
+    pub(crate) fn broadcast_to_learner(&mut self, peer: NodeId, packet: Packet) {
+        self.packet_to_learner(peer, packet, true);
+    }
+
+    fn packet_to_learner(&mut self, peer: NodeId, packet: Packet, early: bool) {
         let ZabRole::Leading(l) = &mut self.role else {
             return;
         };
         let Some(h) = l.handlers.get_mut(&peer) else {
             return;
         };
-        let msg = h.conn.packet(packet);
-        self.ready.messages.push(Envelope { to: peer, msg });
+        let env = Envelope {
+            to: peer,
+            msg: h.conn.packet(packet),
+        };
+        if early {
+            self.ready.send_early(env);
+        } else {
+            self.ready.messages.push(env);
+        }
     }
 
     /// Learners that receive broadcast proposals and commits.
@@ -372,10 +390,9 @@ impl Replica for ZabReplica {
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
         let mut ready = std::mem::take(&mut self.ready);
-        ready.messages = crate::message::coalesce(
-            std::mem::take(&mut ready.messages),
-            self.config.max_bytes_per_message,
-        );
+        let max = self.config.max_bytes_per_message;
+        ready.early = crate::message::coalesce(std::mem::take(&mut ready.early), max);
+        ready.messages = crate::message::coalesce(std::mem::take(&mut ready.messages), max);
         let log = &self.log;
         self.applied.fill(
             &mut ready,

@@ -85,7 +85,7 @@ pub fn narrate_events(
                 | TraceEvent::Connect { .. }
         );
         if !always {
-            if let Some(k) = quiet.iter().position(|(a, b, _)| t > *a && t <= *b) {
+            if let Some(k) = quiet.iter().position(|(a, b, _)| t > *a && t < *b) {
                 if let TraceEvent::State {
                     node,
                     role_name,

@@ -217,8 +217,9 @@ impl<R: Replica> Sim<R> {
         if let Some(w) = faults::Window::of(&status, &ready) {
             self.chaos_window(id, w);
         }
+        let (early, persist, apply) = ready.split();
+        self.send_early(id, early);
         let n = &mut self.nodes[id as usize - 1];
-        let (persist, apply) = ready.split();
         let sync = !persist.is_empty();
         let release_at = if sync {
             if let Some(Err(e)) = now_or_never(n.store.write(&persist)) {
@@ -242,6 +243,7 @@ impl<R: Replica> Sim<R> {
             self.release(id, sync, apply);
         } else {
             n.releases_queued += 1;
+            n.last_release_at = release_at;
             let inc = n.inc;
             self.schedule(
                 release_at,
@@ -253,6 +255,41 @@ impl<R: Replica> Sim<R> {
                 },
             );
         }
+    }
+
+    /// Sends a Ready's early messages (a leader's replication) before its persist is durable,
+    /// behind the messages of earlier Readys still waiting for their fsync: those go first,
+    /// so the early ones wait for the last of them (each peer's messages keep their order).
+    fn send_early(&mut self, id: NodeId, early: Vec<consensus_core::Envelope<R::Message>>) {
+        if early.is_empty() {
+            return;
+        }
+        let n = &mut self.nodes[id as usize - 1];
+        if n.releases_queued == 0 {
+            for env in early {
+                self.send(id, env);
+            }
+            return;
+        }
+        n.releases_queued += 1;
+        let (at, inc) = (n.last_release_at, n.inc);
+        let apply = Release {
+            appended: None,
+            messages: early,
+            reads: Vec::new(),
+            restore: None,
+            committed: Vec::new(),
+            snapshot_at: None,
+        };
+        self.schedule(
+            at,
+            Event::Release {
+                node: id,
+                inc,
+                sync: false,
+                apply: Box::new(apply),
+            },
+        );
     }
 
     /// The persist part of a Ready is durable: the steps that follow, in the contract's

@@ -364,19 +364,23 @@ fn check_quorum_leader_with_a_majority_stays() {
 }
 
 #[test]
-fn single_node_elects_itself_and_commits_alone() {
+fn single_node_elects_itself_and_commits_alone_once_its_write_is_durable() {
     let mut n = node(1, 1, Config::default());
-    time_out(&mut n);
+    let r = time_out(&mut n);
     assert_eq!(n.raft_role(), RaftRole::Leader);
+    n.persisted(ms(300), r.appended_through().unwrap());
     let pos = n.propose(ms(400), Bytes::from_static(b"x")).unwrap();
     assert_eq!(pos, Position::new(1, 2));
     let r = n.take_ready();
     let committed: Vec<Position> = r.committed.iter().map(|e| e.pos).collect();
     assert_eq!(
         committed,
-        vec![pos],
-        "the no-op was committed at election, now the command"
+        vec![Position::new(1, 1)],
+        "the no-op was durable, the command is not yet"
     );
+    n.persisted(ms(401), r.appended_through().unwrap());
+    let committed: Vec<Position> = n.take_ready().committed.iter().map(|e| e.pos).collect();
+    assert_eq!(committed, vec![pos]);
 }
 
 #[test]

@@ -61,8 +61,7 @@ pub(crate) fn node(id: NodeId, n: u64, config: Config) -> RaftReplica {
 
 pub(crate) fn sent(ready: &Ready<Message, HardState>) -> Vec<(NodeId, Message)> {
     ready
-        .messages
-        .iter()
+        .all_messages()
         .map(|e| (e.to, e.msg.clone()))
         .collect()
 }
@@ -79,6 +78,23 @@ pub(crate) fn hard_states(ready: &Ready<Message, HardState>) -> Vec<HardState> {
 }
 
 /// Fires the election timer of `n` and returns the ready it produced.
+/// Takes the Ready as a driver whose disk is instant would: what it appends is durable at
+/// once (a leader counts its own copy toward a commit only then).
+pub(crate) fn durable(n: &mut RaftReplica) -> Ready<Message, HardState> {
+    let mut r = n.take_ready();
+    if let Some(through) = r.appended_through() {
+        let now = n.now;
+        n.persisted(now, through);
+        // What became committed with it is handed over too.
+        let next = n.take_ready();
+        r.committed.extend(next.committed);
+        r.early.extend(next.early);
+        r.messages.extend(next.messages);
+        r.persist.extend(next.persist);
+    }
+    r
+}
+
 pub(crate) fn time_out(n: &mut RaftReplica) -> Ready<Message, HardState> {
     let at = n.next_deadline();
     n.tick(at);

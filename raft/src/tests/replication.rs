@@ -135,13 +135,43 @@ fn follower_commit_index_is_min_of_leader_commit_and_last_new_entry() {
 fn leader_commits_once_a_majority_stores_an_entry() {
     let mut l = elected_leader(5, plain());
     l.propose(ms(400), Bytes::from_static(b"x")).unwrap();
-    l.take_ready();
+    durable(&mut l);
     l.receive(ms(401), 2, ok(1, 2));
     assert_eq!(l.commit_index(), 0, "2 of 5 is not a majority");
     l.receive(ms(402), 3, ok(1, 2));
     assert_eq!(l.commit_index(), 2);
     let r = l.take_ready();
     assert_eq!(r.committed.len(), 2);
+}
+
+#[test]
+fn leader_counts_its_own_copy_only_once_it_is_durable() {
+    let mut l = elected_leader(3, plain());
+    // The followers answer the leader's first probe: their pipelines are open.
+    l.receive(ms(400), 2, ok(1, 1));
+    l.receive(ms(400), 3, ok(1, 1));
+    durable(&mut l);
+    let pos = l.propose(ms(400), Bytes::from_static(b"x")).unwrap();
+    let r = l.take_ready();
+    // The AppendEntries go out before the leader's own write is durable (thesis 10.2.1).
+    assert!(
+        r.early
+            .iter()
+            .any(|e| matches!(e.msg, Message::AppendEntries { .. })),
+        "{:?}",
+        r.early
+    );
+    // One follower stores it: with the leader's copy not yet durable, 1 of 3 is not a majority.
+    l.receive(ms(401), 2, ok(1, pos.seq));
+    assert_eq!(l.commit_index(), 1);
+    l.persisted(ms(402), r.appended_through().unwrap());
+    assert_eq!(l.commit_index(), pos.seq);
+    // A majority of followers commits without the leader's disk.
+    let pos = l.propose(ms(403), Bytes::from_static(b"y")).unwrap();
+    l.take_ready();
+    l.receive(ms(404), 2, ok(1, pos.seq));
+    l.receive(ms(404), 3, ok(1, pos.seq));
+    assert_eq!(l.commit_index(), pos.seq);
 }
 
 #[test]
@@ -158,7 +188,7 @@ fn leader_never_commits_an_old_term_entry_by_counting_replicas() {
         Position::new(4, 3),
         "the no-op of term 4"
     );
-    l.take_ready();
+    durable(&mut l);
     // A majority stores index 2 (term 2) but not yet the term-4 no-op: nothing commits.
     l.receive(ms(401), 2, ok(4, 2));
     l.receive(ms(401), 3, ok(4, 2));

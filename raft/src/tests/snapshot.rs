@@ -86,7 +86,7 @@ fn leader_sends_a_snapshot_when_the_next_entry_is_compacted() {
         l.propose(ms(400), Bytes::from(format!("c{i}"))).unwrap();
     }
     l.receive(ms(401), 2, ok(1, 6));
-    l.take_ready();
+    durable(&mut l);
     assert_eq!(l.commit_index(), 6);
     l.compact(ms(402), snap(1, 5));
     l.take_ready();
@@ -222,11 +222,11 @@ fn heartbeat_to_a_follower_whose_match_was_compacted_sends_the_snapshot() {
     for i in 0..10 {
         l.propose(ms(400), Bytes::from(format!("c{i}"))).unwrap();
     }
-    l.take_ready(); // entries 2..=11 in flight to node 2: its pipeline is full
+    durable(&mut l); // entries 2..=11 in flight to node 2: its pipeline is full
     for i in 10..15 {
         l.propose(ms(400), Bytes::from(format!("c{i}"))).unwrap();
     }
-    l.take_ready();
+    durable(&mut l);
     l.receive(ms(401), 3, ok(1, 16));
     l.take_ready();
     l.compact(ms(402), snap(1, 11));
@@ -252,7 +252,7 @@ fn leader_with_a_snapshot(max: usize) -> RaftReplica {
         l.propose(ms(400), Bytes::from(format!("c{i}"))).unwrap();
     }
     l.receive(ms(401), 2, ok(1, 6));
-    l.take_ready();
+    durable(&mut l);
     l.compact(
         ms(402),
         Snapshot {

@@ -73,13 +73,22 @@ fn an_ensemble_elects_synchronizes_and_commits() {
 }
 
 #[test]
-fn the_leader_counts_its_own_ack_only_after_its_fsync() {
+fn the_leader_sends_proposals_before_its_fsync_and_counts_its_own_ack_only_after_it() {
     let (mut d, l) = led_ensemble(Config::default());
     let now = d.now();
     let leader = d.node_mut(l);
     leader.propose(now, Bytes::from_static(b"a")).unwrap();
-    // Take the proposal's Ready but do not report it durable yet.
-    let _ = leader.take_ready();
+    // Take the proposal's Ready but do not report it durable yet: the PROPOSALs go out
+    // before the leader's own log write is durable, as ZooKeeper's leader sends them.
+    let r = leader.take_ready();
+    let early: Vec<_> = r.early.iter().map(|e| e.to).collect();
+    assert_eq!(
+        early.len(),
+        2,
+        "one PROPOSAL per follower, early: {:?}",
+        r.early
+    );
+    assert!(!r.persist.is_empty());
     // One follower acks: 1 of 3 without the leader's own ack.
     let id = if l == 1 { 2 } else { 1 };
     let conn = match &leader.role {

@@ -44,8 +44,7 @@ fn epochs(accepted_epoch: u64, current_epoch: u64) -> HardState {
 
 /// The quorum packets in a Ready, with their receivers.
 fn packets(r: &Ready<Message, HardState>) -> Vec<(NodeId, Packet)> {
-    r.messages
-        .iter()
+    r.all_messages()
         .flat_map(|e| match &e.msg {
             Message::Quorum { packet, .. } => vec![(e.to, packet.clone())],
             Message::QuorumBatch { packets, .. } => {

@@ -87,6 +87,8 @@ pub(crate) fn replication(s: &mut Script) {
     let applied_value = s.value(leader, "x").unwrap_or_default();
     s.fact("applied_value", applied_value);
     s.fact("leader_commit_ms", (leader_commit - t0) as f64 / 1000.0);
+    let told = end - Duration::from_micros(leader_commit);
+    s.fact("followers_told_ms", told.as_secs_f64() * 1000.0);
     s.say(format!(
         "n{leader} logged x=1 at {pos}, sent it, and committed it once a majority (itself included) had it durably, {} after the request: {}. Then it applied it and answered the client.",
         us(leader_commit - t0),
@@ -94,7 +96,7 @@ pub(crate) fn replication(s: &mut Script) {
     ));
     s.say(format!(
         "The followers learned of the commit {} later through {}: {}.",
-        ms(end - Duration::from_micros(leader_commit)),
+        ms(told),
         s.w.commit_notice,
         tally(&after)
     ));
