@@ -5,8 +5,8 @@
 # project's file log does), 100-byte values, closed-loop clients.
 #
 # For each system: a warm-up load (ZooKeeper's JIT needs it; every system gets the same), then
-# writes with 1 client, writes with 64 clients, and reads with 64 clients at each read level
-# the system serves. Prints one line per row and a markdown table at the end; the JSON reports
+# writes with 1 client, writes with 64 clients, reads with 64 clients at each read level the
+# system serves, and local reads with every client on one node. Prints one line per row and a markdown table at the end; the JSON reports
 # stay in $OUT (default: a new temporary directory).
 #
 # Needs Debian's etcd-server and zookeeper packages:
@@ -101,7 +101,7 @@ load() {
   local name=$1 system=$2 label=$3
   shift 3
   local file="$OUT/$name-$label.json"
-  "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$SECS" --json "$@" >"$file"
+  "$bin" load --system "$system" --endpoints "${only:-$endpoints}" --seconds "$SECS" --json "$@" >"$file"
   local row
   row=$(python3 - "$file" "$system" "$label" <<'EOF'
 import json, sys
@@ -130,6 +130,8 @@ for s in "${systems[@]}"; do
   for level in $levels; do
     load "$s" "$system" "reads ($level), 64 clients" --clients 64 --read-ratio 1 --read-consistency "$level"
   done
+  # Local reads scale with the nodes that serve them: the same load on one node only.
+  only=${endpoints%%,*} load "$s" "$system" "reads (local), 64 clients, 1 node" --clients 64 --read-ratio 1 --read-consistency local
   stop_all
 done
 

@@ -88,6 +88,7 @@ async fn required_client_certificates_refuse_clients_without_one_from_the_ca() {
         http: http.parse().unwrap(),
         cluster_id: "solo".into(),
         redirect: false,
+        snapshot_threshold: harness::net::serve_config::REAL_SNAPSHOT_THRESHOLD,
         tls: Some(ServeTls {
             ca: files.ca.clone(),
             cert: files.cert,

@@ -67,7 +67,8 @@ Set RUST_LOG (e.g. RUST_LOG=debug) for more log output."
 )]
 pub(super) struct ServeArgs {
     /// Read every setting from a TOML file (keys: protocol, id, peers, peer_http, data_dir,
-    /// http, cluster_id); the other flags must then be left out.
+    /// http, cluster_id, redirect, snapshot_threshold, [tls]); the other flags must then be
+    /// left out.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["protocol", "id", "peers", "peer_http", "data_dir", "http"])]
     pub(super) config: Option<std::path::PathBuf>,
     /// The protocol this node runs; every member must run the same.
@@ -95,6 +96,10 @@ pub(super) struct ServeArgs {
     /// forwarding them (the default forwards, as ZooKeeper's followers do).
     #[arg(long)]
     pub(super) redirect: bool,
+    /// Applied entries beyond the last snapshot that make the node take a new one (0: never;
+    /// the default is etcd's and ZooKeeper's).
+    #[arg(long, default_value_t = crate::net::serve_config::REAL_SNAPSHOT_THRESHOLD)]
+    pub(super) snapshot_threshold: u64,
     /// Mutual TLS on peer links and HTTPS for clients: the cluster's CA certificate (PEM);
     /// needs --tls-cert and --tls-key.
     #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]

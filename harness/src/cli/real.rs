@@ -60,6 +60,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
             http: a.http,
             cluster_id: a.cluster_id,
             redirect: a.redirect,
+            snapshot_threshold: a.snapshot_threshold,
             tls: match (a.tls_ca, a.tls_cert, a.tls_key) {
                 (Some(ca), Some(cert), Some(key)) => Some(crate::net::serve_config::ServeTls {
                     ca,
@@ -73,7 +74,15 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
     };
     cfg.validate()?;
     init_logging();
-    runtime()?.block_on(crate::net::server::serve(cfg, stop_signal()))?;
+    // One thread per node: on the 2-core machine, with three nodes and a load generator
+    // sharing it, a node on tokio's two-worker runtime spent about 15% more CPU per write
+    // (threads waking each other; docs/performance.md). The fsync then holds the whole node,
+    // as it already held its core; requests wait in the socket buffers meanwhile.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(crate::net::server::serve(cfg, stop_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
 

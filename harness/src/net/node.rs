@@ -58,6 +58,8 @@ pub struct RealNode {
     pub tcp: crate::net::tcp::TcpConfig,
     /// Where the file log lives.
     pub store_dir: PathBuf,
+    /// Tunables over the protocol's defaults for a real node.
+    pub knobs: crate::protocol::Knobs,
 }
 
 /// Binds the peer transport, recovers the file log and builds the node with `make`.

@@ -34,6 +34,17 @@ pub struct ServeConfig {
     /// Mutual TLS on peer links and HTTPS for clients (absent: plain TCP and HTTP).
     #[serde(default)]
     pub tls: Option<ServeTls>,
+    /// Applied entries beyond the last snapshot that make the node take a new one (0: never).
+    #[serde(default = "default_snapshot_threshold")]
+    pub snapshot_threshold: u64,
+}
+
+/// A real node's snapshot threshold unless told otherwise: etcd's `--snapshot-count` and
+/// ZooKeeper's `snapCount` default, 100,000 (the simulator's is 10,000: its runs are short).
+pub const REAL_SNAPSHOT_THRESHOLD: u64 = 100_000;
+
+fn default_snapshot_threshold() -> u64 {
+    REAL_SNAPSHOT_THRESHOLD
 }
 
 /// The `[tls]` section: PEM files, and whether HTTPS clients must show a certificate.

@@ -682,6 +682,10 @@ async fn start(
             seed,
             tcp,
             store_dir,
+            knobs: crate::protocol::Knobs {
+                snapshot_threshold: Some(cfg.snapshot_threshold),
+                ..Default::default()
+            },
         })
         .await?;
     Ok((id, span, run, handle))

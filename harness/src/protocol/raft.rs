@@ -65,7 +65,7 @@ impl ProtocolDef for RaftDef {
         Box::pin(async move {
             let (id, voters, seed) = (n.id, n.voters.clone(), n.seed);
             // Real nodes serve lease reads: a lease needs the vote pause at start-up.
-            let config = Config::serving_leases();
+            let config = config(Config::serving_leases(), &n.knobs);
             start_node(n, move |rec, now| {
                 RaftReplica::new(id, &voters, config, seed, rec, now)
             })

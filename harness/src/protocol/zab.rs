@@ -1,7 +1,7 @@
 //! ZAB in the registry.
 
 use super::words::{join, CatchUp, SplitVotes, StaleRollback, Words};
-use super::{ProtocolDef, RealStart};
+use super::{Knobs, ProtocolDef, RealStart};
 use crate::cluster::{simulated, Backend};
 use crate::net::node::{start_node, RealNode};
 use crate::sim::SimConfig;
@@ -10,6 +10,26 @@ use serde_json::Value;
 
 /// ZAB's entry in the registry.
 pub(super) struct ZabDef;
+
+/// ZAB's configuration: the caller's (or the default), with the knobs applied.
+fn config(base: Config, k: &Knobs) -> Config {
+    let mut zc = base;
+    if let Some(t) = k.snapshot_threshold {
+        zc.snapshot_threshold = t;
+    }
+    if let Some(n) = k.catch_up_log {
+        zc.commit_log_count = n;
+    }
+    if let Some(n) = k.max_bytes_per_message {
+        zc.max_bytes_per_message = n;
+    }
+    // The role of Raft's election timeout: how long followers wait for a silent leader
+    // (syncLimit ticks); the tick scales to it.
+    if let Some((min, _)) = k.election_timeout {
+        zc.tick_time = min / zc.sync_limit.max(1);
+    }
+    zc
+}
 
 impl ProtocolDef for ZabDef {
     fn name(&self) -> &'static str {
@@ -31,21 +51,7 @@ impl ProtocolDef for ZabDef {
     fn simulate(&self, cfg: &SimConfig) -> Box<dyn Backend> {
         let voters = cfg.voters();
         let seed = cfg.seed;
-        let mut zc: Config = cfg.tuning.get();
-        if let Some(t) = cfg.knobs.snapshot_threshold {
-            zc.snapshot_threshold = t;
-        }
-        if let Some(n) = cfg.knobs.catch_up_log {
-            zc.commit_log_count = n;
-        }
-        if let Some(n) = cfg.knobs.max_bytes_per_message {
-            zc.max_bytes_per_message = n;
-        }
-        // The role of Raft's election timeout: how long followers wait for a silent leader
-        // (syncLimit ticks); the tick scales to it.
-        if let Some((min, _)) = cfg.knobs.election_timeout {
-            zc.tick_time = min / zc.sync_limit.max(1);
-        }
+        let zc = config(cfg.tuning.get(), &cfg.knobs);
         simulated(cfg.clone(), move |id, recovered, now| {
             ZabReplica::new(id, &voters, zc.clone(), seed, recovered, now)
         })
@@ -54,8 +60,9 @@ impl ProtocolDef for ZabDef {
     fn start_real(&self, n: RealNode) -> RealStart {
         Box::pin(async move {
             let (id, voters, seed) = (n.id, n.voters.clone(), n.seed);
+            let zc = config(Config::default(), &n.knobs);
             start_node(n, move |rec, now| {
-                ZabReplica::new(id, &voters, Config::default(), seed, rec, now)
+                ZabReplica::new(id, &voters, zc, seed, rec, now)
             })
             .await
         })

@@ -27,6 +27,7 @@ fn an_id_outside_the_peers_is_refused() {
         cluster_id: default_cluster_id(),
         redirect: false,
         tls: None,
+        snapshot_threshold: crate::net::serve_config::REAL_SNAPSHOT_THRESHOLD,
     };
     assert!(cfg.validate().unwrap_err().to_string().contains("--id 4"));
     // With TLS the cluster id names certificates: it must fit a DNS name.
@@ -55,4 +56,14 @@ fn a_data_dir_of_the_other_protocol_is_refused() {
     check_protocol_marker(dir.path(), crate::protocol::RAFT).unwrap();
     let err = check_protocol_marker(dir.path(), crate::protocol::ZAB).unwrap_err();
     assert!(err.to_string().contains("raft data"), "{err}");
+}
+
+#[test]
+fn the_snapshot_threshold_defaults_to_etcd_and_zookeeper_and_can_be_set() {
+    let base = "protocol = \"zab\"\nid = 1\npeers = { 1 = \"127.0.0.1:7001\" }\n\
+                data_dir = \"/tmp/x\"\nhttp = \"127.0.0.1:8001\"\n";
+    let cfg: ServeConfig = toml::from_str(base).unwrap();
+    assert_eq!(cfg.snapshot_threshold, 100_000);
+    let cfg: ServeConfig = toml::from_str(&format!("{base}snapshot_threshold = 5\n")).unwrap();
+    assert_eq!(cfg.snapshot_threshold, 5);
 }
