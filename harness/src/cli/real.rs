@@ -74,14 +74,10 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
     };
     cfg.validate()?;
     init_logging();
-    // One thread per node: on the 2-core machine, with three nodes and a load generator
-    // sharing it, a node on tokio's two-worker runtime spent about 15% more CPU per write
-    // (threads waking each other; docs/performance.md). The fsync then holds the whole node,
-    // as it already held its core; requests wait in the socket buffers meanwhile.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    // tokio's multi-thread runtime, though one thread costs less CPU per write here: during
+    // the fsync (block_in_place) the other worker puts the leader's early AppendEntries or
+    // PROPOSALs on the wire, which one thread could do only after it (docs/performance.md).
+    let rt = runtime()?;
     rt.block_on(crate::net::server::serve(cfg, stop_signal()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -167,10 +167,26 @@ pub enum Conn {
 impl Conn {
     /// Connects a ZooKeeper session to `endpoint` and makes sure the load's root znode exists.
     pub async fn zookeeper(endpoint: &str) -> Result<Conn> {
-        let c = tokio::time::timeout(CONNECT_TIMEOUT, zookeeper_client::Client::connect(endpoint))
+        // Sixty-four sessions opened at once can keep a busy server (a JIT compile, a
+        // snapshot) past one timeout: a few tries before giving up.
+        let mut tries = 0;
+        let c = loop {
+            tries += 1;
+            match tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                zookeeper_client::Client::connect(endpoint),
+            )
             .await
-            .with_context(|| format!("ZooKeeper at {endpoint} did not accept a session"))?
-            .with_context(|| format!("cannot open a ZooKeeper session with {endpoint}"))?;
+            {
+                Ok(Ok(c)) => break c,
+                Ok(Err(_)) | Err(_) if tries < 3 => continue,
+                Ok(Err(e)) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot open a ZooKeeper session with {endpoint}"))
+                }
+                Err(_) => bail!("ZooKeeper at {endpoint} did not accept a session in {tries} tries of {CONNECT_TIMEOUT:?}"),
+            }
+        };
         let opts = zookeeper_client::CreateMode::Persistent
             .with_acls(zookeeper_client::Acls::anyone_all());
         match c.create(ZK_ROOT, b"", &opts).await {
