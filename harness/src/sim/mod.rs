@@ -31,7 +31,7 @@ use consensus_core::{
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
@@ -109,28 +109,9 @@ pub(crate) enum Event<M> {
     },
 }
 
-struct Scheduled<M> {
-    time: Time,
-    seq: u64,
-    event: Event<M>,
-}
-
-impl<M> PartialEq for Scheduled<M> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<M> Eq for Scheduled<M> {}
-impl<M> PartialOrd for Scheduled<M> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<M> Ord for Scheduled<M> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.time, self.seq).cmp(&(other.time, other.seq))
-    }
-}
+/// A queued event's place in the order: (time, sequence number), and the slot that holds the
+/// event. The heap moves only these small keys; the events stay in their slots.
+type Key = Reverse<(Time, u64, usize)>;
 
 /// The result of a state machine's call: the simulator's state machines never wait (they
 /// run in memory), so every call completes at once.
@@ -188,7 +169,10 @@ pub struct Sim<R: Replica> {
     cfg: SimConfig,
     now: Time,
     seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled<R::Message>>>,
+    queue: BinaryHeap<Key>,
+    /// The queued events, by slot; `free` lists the empty slots.
+    slots: Vec<Option<Event<R::Message>>>,
+    free: Vec<usize>,
     rng: ChaCha8Rng,
     nodes: Vec<Node<R>>,
     factory: Factory<R>,
@@ -230,6 +214,8 @@ impl<R: Replica> Sim<R> {
             now: Duration::ZERO,
             seq: 0,
             queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             nodes: Vec::with_capacity(cfg.nodes),
             factory,
             blocked: BTreeSet::new(),
@@ -320,11 +306,27 @@ impl<R: Replica> Sim<R> {
 
     pub(crate) fn schedule(&mut self, at: Time, event: Event<R::Message>) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            time: at.max(self.now),
-            seq: self.seq,
-            event,
-        }));
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(event);
+                i
+            }
+            None => {
+                self.slots.push(Some(event));
+                self.slots.len() - 1
+            }
+        };
+        self.queue.push(Reverse((at.max(self.now), self.seq, slot)));
+    }
+
+    /// Takes the next event out of the queue, with its time.
+    fn pop_event(&mut self) -> Option<(Time, Event<R::Message>)> {
+        let Reverse((time, _, slot)) = self.queue.pop()?;
+        self.free.push(slot);
+        let event = self.slots[slot]
+            .take()
+            .expect("a queued slot holds its event");
+        Some((time, event))
     }
 
     /// A one-way network delay drawn from the configured range.
@@ -340,14 +342,14 @@ impl<R: Replica> Sim<R> {
 
     /// Runs events until virtual time `until` (inclusive), then sets the clock there.
     pub fn run_until(&mut self, until: Time) {
-        while let Some(Reverse(top)) = self.queue.peek() {
-            if top.time > until {
+        while let Some(Reverse((time, _, _))) = self.queue.peek() {
+            if *time > until {
                 break;
             }
-            let Reverse(s) = self.queue.pop().expect("peeked");
-            self.now = s.time;
+            let (time, event) = self.pop_event().expect("peeked");
+            self.now = time;
             self.stats.events += 1;
-            self.process(s.event);
+            self.process(event);
         }
         self.now = self.now.max(until);
     }
@@ -359,12 +361,12 @@ impl<R: Replica> Sim<R> {
 
     /// Processes the next event; false when the queue is empty.
     pub(crate) fn step_one(&mut self) -> bool {
-        let Some(Reverse(s)) = self.queue.pop() else {
+        let Some((time, event)) = self.pop_event() else {
             return false;
         };
-        self.now = s.time;
+        self.now = time;
         self.stats.events += 1;
-        self.process(s.event);
+        self.process(event);
         true
     }
 
