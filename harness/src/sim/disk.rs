@@ -34,7 +34,6 @@ impl<R: Replica> Sim<R> {
         n.inc += 1;
         n.tick_at = None;
         n.releases_queued = 0;
-        n.last_release_at = Duration::ZERO;
         n.sync_start = Duration::ZERO;
         n.sync_done = Duration::ZERO;
         n.waiting = Waiters::default();

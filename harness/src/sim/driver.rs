@@ -243,7 +243,6 @@ impl<R: Replica> Sim<R> {
             self.release(id, sync, apply);
         } else {
             n.releases_queued += 1;
-            n.last_release_at = release_at;
             let inc = n.inc;
             self.schedule(
                 release_at,
@@ -260,6 +259,7 @@ impl<R: Replica> Sim<R> {
     /// Sends a Ready's early messages (a leader's replication) before its persist is durable,
     /// behind the messages of earlier Readys still waiting for their fsync: those go first,
     /// so the early ones wait for the last of them (each peer's messages keep their order).
+    /// A queued release fires at the end of the last fsync or now, whichever is later.
     fn send_early(&mut self, id: NodeId, early: Vec<consensus_core::Envelope<R::Message>>) {
         if early.is_empty() {
             return;
@@ -272,7 +272,7 @@ impl<R: Replica> Sim<R> {
             return;
         }
         n.releases_queued += 1;
-        let (at, inc) = (n.last_release_at, n.inc);
+        let (at, inc) = (self.now.max(n.sync_done), n.inc);
         let apply = Release {
             appended: None,
             messages: early,

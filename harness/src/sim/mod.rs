@@ -140,8 +140,6 @@ pub(crate) struct Node<R: Replica> {
     /// Release events scheduled and not yet processed: while any is queued, later Readies
     /// queue behind it, so a node's Readies take effect strictly in order.
     releases_queued: usize,
-    /// When the latest queued release fires (a Ready's early messages wait for it).
-    last_release_at: Time,
     waiting: Waiters<Waiter>,
     /// Reads waiting for their read index or for the state machine to catch up.
     reads: PendingReads<Waiter>,
@@ -260,7 +258,6 @@ impl<R: Replica> Sim<R> {
                 sync_done: Duration::ZERO,
                 tick_at: None,
                 releases_queued: 0,
-                last_release_at: Duration::ZERO,
                 waiting: Waiters::default(),
                 reads: PendingReads::default(),
                 applied_at: Position::ZERO,
