@@ -154,6 +154,11 @@ async fn describe_once(system: System, endpoints: &[String]) -> Result<Described
 /// The znode under which ZooKeeper loads keep their keys.
 const ZK_ROOT: &str = "/consensus-lab-load";
 
+/// How the load creates znodes: persistent, open to anyone.
+fn persistent() -> zookeeper_client::CreateOptions<'static> {
+    zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all())
+}
+
 /// One closed-loop client's connection to the system under load.
 pub enum Conn {
     /// This project's HTTP API.
@@ -187,9 +192,7 @@ impl Conn {
                 Err(_) => bail!("ZooKeeper at {endpoint} did not accept a session in {tries} tries of {CONNECT_TIMEOUT:?}"),
             }
         };
-        let opts = zookeeper_client::CreateMode::Persistent
-            .with_acls(zookeeper_client::Acls::anyone_all());
-        match c.create(ZK_ROOT, b"", &opts).await {
+        match c.create(ZK_ROOT, b"", &persistent()).await {
             Ok(_) | Err(zookeeper_client::Error::NodeExists) => Ok(Conn::Zookeeper(c)),
             Err(e) => Err(e).with_context(|| format!("cannot create {ZK_ROOT} on {endpoint}")),
         }
@@ -221,9 +224,7 @@ impl Conn {
                 match c.set_data(&path, value, None).await {
                     Ok(_) => true,
                     Err(zookeeper_client::Error::NoNode) => {
-                        let opts = zookeeper_client::CreateMode::Persistent
-                            .with_acls(zookeeper_client::Acls::anyone_all());
-                        match c.create(&path, value, &opts).await {
+                        match c.create(&path, value, &persistent()).await {
                             Ok(_) => true,
                             // Another attempt of ours got there first: write over it.
                             Err(zookeeper_client::Error::NodeExists) => {
