@@ -205,12 +205,21 @@ impl KvStore {
 
     /// Decodes and applies raw command bytes; malformed bytes leave the store unchanged.
     pub fn apply_bytes(&mut self, pos: Position, command: &[u8]) -> KvOutput {
+        match codec::decode::<KvCommand>(command) {
+            Ok(cmd) => self.apply_at(pos, &cmd),
+            Err(e) => {
+                self.applied = pos;
+                self.applied_count += 1;
+                KvOutput::Malformed(e.to_string())
+            }
+        }
+    }
+
+    /// Applies a decoded command committed at `pos` (as [`KvStore::apply_bytes`] does).
+    pub fn apply_at(&mut self, pos: Position, cmd: &KvCommand) -> KvOutput {
         self.applied = pos;
         self.applied_count += 1;
-        match codec::decode::<KvCommand>(command) {
-            Ok(cmd) => self.apply_command(&cmd),
-            Err(e) => KvOutput::Malformed(e.to_string()),
-        }
+        self.apply_command(cmd)
     }
 }
 

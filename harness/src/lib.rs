@@ -7,6 +7,7 @@ pub mod checker;
 pub mod cli;
 pub mod cluster;
 pub mod figure16;
+pub mod front;
 pub mod history;
 pub mod metrics;
 pub mod nemesis;

@@ -323,6 +323,8 @@ fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<
         quiet: true,
         links: Default::default(),
         tls: false,
+        etcd_base: None,
+        zk_base: None,
     };
     let endpoints = cfg.endpoints();
     let mut cluster = crate::net::launch::LocalCluster::start(cfg)?;

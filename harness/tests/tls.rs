@@ -47,6 +47,8 @@ async fn a_tls_cluster_of_each_protocol_serves_https_and_refuses_plaintext() {
             quiet: true,
             links: Default::default(),
             tls: true,
+            etcd_base: None,
+            zk_base: None,
         };
         let endpoints = cfg.endpoints();
         let ca = cfg.tls_dir().join("ca.pem");
@@ -89,6 +91,8 @@ async fn required_client_certificates_refuse_clients_without_one_from_the_ca() {
         cluster_id: "solo".into(),
         redirect: false,
         snapshot_threshold: harness::net::serve_config::REAL_SNAPSHOT_THRESHOLD,
+        etcd_listen: None,
+        zk_listen: None,
         tls: Some(ServeTls {
             ca: files.ca.clone(),
             cert: files.cert,

@@ -62,13 +62,17 @@ API: PUT /kv/{key} (body = value), GET /kv/{key}[?consistency=log|index|lease|lo
 (log, the default: through the log; index: Raft ReadIndex / ZooKeeper sync; lease: Raft
 leader lease; local: this node's state, possibly stale), DELETE /kv/{key}, POST /cas/{key}
 with {\"expected\":.. or null,\"new\":..}, GET /status. Keys may contain /. Followers
-redirect (307) to the leader.
+forward to the leader (or redirect with --redirect).
+With --etcd-listen and --zk-listen the node also speaks etcd's and ZooKeeper's client
+protocols (three keyspaces, one per protocol):
+  etcdctl --endpoints 127.0.0.1:2379 put k v
+  zkCli.sh -server 127.0.0.1:2181 create /a x
 Set RUST_LOG (e.g. RUST_LOG=debug) for more log output."
 )]
 pub(super) struct ServeArgs {
     /// Read every setting from a TOML file (keys: protocol, id, peers, peer_http, data_dir,
-    /// http, cluster_id, redirect, snapshot_threshold, [tls]); the other flags must then be
-    /// left out.
+    /// http, cluster_id, redirect, snapshot_threshold, etcd_listen, zk_listen, [tls]); the
+    /// other flags must then be left out.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["protocol", "id", "peers", "peer_http", "data_dir", "http"])]
     pub(super) config: Option<std::path::PathBuf>,
     /// The protocol this node runs; every member must run the same.
@@ -113,6 +117,14 @@ pub(super) struct ServeArgs {
     /// Whether HTTPS clients must show a certificate from the CA.
     #[arg(long, value_enum, default_value = "optional", requires = "tls_ca")]
     pub(super) tls_client_certs: crate::net::serve_config::ClientCerts,
+    /// Also serve etcd's v3 gRPC API (KV, Maintenance.Status, Cluster.MemberList) here, so
+    /// etcdctl and etcd's client libraries work against this node.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) etcd_listen: Option<std::net::SocketAddr>,
+    /// Also serve ZooKeeper's client protocol here, so zkCli.sh and ZooKeeper's client
+    /// libraries work against this node.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) zk_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]
@@ -143,6 +155,14 @@ pub(super) struct ClusterArgs {
     /// certificates written to <data dir>/tls (ca.pem, n<id>.pem/.key, client.pem/.key).
     #[arg(long)]
     pub(super) tls: bool,
+    /// Node N also serves etcd's v3 gRPC API on port ETCD_BASE + N (2378: node 1 on etcd's
+    /// usual 2379), for etcdctl and etcd's client libraries.
+    #[arg(long)]
+    pub(super) etcd_base: Option<u16>,
+    /// Node N also serves ZooKeeper's client protocol on port ZK_BASE + N (2180: node 1 on
+    /// ZooKeeper's usual 2181), for zkCli.sh and ZooKeeper's client libraries.
+    #[arg(long)]
+    pub(super) zk_base: Option<u16>,
 }
 
 #[derive(Args)]

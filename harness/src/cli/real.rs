@@ -61,6 +61,8 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
             cluster_id: a.cluster_id,
             redirect: a.redirect,
             snapshot_threshold: a.snapshot_threshold,
+            etcd_listen: a.etcd_listen,
+            zk_listen: a.zk_listen,
             tls: match (a.tls_ca, a.tls_cert, a.tls_key) {
                 (Some(ca), Some(cert), Some(key)) => Some(crate::net::serve_config::ServeTls {
                     ca,
@@ -108,14 +110,16 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
         quiet: false,
         links: Default::default(),
         tls: a.tls,
+        etcd_base: a.etcd_base,
+        zk_base: a.zk_base,
     };
-    if a.peer_base as u64 + a.nodes > u16::MAX as u64
-        || a.http_base as u64 + a.nodes > u16::MAX as u64
+    for base in [Some(a.peer_base), Some(a.http_base), a.etcd_base, a.zk_base]
+        .into_iter()
+        .flatten()
     {
-        bail!(
-            "--peer-base/--http-base leave no room for {} ports",
-            a.nodes
-        );
+        if base as u64 + a.nodes > u16::MAX as u64 {
+            bail!("a base port of {base} leaves no room for {} ports", a.nodes);
+        }
     }
     let rt = runtime()?;
     let mut cluster = LocalCluster::start(cfg.clone()).context("cannot start the nodes")?;
@@ -134,6 +138,12 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
             cfg.http_addr(id),
             cfg.peer_addr(id)
         );
+        if let Some(a) = cfg.etcd_addr(id) {
+            outln!(out, "          etcd {a}");
+        }
+        if let Some(a) = cfg.zk_addr(id) {
+            outln!(out, "          zookeeper {a}");
+        }
     }
     if cfg.tls {
         let dir = cfg.tls_dir();

@@ -30,6 +30,10 @@ pub struct LaunchConfig {
     pub links: BTreeMap<(NodeId, NodeId), String>,
     /// Mutual TLS and HTTPS, with a throwaway CA and certificates made in `data_dir/tls`.
     pub tls: bool,
+    /// Node N also serves etcd's v3 API on `etcd_base + N`.
+    pub etcd_base: Option<u16>,
+    /// Node N also serves ZooKeeper's client protocol on `zk_base + N`.
+    pub zk_base: Option<u16>,
 }
 
 impl LaunchConfig {
@@ -41,6 +45,17 @@ impl LaunchConfig {
     /// The HTTP address of node `id`.
     pub fn http_addr(&self, id: NodeId) -> String {
         format!("127.0.0.1:{}", self.http_base as u64 + id)
+    }
+
+    /// The etcd address of node `id`, if the nodes serve etcd's API.
+    pub fn etcd_addr(&self, id: NodeId) -> Option<String> {
+        self.etcd_base
+            .map(|b| format!("127.0.0.1:{}", b as u64 + id))
+    }
+
+    /// The ZooKeeper address of node `id`, if the nodes serve ZooKeeper's protocol.
+    pub fn zk_addr(&self, id: NodeId) -> Option<String> {
+        self.zk_base.map(|b| format!("127.0.0.1:{}", b as u64 + id))
     }
 
     /// Every node's HTTP address.
@@ -84,6 +99,18 @@ impl LaunchConfig {
             self.cluster_id.clone(),
         ]
         .into_iter()
+        .chain(
+            self.etcd_addr(id)
+                .map(|a| ["--etcd-listen".to_string(), a])
+                .into_iter()
+                .flatten(),
+        )
+        .chain(
+            self.zk_addr(id)
+                .map(|a| ["--zk-listen".to_string(), a])
+                .into_iter()
+                .flatten(),
+        )
         .chain(
             self.tls
                 .then(|| {

@@ -3,7 +3,6 @@
 
 use crate::protocol::Protocol;
 use anyhow::{bail, Context};
-use consensus_core::kv::KvStore;
 use consensus_core::NodeId;
 use consensus_node::runtime::{Node, NodeHandle};
 use consensus_node::FileLog;
@@ -75,8 +74,13 @@ where
         .await
         .with_context(|| format!("cannot listen for peers on {listen}"))?;
     let store = FileLog::open(&n.store_dir)?;
-    let (node, handle) = Node::start(store, transport, KvStore::default(), make)
-        .await
-        .with_context(|| format!("cannot recover {}", n.store_dir.display()))?;
+    let (node, handle) = Node::start(
+        store,
+        transport,
+        crate::front::store::ServiceStore::default(),
+        make,
+    )
+    .await
+    .with_context(|| format!("cannot recover {}", n.store_dir.display()))?;
     Ok((Box::pin(node.run()), handle))
 }

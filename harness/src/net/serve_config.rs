@@ -37,6 +37,12 @@ pub struct ServeConfig {
     /// Applied entries beyond the last snapshot that make the node take a new one (0: never).
     #[serde(default = "default_snapshot_threshold")]
     pub snapshot_threshold: u64,
+    /// Serve etcd's v3 gRPC API here too.
+    #[serde(default)]
+    pub etcd_listen: Option<SocketAddr>,
+    /// Serve ZooKeeper's client protocol here too.
+    #[serde(default)]
+    pub zk_listen: Option<SocketAddr>,
 }
 
 /// A real node's snapshot threshold unless told otherwise: etcd's `--snapshot-count` and

@@ -24,6 +24,7 @@
 // Handlers return early with a ready `Response` as the error; it is built once per request.
 #![allow(clippy::result_large_err)]
 
+use crate::front::store::ServiceCommand;
 use crate::net::node::{check_protocol_marker, NodeRun, RealNode};
 pub use crate::net::serve_config::{default_cluster_id, parse_members, ServeConfig};
 use crate::protocol::Protocol;
@@ -90,6 +91,8 @@ struct AppState {
     forwarders: Mutex<Vec<(SocketAddr, crate::net::Client)>>,
     /// With TLS: how this node dials the leader's HTTPS (its certificate as a client's).
     tls: Option<tokio_rustls::TlsConnector>,
+    /// The ZooKeeper sessions this node hosts and, leading, hears of.
+    sessions_heard: Arc<crate::front::zk::SessionTracker>,
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -131,11 +134,11 @@ impl AppState {
     /// Serves the read `op` at `level` on this node (a follower asks the leader for the read
     /// index itself), and waits for its output.
     async fn read(&self, level: ReadLevel, op: KvOp, path: &str) -> Result<KvOutput, Response> {
-        let command = KvCommand {
+        let command = ServiceCommand::Kv(KvCommand {
             client: 0,
             seq: 0,
             op,
-        }
+        })
         .encode();
         let read = self.handle.read(level, command, Position::ZERO);
         let bytes = match tokio::time::timeout(COMMIT_TIMEOUT, read).await {
@@ -160,7 +163,7 @@ impl AppState {
             return Err(self.not_leader(status.leader, path));
         }
         let (client, seq) = self.sessions.take();
-        let command = KvCommand { client, seq, op }.encode();
+        let command = ServiceCommand::Kv(KvCommand { client, seq, op }).encode();
         let result = tokio::time::timeout(COMMIT_TIMEOUT, self.handle.submit(command)).await;
         self.sessions.give_back(client, seq + 1);
         let bytes = match result {
@@ -415,6 +418,40 @@ async fn get_status(State(st): Shared) -> Response {
     Json(status_body(&st, &s)).into_response()
 }
 
+/// `POST /internal/propose`: a follower's front-end hands the leader an encoded command; the
+/// answer is the state machine's output, as bytes.
+async fn propose_raw(State(st): Shared, body: Bytes) -> Response {
+    let status = st.handle.status();
+    if status.leader != Some(st.id) {
+        return st.not_leader(status.leader, crate::front::PROPOSE_PATH);
+    }
+    match tokio::time::timeout(COMMIT_TIMEOUT, st.handle.submit(body)).await {
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the command did not commit in time; it may still take effect",
+        ),
+        Ok(Err(ClientError::NotLeader { leader })) => {
+            st.not_leader(leader, crate::front::PROPOSE_PATH)
+        }
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Ok(Ok(out)) => ([(header::CONTENT_TYPE, "application/octet-stream")], out).into_response(),
+    }
+}
+
+/// `POST /internal/zk/touch`: a node reports the ZooKeeper sessions it hosts to the leader.
+async fn touch_sessions(State(st): Shared, body: Bytes) -> Response {
+    match crate::front::zk::decode_touch(&body) {
+        Some(ids) => {
+            st.sessions_heard.touch(&ids);
+            Json(json!({ "ok": true })).into_response()
+        }
+        None => error(
+            StatusCode::BAD_REQUEST,
+            "the body must be encoded session ids",
+        ),
+    }
+}
+
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -540,6 +577,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/kv/{*key}", get(get_kv).put(put_kv).delete(delete_kv))
         .route("/cas/{*key}", post(cas_kv))
         .route("/status", get(get_status))
+        .route(crate::front::PROPOSE_PATH, post(propose_raw))
+        .route(crate::front::zk::TOUCH_PATH, post(touch_sessions))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -613,6 +652,22 @@ pub async fn serve(
         ),
         _ => None,
     };
+    let etcd_listener = match cfg.etcd_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen for etcd clients on {a}"))?,
+        ),
+        None => None,
+    };
+    let zk_listener = match cfg.zk_listen {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot listen for ZooKeeper clients on {a}"))?,
+        ),
+        None => None,
+    };
     let fresh_dir = !cfg.data_dir.exists();
     let started = start(&cfg, &tls).await;
     if started.is_err() && fresh_dir {
@@ -621,6 +676,56 @@ pub async fn serve(
     }
     let (id, span, run, handle) = started?;
     let node_task = tokio::spawn(run.instrument(span.clone()));
+    let connector = tls.as_ref().map(|t| t.connector());
+    let gateway =
+        crate::front::Gateway::new(id, handle.clone(), cfg.peer_http.clone(), connector.clone());
+    // Every node reports the ZooKeeper sessions it hosts, and the leader expires the silent
+    // ones, whether or not this node serves ZooKeeper clients itself.
+    let sessions_heard = Arc::new(crate::front::zk::SessionTracker::default());
+    tokio::spawn(
+        sessions_heard
+            .clone()
+            .run(gateway.clone(), cfg.peer_http.clone(), connector.clone())
+            .instrument(span.clone()),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut fronts: Vec<
+        std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>,
+    > = Vec::new();
+    if let Some(l) = etcd_listener {
+        let listen = l.local_addr()?;
+        tracing::info!(parent: &span, %listen, "serving etcd's v3 API");
+        let front = crate::front::etcd::EtcdFront::new(
+            gateway.clone(),
+            &cfg.cluster_id,
+            cfg.peers.clone(),
+            listen,
+        );
+        fronts.push(Box::pin(crate::front::etcd::serve(front, l, stopped())));
+    }
+    if let Some(l) = zk_listener {
+        tracing::info!(parent: &span, listen = %l.local_addr()?, "serving ZooKeeper's client protocol");
+        let front = crate::front::zk::ZkFront::new(
+            gateway.clone(),
+            sessions_heard.clone(),
+            cfg.protocol.name(),
+        );
+        fronts.push(Box::pin(front.serve(l, stopped())));
+    }
+    let fronts = async move {
+        let results = futures_util::future::join_all(fronts).await;
+        results.into_iter().collect::<anyhow::Result<Vec<()>>>()
+    };
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     let state = Arc::new(AppState {
         id,
         protocol: cfg.protocol,
@@ -631,7 +736,8 @@ pub async fn serve(
         },
         redirect: cfg.redirect,
         forwarders: Mutex::new(Vec::new()),
-        tls: tls.as_ref().map(|t| t.connector()),
+        tls: connector,
+        sessions_heard,
     });
     tracing::info!(parent: &span, protocol = cfg.protocol.name(), http = %cfg.http, peer = %cfg.peers[&id], data = %cfg.data_dir.display(), "serving");
     let http: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>> =
@@ -644,7 +750,10 @@ pub async fn serve(
             Some(acceptor) => Box::pin(serve_https(listener, acceptor, router(state), shutdown)),
         };
     tokio::select! {
-        r = http => r.context("HTTP server failed")?,
+        r = async move { tokio::join!(http, fronts) } => {
+            r.0.context("HTTP server failed")?;
+            r.1.context("a client front-end failed")?;
+        }
         r = node_task => match r {
             Ok(Ok(_)) => bail!("the node stopped"),
             Ok(Err(e)) => return Err(anyhow::Error::new(e).context("the node stopped")),

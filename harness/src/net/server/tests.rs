@@ -28,6 +28,8 @@ fn an_id_outside_the_peers_is_refused() {
         redirect: false,
         tls: None,
         snapshot_threshold: crate::net::serve_config::REAL_SNAPSHOT_THRESHOLD,
+        etcd_listen: None,
+        zk_listen: None,
     };
     assert!(cfg.validate().unwrap_err().to_string().contains("--id 4"));
     // With TLS the cluster id names certificates: it must fit a DNS name.

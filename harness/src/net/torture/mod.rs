@@ -101,6 +101,8 @@ pub async fn run(cfg: TortureConfig) -> anyhow::Result<TortureReport> {
         quiet: true,
         links: BTreeMap::new(),
         tls: false,
+        etcd_base: None,
+        zk_base: None,
     };
     let mut proxies = BTreeMap::new();
     for from in 1..=cfg.nodes {
