@@ -11,7 +11,9 @@
 #
 # Needs Debian's etcd-server and zookeeper packages:
 #   apt-get install etcd-server zookeeper
-# Usage: docs/peers.sh [system ...]   systems: etcd zookeeper raft zab (default: all four)
+# Usage: docs/peers.sh [system ...]   systems: etcd zookeeper raft zab (this project's HTTP API),
+#   raft-etcd zab-etcd (this project through its etcd front-end, driven as etcd is),
+#   raft-zk zab-zk (through its ZooKeeper front-end, driven as ZooKeeper is); default: all eight
 # Environment: SECS (seconds per row, default 10), WARM (warm-up seconds, default 20: ZooKeeper's
 #   throughput was still climbing after 10),
 #   OUT (where to keep the reports).
@@ -23,7 +25,7 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 cargo build --release -q -p harness
 bin=$PWD/target/release/consensus-lab
-systems=("${@:-etcd zookeeper raft zab}")
+systems=("${@:-etcd raft-etcd zab-etcd zookeeper raft-zk zab-zk raft zab}")
 systems=(${systems[*]})
 
 pids=()
@@ -87,27 +89,34 @@ EOF
   wait_ports 127.0.0.1:21811 127.0.0.1:21812 127.0.0.1:21813
 }
 
+# start_lab PROTOCOL [FRONT]: a consensus-lab cluster; FRONT (etcd or zk) points the endpoints
+# at that front-end instead of the HTTP API.
 start_lab() {
-  "$bin" cluster --protocol "$1" --nodes 3 --data-dir "$OUT/$1" --peer-base 24000 --http-base 25000 \
-    >"$OUT/$1.log" 2>&1 &
+  rm -rf "$OUT/$1-${2:-http}"
+  "$bin" cluster --protocol "$1" --nodes 3 --data-dir "$OUT/$1-${2:-http}" --peer-base 24000 --http-base 25000 \
+    --etcd-base 26000 --zk-base 27000 >"$OUT/$1-${2:-http}.log" 2>&1 &
   pids+=($!)
-  endpoints=127.0.0.1:25001,127.0.0.1:25002,127.0.0.1:25003
-  wait_ports 127.0.0.1:25001 127.0.0.1:25002 127.0.0.1:25003
+  case ${2:-http} in
+    http) endpoints=127.0.0.1:25001,127.0.0.1:25002,127.0.0.1:25003 ;;
+    etcd) endpoints=127.0.0.1:26001,127.0.0.1:26002,127.0.0.1:26003 ;;
+    zk) endpoints=127.0.0.1:27001,127.0.0.1:27002,127.0.0.1:27003 ;;
+  esac
+  wait_ports ${endpoints//,/ }
 }
 
 rows=()
-# load NAME SYSTEM LABEL ARGS...: one measured row.
+# load NAME SYSTEM LABEL ARGS...: one measured row (named $display when set).
 load() {
   local name=$1 system=$2 label=$3
   shift 3
   local file="$OUT/$name-$label.json"
   "$bin" load --system "$system" --endpoints "${only:-$endpoints}" --seconds "$SECS" --json "$@" >"$file"
   local row
-  row=$(python3 - "$file" "$system" "$label" <<'EOF'
+  row=$(python3 - "$file" "$system" "$label" "${display:-}" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency"]
-name = f'consensus-lab {r["protocol"]}' if sys.argv[2] == "lab" else r["protocol"]
+name = sys.argv[4] or (f'consensus-lab {r["protocol"]}' if sys.argv[2] == "lab" else r["protocol"])
 print(f'| {name} | {sys.argv[3]} | {r["ops_per_sec"]:,.0f} | '
       f'{l["p50_ms"]:.2f} / {l["p99_ms"]:.2f} | {r["errors"]} |')
 EOF
@@ -118,10 +127,16 @@ EOF
 
 for s in "${systems[@]}"; do
   case $s in
-    etcd) start_etcd; system=etcd; levels="index local" ;;
-    zookeeper) start_zookeeper; system=zookeeper; levels="index local" ;;
-    raft | zab) start_lab "$s"; system=lab; levels="log index lease local" ;;
-    *) echo "unknown system $s (etcd, zookeeper, raft, zab)" >&2; exit 2 ;;
+    etcd) start_etcd; system=etcd; levels="index local"; display= ;;
+    zookeeper) start_zookeeper; system=zookeeper; levels="index local"; display= ;;
+    raft | zab) start_lab "$s"; system=lab; levels="log index lease local"; display= ;;
+    raft-etcd | zab-etcd)
+      start_lab "${s%-etcd}" etcd; system=etcd; levels="index local"
+      display="consensus-lab ${s%-etcd} (etcd API)" ;;
+    raft-zk | zab-zk)
+      start_lab "${s%-zk}" zk; system=zookeeper; levels="index local"
+      display="consensus-lab ${s%-zk} (ZooKeeper API)" ;;
+    *) echo "unknown system $s (etcd, zookeeper, raft, zab, raft-etcd, zab-etcd, raft-zk, zab-zk)" >&2; exit 2 ;;
   esac
   echo "== $s: warming up for $WARM s" >&2
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$WARM" --clients 64 --json >/dev/null

@@ -209,7 +209,8 @@ async fn etcd_clients_put_get_and_compare_and_swap_on_either_protocol() {
             .expect("an unimplemented call answers");
         match lease {
             Err(etcd_client::Error::GRpcStatus(s)) => {
-                assert_eq!(s.code(), tonic::Code::Unimplemented)
+                assert_eq!(s.code(), tonic::Code::Unimplemented);
+                assert!(s.message().contains("not served"), "{s:?}");
             }
             other => panic!("lease grant: {other:?}"),
         }

@@ -268,13 +268,27 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let incoming = tokio_stream_wrapper(listener);
-    tonic::transport::Server::builder()
-        .add_service(kv_server::KvServer::new(front.clone()))
+    let routes = tonic::service::Routes::new(kv_server::KvServer::new(front.clone()))
         .add_service(maintenance_server::MaintenanceServer::new(front.clone()))
         .add_service(cluster_server::ClusterServer::new(front))
+        .into_axum_router()
+        .fallback(not_served);
+    tonic::transport::Server::builder()
+        .add_routes(tonic::service::Routes::from(routes))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
+}
+
+/// gRPC's UNIMPLEMENTED for a method or service not served here, naming it and what is.
+async fn not_served(uri: axum::http::Uri) -> axum::response::Response<tonic::body::Body> {
+    let status = Status::unimplemented(format!(
+        "etcdserver: {} is not served by consensus-lab (served: KV Range, Put, DeleteRange, \
+         Txn, Compact; Maintenance Status; Cluster MemberList)",
+        uri.path()
+    ));
+    let (parts, ()) = status.into_http::<()>().into_parts();
+    axum::response::Response::from_parts(parts, tonic::body::Body::empty())
 }
 
 /// The accepted connections of `listener` as the stream tonic serves.

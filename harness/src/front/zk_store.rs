@@ -245,6 +245,8 @@ fn parent(path: &str) -> (&str, &str) {
 pub struct ZkTree {
     nodes: BTreeMap<String, Znode>,
     sessions: BTreeMap<i64, Session>,
+    /// Each session's ephemeral znodes (derived from the nodes' owners, kept for closing).
+    ephemerals: BTreeMap<i64, BTreeSet<String>>,
     last_zxid: i64,
 }
 
@@ -256,13 +258,27 @@ impl Default for ZkTree {
         ZkTree {
             nodes,
             sessions: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
             last_zxid: 0,
         }
     }
 }
 
-/// What a write changed, to undo a failed `multi`: each touched path's earlier znode.
-type Undo = Vec<(String, Option<Znode>)>;
+/// One change a write made, recorded to undo a failed `multi` (only what changed: a parent's
+/// stat and one child name, never a copy of its children).
+enum Step {
+    /// A znode was created here.
+    Created(String),
+    /// This znode was deleted.
+    Deleted(String, Znode),
+    /// A parent's stat before a child was added (`true`) or removed.
+    Parent(String, Stat, String, bool),
+    /// A znode's data and stat before a setData.
+    Data(String, Vec<u8>, Stat),
+}
+
+/// The steps of a write, in order.
+type Undo = Vec<Step>;
 
 impl ZkTree {
     /// Number of znodes, the root included.
@@ -305,12 +321,7 @@ impl ZkTree {
             }
             ZkTxn::CloseSession { id } => {
                 if self.sessions.remove(id).is_some() {
-                    let doomed: Vec<String> = self
-                        .nodes
-                        .iter()
-                        .filter(|(_, n)| n.stat.ephemeral_owner == *id)
-                        .map(|(p, _)| p.clone())
-                        .collect();
+                    let doomed = self.ephemerals.remove(id).unwrap_or_default();
                     let mut undo = Undo::new();
                     for p in doomed {
                         // Ephemerals have no children: this cannot fail.
@@ -385,11 +396,8 @@ impl ZkTree {
                 Err(e) if multi => {
                     // All or nothing: undo, and answer as ZooKeeper does (the ones before the
                     // failure OK, the failure its code, the rest a runtime inconsistency).
-                    for (p, old) in undo.into_iter().rev() {
-                        match old {
-                            Some(n) => self.nodes.insert(p, n),
-                            None => self.nodes.remove(&p),
-                        };
+                    for step in undo.into_iter().rev() {
+                        self.undo(step);
                     }
                     let mut out = vec![ZkResult::Error(code::OK); i];
                     out.push(ZkResult::Error(e));
@@ -405,10 +413,76 @@ impl ZkTree {
         results
     }
 
-    fn save(&self, path: &str, undo: &mut Undo) {
-        if !undo.iter().any(|(p, _)| p == path) {
-            undo.push((path.to_string(), self.nodes.get(path).cloned()));
+    fn undo(&mut self, step: Step) {
+        match step {
+            Step::Created(path) => {
+                self.remove_node(&path);
+            }
+            Step::Deleted(path, node) => self.insert_node(path, node),
+            Step::Parent(path, stat, child, added) => {
+                let p = self
+                    .nodes
+                    .get_mut(&path)
+                    .expect("a parent outlives its step");
+                p.stat = stat;
+                if added {
+                    p.children.remove(&child);
+                } else {
+                    p.children.insert(child);
+                }
+            }
+            Step::Data(path, data, stat) => {
+                let n = self
+                    .nodes
+                    .get_mut(&path)
+                    .expect("a set znode outlives its step");
+                n.data = data;
+                n.stat = stat;
+            }
         }
+    }
+
+    fn insert_node(&mut self, path: String, node: Znode) {
+        if node.stat.ephemeral_owner != 0 {
+            self.ephemerals
+                .entry(node.stat.ephemeral_owner)
+                .or_default()
+                .insert(path.clone());
+        }
+        self.nodes.insert(path, node);
+    }
+
+    fn remove_node(&mut self, path: &str) -> Option<Znode> {
+        let node = self.nodes.remove(path)?;
+        let owner = node.stat.ephemeral_owner;
+        if owner != 0 {
+            if let Some(set) = self.ephemerals.get_mut(&owner) {
+                set.remove(path);
+                if set.is_empty() {
+                    self.ephemerals.remove(&owner);
+                }
+            }
+        }
+        Some(node)
+    }
+
+    /// Adds (`true`) or removes a child name of `parent` at zxid `z`, recording the change.
+    fn change_child(&mut self, parent: &str, child: &str, added: bool, z: i64, undo: &mut Undo) {
+        let p = self.nodes.get_mut(parent).expect("checked by the caller");
+        undo.push(Step::Parent(
+            parent.to_string(),
+            p.stat,
+            child.to_string(),
+            added,
+        ));
+        if added {
+            p.children.insert(child.to_string());
+        } else {
+            p.children.remove(child);
+        }
+        p.stat.cversion += 1;
+        p.stat.pzxid = z;
+        p.stat.num_children = p.children.len() as i32;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -445,8 +519,6 @@ impl ZkTree {
             return Err(code::NODE_EXISTS);
         }
         let parent_path = parent_path.to_string();
-        self.save(&parent_path, undo);
-        self.save(&full, undo);
         let stat = Stat {
             czxid: z,
             mzxid: z,
@@ -457,12 +529,9 @@ impl ZkTree {
             pzxid: z,
             ..Stat::default()
         };
-        let p = self.nodes.get_mut(&parent_path).expect("checked");
-        p.children.insert(parent(&full).1.to_string());
-        p.stat.cversion += 1;
-        p.stat.pzxid = z;
-        p.stat.num_children = p.children.len() as i32;
-        self.nodes.insert(
+        self.change_child(&parent_path, parent(&full).1, true, z, undo);
+        undo.push(Step::Created(full.clone()));
+        self.insert_node(
             full.clone(),
             Znode {
                 data: data.to_vec(),
@@ -487,17 +556,9 @@ impl ZkTree {
         }
         let (parent_path, name) = parent(path);
         let (parent_path, name) = (parent_path.to_string(), name.to_string());
-        self.save(&parent_path, undo);
-        self.save(path, undo);
-        self.nodes.remove(path);
-        let p = self
-            .nodes
-            .get_mut(&parent_path)
-            .expect("a znode's parent exists");
-        p.children.remove(&name);
-        p.stat.cversion += 1;
-        p.stat.pzxid = z;
-        p.stat.num_children = p.children.len() as i32;
+        let node = self.remove_node(path).expect("checked");
+        undo.push(Step::Deleted(path.to_string(), node));
+        self.change_child(&parent_path, &name, false, z, undo);
         Ok(())
     }
 
@@ -517,9 +578,12 @@ impl ZkTree {
         if version != -1 && n.stat.version != version {
             return Err(code::BAD_VERSION);
         }
-        self.save(path, undo);
         let n = self.nodes.get_mut(path).expect("checked");
-        n.data = data.to_vec();
+        undo.push(Step::Data(
+            path.to_string(),
+            std::mem::replace(&mut n.data, data.to_vec()),
+            n.stat,
+        ));
         n.stat.version += 1;
         n.stat.mzxid = z;
         n.stat.mtime = time;
@@ -699,7 +763,49 @@ mod tests {
                 ZkResult::Error(code::RUNTIME_INCONSISTENCY)
             ]
         );
-        assert_eq!(t.nodes, before.nodes);
+        // Only the last zxid moved: a failed multi is still a transaction.
+        assert_eq!(
+            (&t.nodes, &t.ephemerals),
+            (&before.nodes, &before.ephemerals)
+        );
+    }
+
+    #[test]
+    fn a_failed_multi_restores_ephemerals_and_parents() {
+        let mut t = tree();
+        write(&mut t, 2, vec![create("/p", "", false, false)], false);
+        write(&mut t, 3, vec![create("/p/e", "x", true, false)], false);
+        let before = t.clone();
+        let r = write(
+            &mut t,
+            4,
+            vec![
+                ZkWrite::Delete {
+                    path: "/p/e".into(),
+                    version: -1,
+                },
+                create("/p/e2", "", true, false),
+                ZkWrite::SetData {
+                    path: "/p".into(),
+                    data: b"new".to_vec(),
+                    version: -1,
+                },
+                create("/missing/x", "", false, false),
+            ],
+            true,
+        );
+        assert_eq!(r[3], ZkResult::Error(code::NO_NODE));
+        // Only the last zxid moved: a failed multi is still a transaction.
+        assert_eq!(
+            (&t.nodes, &t.ephemerals),
+            (&before.nodes, &before.ephemerals)
+        );
+        // The restored ephemeral still dies with its session.
+        t.apply(Position::new(1, 5), &ZkTxn::CloseSession { id: 7 });
+        assert_eq!(
+            t.read(&ZkRead::Exists("/p/e".into())).results,
+            vec![ZkResult::Error(code::NO_NODE)]
+        );
     }
 
     #[test]
