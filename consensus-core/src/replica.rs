@@ -50,7 +50,7 @@ impl ProposeError {
     pub fn leader_hint(&self) -> Option<NodeId> {
         match self {
             ProposeError::NotLeader { leader } => *leader,
-            ProposeError::Unsupported => None,
+            ProposeError::Unsupported | ProposeError::NotVoter(_) => None,
         }
     }
 }
@@ -282,6 +282,9 @@ pub enum ProposeError {
     /// The protocol does not serve this request this way (a read index it does not have).
     #[error("not supported by this protocol")]
     Unsupported,
+    /// The node named is not a voting member.
+    #[error("node {0} is not a voter")]
+    NotVoter(NodeId),
 }
 
 /// A consensus protocol as a pure, deterministic state machine.
@@ -336,6 +339,15 @@ pub trait Replica {
     /// indexes returns [`ProposeError::Unsupported`], and the driver reads through the log.
     fn read_index(&mut self, now: Time, id: u64, level: ReadLevel) -> Result<(), ProposeError> {
         let _ = (now, id, level);
+        Err(ProposeError::Unsupported)
+    }
+    /// Asks the leader to hand leadership to the voter `to` (Raft: bring its log up to date,
+    /// then TimeoutNow; proposals are refused meanwhile, and the attempt is dropped after an
+    /// election timeout). `Ok` means the transfer started, not that it succeeded: watch
+    /// [`Replica::status`]. A core without leadership transfer returns
+    /// [`ProposeError::Unsupported`].
+    fn transfer_leadership(&mut self, now: Time, to: NodeId) -> Result<(), ProposeError> {
+        let _ = (now, to);
         Err(ProposeError::Unsupported)
     }
 }

@@ -43,6 +43,10 @@ pub enum ClientError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The core refused the request for a reason of its own (a leadership transfer its
+    /// protocol does not have, or to a node that does not vote).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Why a node stopped.
@@ -65,6 +69,11 @@ type Reply = oneshot::Sender<Result<Bytes, ClientError>>;
 
 /// A client request on its way to the node's task.
 enum Request {
+    /// Hand leadership to another voter.
+    Transfer {
+        to: NodeId,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
     /// A command for the log.
     Submit { command: Command, reply: Reply },
     /// A read-only command served at `level` (`Log`: through the log like a command), once
@@ -113,6 +122,17 @@ impl NodeHandle {
                 min,
                 reply,
             })
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Asks this node, if it leads, to hand leadership to the voter `to`; `Ok` once the
+    /// transfer started (watch the status for the new leader).
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<(), ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Transfer { to, reply })
             .await
             .map_err(|_| ClientError::Stopped)?;
         rx.await.map_err(|_| ClientError::Stopped)?
@@ -279,6 +299,17 @@ where
     fn on_request(&mut self, req: Request) {
         let now = self.now();
         let (command, reply) = match req {
+            Request::Transfer { to, reply } => {
+                let answer = match self.replica.transfer_leadership(now, to) {
+                    Ok(()) => Ok(()),
+                    Err(consensus_core::ProposeError::NotLeader { leader }) => {
+                        Err(ClientError::NotLeader { leader })
+                    }
+                    Err(e) => Err(ClientError::Refused(e.to_string())),
+                };
+                let _ = reply.send(answer);
+                return;
+            }
             Request::Submit { command, reply } => (command, reply),
             Request::Read {
                 level: ReadLevel::Log,
@@ -312,7 +343,10 @@ where
                         return;
                     }
                     // No read index in this protocol: through the log.
-                    Err(consensus_core::ProposeError::Unsupported) => (command, reply),
+                    Err(
+                        consensus_core::ProposeError::Unsupported
+                        | consensus_core::ProposeError::NotVoter(_),
+                    ) => (command, reply),
                 }
             }
         };
@@ -325,8 +359,11 @@ where
             Err(consensus_core::ProposeError::NotLeader { leader }) => {
                 let _ = reply.send(Err(ClientError::NotLeader { leader }));
             }
-            // Proposals are always supported; no core answers this to one.
-            Err(consensus_core::ProposeError::Unsupported) => {
+            // Proposals are always supported; no core answers these to one.
+            Err(
+                consensus_core::ProposeError::Unsupported
+                | consensus_core::ProposeError::NotVoter(_),
+            ) => {
                 let _ = reply.send(Err(ClientError::NotLeader { leader: None }));
             }
         }

@@ -63,6 +63,7 @@ pub trait Backend {
         -> Result<u64, ProposeError>;
     fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>>;
     fn set_clock_rate(&mut self, id: NodeId, rate: f64);
+    fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError>;
 }
 
 /// A simulator of nodes built by `make` (from an id, what the node recovered from its disk,
@@ -202,6 +203,9 @@ impl<R: Replica> Backend for Sim<R> {
         command: Command,
     ) -> Result<u64, ProposeError> {
         Sim::read(self, id, level, command)
+    }
+    fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError> {
+        Sim::transfer_leadership(self, id, to)
     }
     fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
         Sim::read_result(self, read)
@@ -493,6 +497,12 @@ impl Cluster {
     /// `None` while it waits.
     pub fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
         self.inner.read_result(read)
+    }
+
+    /// Asks node `id`, if it leads, to hand leadership to `to` (Raft's TimeoutNow); a protocol
+    /// without leadership transfer answers [`ProposeError::Unsupported`].
+    pub fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError> {
+        self.inner.transfer_leadership(id, to)
     }
 
     /// Makes node `id`'s clock run at `rate` times true time from now on.

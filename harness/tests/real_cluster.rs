@@ -723,3 +723,73 @@ async fn a_forward_to_a_paused_leader_ends_when_a_new_leader_is_elected() {
     forward_to_a_paused_leader_ends_with_the_leadership("raft").await;
     forward_to_a_paused_leader_ends_with_the_leadership("zab").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_hands_leadership_to_the_node_asked_and_zab_says_it_has_none() {
+    let transfer = |to: u64| Bytes::from(format!("{{\"to\": {to}}}"));
+    let cluster = TestCluster::start("raft");
+    let leader = cluster.wait_leader().await;
+    let to = if leader == 3 { 1 } else { 3 };
+    let mut c = Client::new(vec![cluster.endpoint(leader)], 0);
+    let r = c
+        .call_once(Method::POST, "/cluster/transfer-leader", transfer(to))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["leader"], to);
+    // The new leader says so (its status is published after its first fsync as leader: a
+    // moment after the old leader heard from it), in a later term, and takes writes.
+    let t0 = Instant::now();
+    let s = loop {
+        let s = cluster.status(to).await.unwrap();
+        if s["role"] == "Leader" || t0.elapsed() > Duration::from_secs(2) {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(s["role"], "Leader", "{s}");
+    assert!(s["era"].as_u64().unwrap() >= 2, "{s}");
+    let mut w = Client::new(vec![cluster.endpoint(to)], 0);
+    put(&mut w, "after-transfer", "yes").await;
+    // A node that is not a voter is refused; a follower redirects to the leader.
+    let r = w
+        .call_once(Method::POST, "/cluster/transfer-leader", transfer(9))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let mut f = Client::new(vec![cluster.endpoint(leader)], 0);
+    let r = f
+        .call_once(Method::POST, "/cluster/transfer-leader", transfer(leader))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
+    drop(cluster);
+
+    let cluster = TestCluster::start("zab");
+    let leader = cluster.wait_leader().await;
+    let mut c = Client::new(vec![cluster.endpoint(leader)], 0);
+    let r = c
+        .call_once(
+            Method::POST,
+            "/cluster/transfer-leader",
+            transfer(if leader == 1 { 2 } else { 1 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_IMPLEMENTED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}

@@ -46,6 +46,25 @@ fn leader_crash_elects_another_and_keeps_committed_writes() {
 }
 
 #[test]
+fn leader_transfer_raft_hands_over_to_the_node_asked_zab_must_stop_its_leader() {
+    let raft = one("leader-transfer", RAFT);
+    assert!(raft.flag("transfer_supported"), "{:?}", raft.facts);
+    assert!(raft.flag("chosen_node_leads"), "{:?}", raft.facts);
+    assert!(raft.flag("committed_write_survived"));
+    let zab = one("leader-transfer", ZAB);
+    assert!(!zab.flag("transfer_supported"), "{:?}", zab.facts);
+    assert!(zab.flag("committed_write_survived"));
+    assert_ne!(zab.facts["new_leader"], zab.facts["old_leader"]);
+    // TimeoutNow skips the election timeout: the handover is far shorter than an election.
+    assert!(
+        raft.num("handover_ms").unwrap() < 50.0 && zab.num("handover_ms").unwrap() > 150.0,
+        "{:?} {:?}",
+        raft.facts,
+        zab.facts
+    );
+}
+
+#[test]
 fn split_vote_raft_needs_another_round_zab_votes_converge() {
     let raft = one("split-vote", RAFT);
     assert!(raft.flag("split"), "{:?}", raft.facts);
@@ -160,7 +179,7 @@ fn stale_proposal_is_rolled_back_by_the_new_era() {
 
 #[test]
 fn every_scenario_is_listed_and_replays_identically() {
-    assert_eq!(SCENARIOS.len(), 11);
+    assert_eq!(SCENARIOS.len(), 12);
     for s in SCENARIOS {
         assert!(scenario::run(s.name, ZAB, 3).is_ok(), "{}", s.name);
     }

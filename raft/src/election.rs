@@ -26,7 +26,8 @@ impl RaftReplica {
                 } => {}
                 Message::AppendEntries { .. }
                 | Message::InstallSnapshot { .. }
-                | Message::ReadProbe { .. } => self.become_follower(term, Some(from)),
+                | Message::ReadProbe { .. }
+                | Message::TimeoutNow { .. } => self.become_follower(term, Some(from)),
                 _ => self.become_follower(term, None),
             }
         } else if term < current {
@@ -62,6 +63,14 @@ impl RaftReplica {
                         pre_vote,
                     },
                 ),
+                Message::TransferVote { .. } => self.send(
+                    from,
+                    Message::RequestVoteResponse {
+                        term: current,
+                        vote_granted: false,
+                        pre_vote: false,
+                    },
+                ),
                 Message::ReadIndex { id, .. } => self.send(
                     from,
                     Message::ReadIndexResponse {
@@ -81,6 +90,13 @@ impl RaftReplica {
                 last_log_term,
                 pre_vote,
             } => self.handle_request_vote(from, term, last_log_index, last_log_term, pre_vote),
+            // The leader asked for this election: the lease rule above let it through.
+            Message::TransferVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(from, term, last_log_index, last_log_term, false),
+            Message::TimeoutNow { .. } => self.handle_timeout_now(from),
             Message::RequestVoteResponse {
                 term,
                 vote_granted,
@@ -222,6 +238,7 @@ impl RaftReplica {
         self.votes.clear();
         self.progress.clear();
         self.broadcast_pending = false;
+        self.transferee = None;
         self.reset_election_timer();
     }
 
@@ -236,6 +253,15 @@ impl RaftReplica {
     }
 
     fn become_candidate(&mut self) {
+        self.campaign(false);
+    }
+
+    /// Campaigns at once for a leadership transfer: no pre-vote, and TransferVotes.
+    pub(crate) fn campaign_for_transfer(&mut self) {
+        self.campaign(true);
+    }
+
+    fn campaign(&mut self, transfer: bool) {
         self.fail_reads();
         self.set_hard_state(HardState {
             current_term: self.hard.current_term + 1,
@@ -248,6 +274,23 @@ impl RaftReplica {
         self.reset_election_timer();
         if self.quorum.is_reached(self.votes.iter().copied()) {
             self.become_leader();
+        } else if transfer {
+            let (term, last_log_index, last_log_term) = (
+                self.hard.current_term,
+                self.log.last_index(),
+                self.log.last_term(),
+            );
+            let peers: Vec<NodeId> = self.peers().collect();
+            for p in peers {
+                self.send(
+                    p,
+                    Message::TransferVote {
+                        term,
+                        last_log_index,
+                        last_log_term,
+                    },
+                );
+            }
         } else {
             self.request_votes(false);
         }

@@ -63,6 +63,7 @@ pub mod progress;
 pub mod read;
 pub mod replication;
 pub mod snapshot;
+pub mod transfer;
 
 use consensus_core::{
     node_seed, ApplyCursor, Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError,
@@ -208,6 +209,8 @@ pub struct RaftReplica {
     pub(crate) started_at: Time,
     /// The leader's snapshot as far as its chunks have arrived.
     pub(crate) snapshot_in: consensus_core::chunks::Assembly,
+    /// At a leader handing over leadership: the target and when the attempt lapses.
+    pub(crate) transferee: Option<(NodeId, Time)>,
 }
 
 impl RaftReplica {
@@ -258,6 +261,7 @@ impl RaftReplica {
             reads: read::Reads::default(),
             started_at: now,
             snapshot_in: Default::default(),
+            transferee: None,
         };
         node.reset_election_timer();
         node
@@ -348,6 +352,7 @@ impl Replica for RaftReplica {
         self.now = self.now.max(now);
         match self.role {
             RaftRole::Leader => {
+                self.expire_transfer();
                 if self.config.check_quorum && self.now >= self.check_quorum_deadline {
                     self.check_quorum();
                 }
@@ -388,6 +393,10 @@ impl Replica for RaftReplica {
             return Err(ProposeError::NotLeader {
                 leader: self.leader_id,
             });
+        }
+        if self.transferee.is_some() {
+            // Handing over: a new entry would only make the target lag again.
+            return Err(ProposeError::NotLeader { leader: None });
         }
         Ok(self.append_new_entry(consensus_core::Payload::Command(command)))
     }
@@ -448,6 +457,11 @@ impl Replica for RaftReplica {
         self.request_read(id, level)
     }
 
+    fn transfer_leadership(&mut self, now: Time, to: NodeId) -> Result<(), ProposeError> {
+        self.now = self.now.max(now);
+        self.start_transfer(to)
+    }
+
     fn inspect(&self) -> Vec<(String, String)> {
         let mut out = vec![
             (
@@ -478,6 +492,12 @@ impl Replica for RaftReplica {
         if matches!(self.role, RaftRole::PreCandidate | RaftRole::Candidate) {
             let votes: Vec<String> = self.votes.iter().map(|v| format!("n{v}")).collect();
             out.push(("votes granted".to_string(), votes.join(" ")));
+        }
+        if let Some((to, until)) = self.transferee {
+            out.push((
+                "leadership transfer".to_string(),
+                format!("to n{to}, until {:.0} ms", until.as_secs_f64() * 1000.0),
+            ));
         }
         if self.role == RaftRole::Leader {
             for (id, p) in &self.progress {

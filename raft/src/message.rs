@@ -117,6 +117,22 @@ pub enum Message {
         /// The round acknowledged.
         round: u64,
     },
+    /// The leader tells the target of a leadership transfer, whose log it brought up to date,
+    /// to start an election at once (dissertation 3.10).
+    TimeoutNow {
+        /// Leader's term.
+        term: u64,
+    },
+    /// A RequestVote from the target of a leadership transfer: the dissertation's flag that
+    /// lets voters disregard the leader they still hear (4.2.3), since that leader asked for it.
+    TransferVote {
+        /// Candidate's term.
+        term: u64,
+        /// Index of candidate's last log entry.
+        last_log_index: u64,
+        /// Term of candidate's last log entry.
+        last_log_term: u64,
+    },
 }
 
 impl consensus_core::MessageName for Message {
@@ -148,7 +164,9 @@ impl Message {
             | Message::ReadIndex { term, .. }
             | Message::ReadIndexResponse { term, .. }
             | Message::ReadProbe { term, .. }
-            | Message::ReadProbeResponse { term, .. } => *term,
+            | Message::ReadProbeResponse { term, .. }
+            | Message::TimeoutNow { term }
+            | Message::TransferVote { term, .. } => *term,
         }
     }
 
@@ -167,6 +185,8 @@ impl Message {
             Message::ReadIndexResponse { .. } => "ReadIndexResponse",
             Message::ReadProbe { .. } => "ReadProbe",
             Message::ReadProbeResponse { .. } => "ReadProbeResponse",
+            Message::TimeoutNow { .. } => "TimeoutNow",
+            Message::TransferVote { .. } => "TransferVote",
         }
     }
 }

@@ -288,6 +288,7 @@ impl RaftReplica {
                 self.maybe_commit();
             }
             self.send_append(from, false);
+            self.maybe_timeout_now(from);
             return;
         }
         // A rejection of an AppendEntries older than what we already know is stale.

@@ -14,6 +14,8 @@
 //! A key is everything after `/kv/` or `/cas/`, percent-decoded: it may contain any bytes,
 //! `/` included (`/kv/a/b` is the key `a/b`), 1 to 1,024 of them.
 //! - `GET /status` → role, era, leader, commit and last positions, protocol
+//! - `POST /cluster/transfer-leader` (body: `{"to": N}`) → `{"ok":true,"leader":N,"era":..}`
+//!   once node N leads (Raft; ZAB answers 501)
 //!
 //! A node that does not lead forwards writes and reads through the log to the leader and relays
 //! its answer, when it knows the leader's HTTP address (`peer_http`); with `redirect` it answers
@@ -438,6 +440,68 @@ async fn propose_raw(State(st): Shared, body: Bytes) -> Response {
     }
 }
 
+/// The body of `POST /cluster/transfer-leader`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct TransferBody {
+    /// The voter that should lead.
+    pub to: NodeId,
+}
+
+/// How long `POST /cluster/transfer-leader` waits to see the new leader.
+const TRANSFER_WAIT: Duration = Duration::from_secs(3);
+
+/// `POST /cluster/transfer-leader` (`{"to": N}`): the leader hands leadership to voter N (Raft's
+/// TimeoutNow, dissertation 3.10) and the answer comes once N leads, or says why not. A
+/// follower redirects to the leader; ZAB answers 501: ZooKeeper has no leadership transfer.
+async fn transfer_leader(State(st): Shared, body: Bytes) -> Response {
+    let to = match serde_json::from_slice::<TransferBody>(&body) {
+        Ok(b) => b.to,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be {{\"to\": <node id>}}: {e}"),
+            )
+        }
+    };
+    let before = st.handle.status();
+    if before.leader == Some(to) {
+        return Json(json!({ "ok": true, "leader": to, "era": before.era })).into_response();
+    }
+    let mut status = st.handle.watch_status();
+    match st.handle.transfer_leadership(to).await {
+        Ok(()) => {}
+        Err(ClientError::NotLeader { leader }) => {
+            return st.not_leader(leader, "/cluster/transfer-leader")
+        }
+        Err(ClientError::Refused(why)) if why.contains("not supported") => {
+            return error(
+                StatusCode::NOT_IMPLEMENTED,
+                format!(
+                    "{} has no leadership transfer (ZooKeeper has none either)",
+                    st.protocol.name()
+                ),
+            )
+        }
+        Err(ClientError::Refused(why)) => return error(StatusCode::BAD_REQUEST, why),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+    let moved =
+        tokio::time::timeout(TRANSFER_WAIT, status.wait_for(|s| s.leader == Some(to))).await;
+    match moved {
+        Ok(Ok(s)) => Json(json!({ "ok": true, "leader": to, "era": s.era })).into_response(),
+        _ => {
+            let now = st.handle.status();
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "n{to} did not take over within {TRANSFER_WAIT:?} (the leader is {:?}); the attempt lapses after an election timeout",
+                    now.leader
+                ),
+            )
+        }
+    }
+}
+
 /// `POST /internal/zk/touch`: a node reports the ZooKeeper sessions it hosts to the leader.
 async fn touch_sessions(State(st): Shared, body: Bytes) -> Response {
     match crate::front::zk::decode_touch(&body) {
@@ -577,6 +641,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/kv/{*key}", get(get_kv).put(put_kv).delete(delete_kv))
         .route("/cas/{*key}", post(cas_kv))
         .route("/status", get(get_status))
+        .route("/cluster/transfer-leader", post(transfer_leader))
         .route(crate::front::PROPOSE_PATH, post(propose_raw))
         .route(crate::front::zk::TOUCH_PATH, post(touch_sessions))
         .fallback(not_found)

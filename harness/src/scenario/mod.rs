@@ -44,7 +44,7 @@ pub struct ScenarioInfo {
 }
 
 /// Every scenario, in teaching order.
-pub const SCENARIOS: [ScenarioInfo; 11] = [
+pub const SCENARIOS: [ScenarioInfo; 12] = [
     ScenarioInfo {
         name: "election",
         summary: "all nodes start without a leader; one times out first and wins; heartbeats keep it",
@@ -52,6 +52,10 @@ pub const SCENARIOS: [ScenarioInfo; 11] = [
     ScenarioInfo {
         name: "leader-crash",
         summary: "the leader dies; a new one is elected; how long the cluster had no leader",
+    },
+    ScenarioInfo {
+        name: "leader-transfer",
+        summary: "an operator moves the leader: Raft hands over with TimeoutNow; ZAB has no transfer, so the leader is stopped",
     },
     ScenarioInfo {
         name: "split-vote",
@@ -345,6 +349,7 @@ pub fn run(name: &str, protocol: Protocol, seed: u64) -> Result<Vec<Outcome>, St
     let story: fn(&mut Script) = match info.name {
         "election" => stories::election,
         "leader-crash" => stories::leader_crash,
+        "leader-transfer" => stories::leader_transfer,
         "split-vote" => |_| {},
         "replication" => {
             base.nodes = 3;

@@ -35,6 +35,19 @@ impl<R: Replica> Sim<R> {
         Ok(read)
     }
 
+    /// Asks node `id` (the leader) to hand leadership to `to`, as an operator would.
+    pub fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError> {
+        let now = self.clock(id);
+        let r = self
+            .node_mut(id)
+            .replica
+            .as_mut()
+            .ok_or(ProposeError::NotLeader { leader: None })?;
+        r.transfer_leadership(now, to)?;
+        self.after_input(id);
+        Ok(())
+    }
+
     /// The answer to a read asked for with [`Sim::read`]: `Some(Ok(output))` once served,
     /// `Some(Err(leader hint))` if refused, `None` while it waits.
     pub fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {

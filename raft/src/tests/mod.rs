@@ -4,6 +4,7 @@ mod election;
 mod read;
 mod replication;
 mod snapshot;
+mod transfer;
 
 use crate::{Config, HardState, Message, RaftReplica};
 use bytes::Bytes;
