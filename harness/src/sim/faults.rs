@@ -368,6 +368,17 @@ impl<R: Replica> Sim<R> {
                 ch.lossy_until = Some(now + hold);
                 st.count("chaos loss");
             }
+            // An operator moves the leader: a leadership transfer to a node derived from the
+            // draws above (no draw of its own, so a protocol without transfers runs exactly
+            // as before).
+            65..=69 => {
+                if let Some(leader) = self.leader() {
+                    let to = (hold.as_millis() as u64 % n as u64) as NodeId + 1;
+                    if to != leader && self.transfer_leadership(leader, to).is_ok() {
+                        st.count("leadership transfer");
+                    }
+                }
+            }
             _ => {}
         }
         let next = now + Duration::from_millis(ch.rng.random_range(20..=200));
