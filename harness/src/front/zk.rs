@@ -319,8 +319,19 @@ fn create_mode(flags: i32) -> Option<(bool, bool)> {
     }
 }
 
-fn read_create(r: &mut Reader) -> Result<(String, Vec<u8>, Vec<Acl>, i32), Malformed> {
-    Ok((r.string()?, r.buffer()?, r.acls()?, r.int()?))
+/// A create request's record as a write; `Ok(None)` for a mode not served here (container,
+/// TTL).
+fn read_create(r: &mut Reader) -> Result<Option<ZkWrite>, Malformed> {
+    let (path, data, acl, flags) = (r.string()?, r.buffer()?, r.acls()?, r.int()?);
+    Ok(
+        create_mode(flags).map(|(ephemeral, sequential)| ZkWrite::Create {
+            path,
+            data,
+            acl,
+            ephemeral,
+            sequential,
+        }),
+    )
 }
 
 impl ZkFront {
@@ -341,17 +352,7 @@ impl ZkFront {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
-        loop {
-            let (stream, addr) = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                r = listener.accept() => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        continue;
-                    }
-                },
-            };
+        while let Some((stream, addr)) = crate::net::accept_until(&listener, &mut shutdown).await {
             let _ = stream.set_nodelay(true);
             let front = self.clone();
             tokio::spawn(async move {
@@ -360,6 +361,7 @@ impl ZkFront {
                 }
             });
         }
+        Ok(())
     }
 
     async fn frame(stream: &mut TcpStream, timeout: Duration) -> anyhow::Result<Vec<u8>> {
@@ -527,24 +529,22 @@ impl ZkFront {
                 Reply::error(0, seen)
             }
             op::CREATE | op::CREATE2 => {
-                let (path, data, acl, flags) = read_create(r)?;
-                let Some((ephemeral, sequential)) = create_mode(flags) else {
+                let Some(op) = read_create(r)? else {
                     return Ok(Reply::error(code::UNIMPLEMENTED, seen));
                 };
-                if !zk_store::valid_path(&if sequential {
-                    format!("{path}1")
-                } else {
-                    path.clone()
-                }) {
-                    return Ok(Reply::error(code::BAD_ARGUMENTS, seen));
+                if let ZkWrite::Create {
+                    path, sequential, ..
+                } = &op
+                {
+                    let checked = if *sequential {
+                        format!("{path}1")
+                    } else {
+                        path.clone()
+                    };
+                    if !zk_store::valid_path(&checked) {
+                        return Ok(Reply::error(code::BAD_ARGUMENTS, seen));
+                    }
                 }
-                let op = ZkWrite::Create {
-                    path,
-                    data,
-                    acl,
-                    ephemeral,
-                    sequential,
-                };
                 self.write(write(vec![op], false), seen, |body, result| {
                     if let ZkResult::Created(p, stat) = result {
                         body.jute_string(p);
@@ -712,19 +712,10 @@ impl ZkFront {
                 break;
             }
             let op = match kind {
-                op::CREATE | op::CREATE2 => {
-                    let (path, data, acl, flags) = read_create(r)?;
-                    let Some((ephemeral, sequential)) = create_mode(flags) else {
-                        return Ok(Reply::error(code::UNIMPLEMENTED, seen));
-                    };
-                    ZkWrite::Create {
-                        path,
-                        data,
-                        acl,
-                        ephemeral,
-                        sequential,
-                    }
-                }
+                op::CREATE | op::CREATE2 => match read_create(r)? {
+                    Some(op) => op,
+                    None => return Ok(Reply::error(code::UNIMPLEMENTED, seen)),
+                },
                 op::DELETE => ZkWrite::Delete {
                     path: r.string()?,
                     version: r.int()?,

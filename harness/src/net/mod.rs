@@ -19,3 +19,20 @@ pub use client::{Client, HttpReply};
 pub use load::{LoadConfig, LoadReport};
 pub use server::ServeConfig;
 pub use tcp::{TcpConfig, TcpTransport};
+
+/// The next connection accepted on `listener`, or `None` once `shutdown` completes; a failed
+/// accept is logged and skipped.
+pub(crate) async fn accept_until(
+    listener: &tokio::net::TcpListener,
+    shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.as_mut() => return None,
+            r = listener.accept() => match r {
+                Ok(x) => return Some(x),
+                Err(e) => tracing::warn!("accept failed: {e}"),
+            },
+        }
+    }
+}

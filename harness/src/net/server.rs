@@ -663,17 +663,7 @@ async fn serve_https(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
-    loop {
-        let (tcp, addr) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    continue;
-                }
-            },
-        };
+    while let Some((tcp, addr)) = crate::net::accept_until(&listener, &mut shutdown).await {
         let acceptor = acceptor.clone();
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
         tokio::spawn(async move {
@@ -695,6 +685,7 @@ async fn serve_https(
                 .await;
         });
     }
+    Ok(())
 }
 
 /// Starts the node and its HTTP API, and runs until `shutdown` completes or the node fails.
