@@ -61,7 +61,8 @@ pub(super) struct ViewArgs {
 API: PUT /kv/{key} (body = value), GET /kv/{key}[?consistency=log|index|lease|local]
 (log, the default: through the log; index: Raft ReadIndex / ZooKeeper sync; lease: Raft
 leader lease; local: this node's state, possibly stale), DELETE /kv/{key}, POST /cas/{key}
-with {\"expected\":.. or null,\"new\":..}, GET /status. Keys may contain /. Followers
+with {\"expected\":.. or null,\"new\":..}, GET /status, POST /cluster/transfer-leader with
+{\"to\": N} (Raft: hand leadership to node N; ZAB has none). Keys may contain /. Followers
 forward to the leader (or redirect with --redirect).
 With --etcd-listen and --zk-listen the node also speaks etcd's and ZooKeeper's client
 protocols (three keyspaces, one per protocol):
