@@ -773,6 +773,53 @@ async fn raft_hands_leadership_to_the_node_asked_and_zab_says_it_has_none() {
         .await
         .unwrap();
     assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
+    // The same through the command line: `member transfer` back to the first leader (its
+    // client follows the redirect), then `member list` shows it leading.
+    let endpoints = cluster.endpoints().join(",");
+    let out = Command::new(EXE)
+        .args([
+            "member",
+            "transfer",
+            "--to",
+            &leader.to_string(),
+            "--endpoints",
+            &endpoints,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("n{leader} leads")));
+    // (the node that answers may hear of the new leader a moment later: bounded retries)
+    let t0 = Instant::now();
+    let list = loop {
+        let out = Command::new(EXE)
+            .args(["member", "list", "--endpoints", &endpoints])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let list = String::from_utf8_lossy(&out.stdout).to_string();
+        if list.contains(&format!("leader: n{leader}")) || t0.elapsed() > Duration::from_secs(3) {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        list.lines()
+            .filter(|l| l.trim_start().starts_with('n'))
+            .count(),
+        3,
+        "{list}"
+    );
+    assert!(list.contains(&format!("leader: n{leader}")), "{list}");
+    let out = Command::new(EXE)
+        .args(["member", "transfer", "--to", "9", "--endpoints", &endpoints])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a voter"),
+        "{out:?}"
+    );
     drop(cluster);
 
     let cluster = TestCluster::start("zab");

@@ -213,10 +213,42 @@ pub(super) struct TortureArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples (against `consensus-lab cluster`):
+  consensus-lab member list
+  consensus-lab member transfer --to 3          # Raft: node 3 leads next (ZAB has no transfer)")]
+pub(super) struct MemberArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub(super) action: MemberAction,
+    /// HTTP endpoints of the cluster's nodes, comma-separated (any one that answers will do).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
+    )]
+    pub(super) endpoints: Vec<String>,
+}
+
+/// A membership action.
+#[derive(clap::Subcommand)]
+pub(super) enum MemberAction {
+    /// Every member with its addresses, role, era and log positions, and who leads.
+    List,
+    /// Hand leadership to a member (Raft's leadership transfer; ZAB has none).
+    Transfer {
+        /// The member that should lead.
+        #[arg(long)]
+        to: u64,
+    },
+}
+
+#[derive(Args)]
 pub(super) struct LoadArgs {
-    /// What the endpoints run: lab (this project, HTTP), etcd (v3 gRPC) or zookeeper (its
-    /// client protocol). etcd and ZooKeeper serve reads at index (linearizable; ZooKeeper:
-    /// sync then read) or local (serializable; ZooKeeper's plain read).
+    /// What the endpoints speak: lab (this project's HTTP API), etcd (v3 gRPC) or zookeeper (its
+    /// client protocol); the last two also drive this project's nodes through `serve
+    /// --etcd-listen` / `--zk-listen`. etcd and ZooKeeper serve reads at index (linearizable;
+    /// ZooKeeper: sync then read) or local (serializable; ZooKeeper's plain read).
     #[arg(long, value_enum, default_value = "lab")]
     pub(super) system: crate::net::peers::System,
     /// Client endpoints of the cluster's nodes, comma-separated (HTTP for lab).

@@ -18,8 +18,8 @@ mod sim;
 mod story;
 
 use args::{
-    CheckArgs, ClusterArgs, CompareArgs, Figure16Args, LoadArgs, ReportArgs, RunArgs, ScenarioArgs,
-    ServeArgs, TortureArgs, ViewArgs,
+    CheckArgs, ClusterArgs, CompareArgs, Figure16Args, LoadArgs, MemberArgs, ReportArgs, RunArgs,
+    ScenarioArgs, ServeArgs, TortureArgs, ViewArgs,
 };
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -55,6 +55,8 @@ enum Command {
     Cluster(ClusterArgs),
     /// Closed-loop load against a cluster's HTTP API: throughput and latency percentiles.
     Load(LoadArgs),
+    /// A running cluster's members: list them, or hand leadership to one.
+    Member(MemberArgs),
     /// Faults against a local cluster of real processes (SIGKILL, SIGSTOP, partitions through
     /// proxies) under a client workload; then the history is checked for linearizability and
     /// every node for the acknowledged writes.
@@ -150,6 +152,7 @@ where
         Command::Serve(a) => real::cmd_serve(a),
         Command::Cluster(a) => real::cmd_cluster(a, out),
         Command::Load(a) => real::cmd_load(a, out),
+        Command::Member(a) => real::cmd_member(a, out),
         Command::Torture(a) => real::cmd_torture(a, out),
         Command::Scenario(a) => story::cmd_scenario(a, out),
         Command::View(a) => story::cmd_view(a, out),

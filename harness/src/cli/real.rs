@@ -1,6 +1,6 @@
 //! The real cluster's commands: `serve`, `cluster` and `load`.
 
-use super::args::{ClusterArgs, LoadArgs, ServeArgs, TortureArgs};
+use super::args::{ClusterArgs, LoadArgs, MemberAction, MemberArgs, ServeArgs, TortureArgs};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -239,6 +239,104 @@ pub(super) fn cmd_torture(a: TortureArgs, out: &mut dyn Write) -> Result<ExitCod
 }
 
 /// `load`: closed-loop load against a real cluster.
+/// `member list` and `member transfer`.
+pub(super) fn cmd_member(a: MemberArgs, out: &mut dyn Write) -> Result<ExitCode> {
+    use crate::net::server::{MembersBody, StatusBody};
+    use bytes::Bytes;
+    use hyper::{Method, StatusCode};
+    let rt = runtime()?;
+    rt.block_on(async {
+        match a.action {
+            MemberAction::List => {
+                let mut found = None;
+                for e in &a.endpoints {
+                    let mut c = crate::net::Client::new(vec![e.clone()], 0);
+                    if let Ok(r) = c
+                        .call_once(Method::GET, "/cluster/members", Bytes::new())
+                        .await
+                    {
+                        if r.status == StatusCode::OK {
+                            found = serde_json::from_slice::<MembersBody>(&r.body).ok();
+                            break;
+                        }
+                    }
+                }
+                let Some(m) = found else {
+                    bail!("no node answered at {}", a.endpoints.join(", "));
+                };
+                outln!(
+                    out,
+                    "{:>4}  {:<21} {:<21} {:<10} {:>6} {:>12} {:>12}",
+                    "id",
+                    "peer",
+                    "http",
+                    "role",
+                    "era",
+                    "commit",
+                    "last"
+                );
+                for member in &m.members {
+                    let status = match &member.http {
+                        Some(h) => {
+                            let mut c = crate::net::Client::new(vec![h.clone()], 0);
+                            match c.call_once(Method::GET, "/status", Bytes::new()).await {
+                                Ok(r) if r.status == StatusCode::OK => {
+                                    serde_json::from_slice::<StatusBody>(&r.body).ok()
+                                }
+                                _ => None,
+                            }
+                        }
+                        None => None,
+                    };
+                    let (role, era, commit, last) = match &status {
+                        Some(s) => (
+                            s.role_name.clone(),
+                            s.era.to_string(),
+                            format!("{:?}", s.commit),
+                            format!("{:?}", s.last),
+                        ),
+                        None => ("unreachable".into(), "-".into(), "-".into(), "-".into()),
+                    };
+                    outln!(
+                        out,
+                        "{:>4}  {:<21} {:<21} {:<10} {:>6} {:>12} {:>12}",
+                        format!("n{}", member.id),
+                        member.peer,
+                        member.http.as_deref().unwrap_or("-"),
+                        role,
+                        era,
+                        commit,
+                        last
+                    );
+                }
+                match m.leader {
+                    Some(l) => outln!(out, "leader: n{l} (as n{} sees it)", m.answered_by),
+                    None => outln!(out, "no leader (as n{} sees it)", m.answered_by),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            MemberAction::Transfer { to } => {
+                let body = Bytes::from(format!("{{\"to\": {to}}}"));
+                let mut c = crate::net::Client::new(a.endpoints.clone(), 0);
+                let r = c
+                    .call(Method::POST, "/cluster/transfer-leader", body)
+                    .await
+                    .with_context(|| format!("no node answered at {}", a.endpoints.join(", ")))?;
+                let v = r.json();
+                if r.status == StatusCode::OK {
+                    outln!(out, "n{to} leads (era {})", v["era"]);
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    bail!(
+                        "{}",
+                        v["error"].as_str().unwrap_or("the transfer was refused")
+                    )
+                }
+            }
+        }
+    })
+}
+
 pub(super) fn cmd_load(a: LoadArgs, out: &mut dyn Write) -> Result<ExitCode> {
     if !(a.seconds > 0.0 && a.seconds <= 86_400.0) {
         bail!("--seconds must be more than 0 and at most 86400 (a day)");

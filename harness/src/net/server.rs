@@ -14,6 +14,7 @@
 //! A key is everything after `/kv/` or `/cas/`, percent-decoded: it may contain any bytes,
 //! `/` included (`/kv/a/b` is the key `a/b`), 1 to 1,024 of them.
 //! - `GET /status` → role, era, leader, commit and last positions, protocol
+//! - `GET /cluster/members` → every member (id, peer and HTTP addresses, voter) and the leader
 //! - `POST /cluster/transfer-leader` (body: `{"to": N}`) → `{"ok":true,"leader":N,"era":..}`
 //!   once node N leads (Raft; ZAB answers 501)
 //!
@@ -83,6 +84,8 @@ impl Sessions {
 
 struct AppState {
     id: NodeId,
+    /// Every member's peer address.
+    peers: BTreeMap<NodeId, SocketAddr>,
     protocol: Protocol,
     handle: NodeHandle,
     peer_http: BTreeMap<NodeId, SocketAddr>,
@@ -440,6 +443,54 @@ async fn propose_raw(State(st): Shared, body: Bytes) -> Response {
     }
 }
 
+/// One member, as `GET /cluster/members` lists it.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Member {
+    /// Its id.
+    pub id: NodeId,
+    /// Its peer address.
+    pub peer: String,
+    /// Its HTTP address, when this node knows it.
+    pub http: Option<String>,
+    /// Whether it votes (every member does until membership changes exist).
+    pub voter: bool,
+}
+
+/// What `GET /cluster/members` returns.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct MembersBody {
+    /// The node that answered.
+    pub answered_by: NodeId,
+    /// The leader it believes in.
+    pub leader: Option<NodeId>,
+    /// Raft term or ZAB epoch.
+    pub era: u64,
+    /// Every member.
+    pub members: Vec<Member>,
+}
+
+/// `GET /cluster/members`: the configuration as this node knows it.
+async fn get_members(State(st): Shared) -> Response {
+    let s = st.handle.status();
+    let members = st
+        .peers
+        .iter()
+        .map(|(&id, addr)| Member {
+            id,
+            peer: addr.to_string(),
+            http: st.peer_http.get(&id).map(|a| a.to_string()),
+            voter: true,
+        })
+        .collect();
+    Json(MembersBody {
+        answered_by: st.id,
+        leader: s.leader,
+        era: s.era,
+        members,
+    })
+    .into_response()
+}
+
 /// The body of `POST /cluster/transfer-leader`.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct TransferBody {
@@ -519,7 +570,7 @@ async fn touch_sessions(State(st): Shared, body: Bytes) -> Response {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint: use /kv/{key}, /cas/{key} or /status",
+        "no such endpoint: use /kv/{key}, /cas/{key}, /status, /cluster/members or /cluster/transfer-leader",
     )
 }
 
@@ -642,6 +693,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/cas/{*key}", post(cas_kv))
         .route("/status", get(get_status))
         .route("/cluster/transfer-leader", post(transfer_leader))
+        .route("/cluster/members", get(get_members))
         .route(crate::front::PROPOSE_PATH, post(propose_raw))
         .route(crate::front::zk::TOUCH_PATH, post(touch_sessions))
         .fallback(not_found)
@@ -787,6 +839,7 @@ pub async fn serve(
         protocol: cfg.protocol,
         handle,
         peer_http: cfg.peer_http.clone(),
+        peers: cfg.peers.clone(),
         sessions: Sessions {
             free: Mutex::new(Vec::new()),
         },
