@@ -112,7 +112,8 @@ fn is_rejection(msg: &str, f: &Value) -> bool {
 fn brief(msg: &str, f: &Value) -> String {
     let term = f["term"].as_u64().map(|t| format!("term {t}"));
     let parts: Vec<String> = match msg {
-        "PreVote" | "RequestVote" => vec![
+        "TimeoutNow" => vec![term.unwrap_or_default(), "campaign now".into()],
+        "PreVote" | "RequestVote" | "TransferVote" => vec![
             term.unwrap_or_default(),
             format!(
                 "last log ({}, {})",
