@@ -203,6 +203,28 @@ async fn etcd_clients_put_get_and_compare_and_swap_on_either_protocol() {
             .await
             .unwrap();
         assert_eq!(deleted.deleted(), 5);
+        // etcd's MoveLeader is Raft's leadership transfer; ZAB has none.
+        let mut l = etcd_at(lab.etcd(leader)).await;
+        let moved = l.move_leader(follower).await;
+        if protocol == harness::protocol::RAFT {
+            moved.unwrap();
+            // Every node hears of the new leader within a heartbeat or two.
+            let t0 = Instant::now();
+            while lab.leader().await != follower {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(5),
+                    "n{follower} does not lead"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } else {
+            match moved {
+                Err(etcd_client::Error::GRpcStatus(s)) => {
+                    assert_eq!(s.code(), tonic::Code::Unimplemented, "{s:?}")
+                }
+                other => panic!("zab move-leader: {other:?}"),
+            }
+        }
         // What is not served answers UNIMPLEMENTED, at once.
         let lease = tokio::time::timeout(Duration::from_secs(5), c.lease_grant(10, None))
             .await

@@ -1,6 +1,6 @@
 //! etcd's v3 gRPC API over this node: `KV` (Range, Put, DeleteRange, Txn, Compact),
-//! `Maintenance.Status` and `Cluster.MemberList`; every other etcd method and service answers
-//! gRPC's UNIMPLEMENTED.
+//! `Maintenance.Status` and `Maintenance.MoveLeader` (Raft's leadership transfer), and
+//! `Cluster.MemberList`; every other etcd method and service answers gRPC's UNIMPLEMENTED.
 //!
 //! Reads map onto the read levels as etcd's own do: a linearizable `Range` (etcd's default) is
 //! served at a read index (Raft: ReadIndex; ZAB: `sync`, then the read), a serializable one
@@ -12,12 +12,14 @@ use super::etcd_store::EtcdReply;
 use super::proto::etcdserverpb::{
     cluster_server, kv_server, maintenance_server, request_op, response_op, CompactionRequest,
     CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, Member, MemberListRequest,
-    MemberListResponse, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
-    ResponseHeader, ResponseOp, StatusRequest, StatusResponse, TxnRequest, TxnResponse,
+    MemberListResponse, MoveLeaderRequest, MoveLeaderResponse, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, RequestOp, ResponseHeader, ResponseOp, StatusRequest,
+    StatusResponse, TxnRequest, TxnResponse,
 };
 use super::store::ServiceCommand;
 use super::{Gateway, GatewayError};
 use consensus_core::{codec, NodeId, Position, ReadLevel};
+use consensus_node::runtime::ClientError;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tonic::{Request, Response, Status};
@@ -231,6 +233,50 @@ impl maintenance_server::Maintenance for EtcdFront {
             is_learner: false,
         }))
     }
+
+    /// Leadership transfer (Raft's TimeoutNow), as `etcdctl move-leader` asks the leader for
+    /// it; answered once the target leads.
+    async fn move_leader(
+        &self,
+        request: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        let to = request.into_inner().target_id;
+        let handle = self.gw.handle();
+        let mut status = handle.watch_status();
+        match handle.transfer_leadership(to).await {
+            Ok(()) => {}
+            Err(ClientError::NotLeader { .. }) => {
+                return Err(Status::failed_precondition("etcdserver: not leader"))
+            }
+            Err(ClientError::Refused(why)) if why.contains("not supported") => {
+                return Err(Status::unimplemented(
+                    "etcdserver: this protocol has no leadership transfer (ZAB, like ZooKeeper)",
+                ))
+            }
+            Err(ClientError::Refused(why)) => {
+                return Err(Status::invalid_argument(format!("etcdserver: {why}")))
+            }
+            Err(e) => return Err(Status::unavailable(format!("etcdserver: {e}"))),
+        }
+        let moved = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            status.wait_for(|s| s.leader == Some(to)),
+        )
+        .await;
+        match moved {
+            Ok(Ok(s)) => Ok(Response::new(MoveLeaderResponse {
+                header: Some(ResponseHeader {
+                    cluster_id: self.cluster_id,
+                    member_id: self.gw.id(),
+                    revision: 0,
+                    raft_term: s.era,
+                }),
+            })),
+            _ => Err(Status::deadline_exceeded(
+                "etcdserver: the leadership transfer did not complete in time",
+            )),
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -284,7 +330,7 @@ pub async fn serve(
 async fn not_served(uri: axum::http::Uri) -> axum::response::Response<tonic::body::Body> {
     let status = Status::unimplemented(format!(
         "etcdserver: {} is not served by consensus-lab (served: KV Range, Put, DeleteRange, \
-         Txn, Compact; Maintenance Status; Cluster MemberList)",
+         Txn, Compact; Maintenance Status, MoveLeader; Cluster MemberList)",
         uri.path()
     ));
     let (parts, ()) = status.into_http::<()>().into_parts();
