@@ -43,8 +43,11 @@ pub enum ClientError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
-    /// The core refused the request for a reason of its own (a leadership transfer its
-    /// protocol does not have, or to a node that does not vote).
+    /// The protocol does not do what was asked (a leadership transfer, in ZAB).
+    #[error("not supported by this protocol")]
+    Unsupported,
+    /// The core refused the request for a reason of its own (a leadership transfer to a node
+    /// that does not vote).
     #[error("{0}")]
     Refused(String),
 }
@@ -305,6 +308,7 @@ where
                     Err(consensus_core::ProposeError::NotLeader { leader }) => {
                         Err(ClientError::NotLeader { leader })
                     }
+                    Err(consensus_core::ProposeError::Unsupported) => Err(ClientError::Unsupported),
                     Err(e) => Err(ClientError::Refused(e.to_string())),
                 };
                 let _ = reply.send(answer);

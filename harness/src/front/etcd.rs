@@ -17,9 +17,8 @@ use super::proto::etcdserverpb::{
     StatusResponse, TxnRequest, TxnResponse,
 };
 use super::store::ServiceCommand;
-use super::{Gateway, GatewayError};
+use super::{Gateway, GatewayError, TransferError};
 use consensus_core::{codec, NodeId, Position, ReadLevel};
-use consensus_node::runtime::ClientError;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tonic::{Request, Response, Status};
@@ -241,30 +240,8 @@ impl maintenance_server::Maintenance for EtcdFront {
         request: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
         let to = request.into_inner().target_id;
-        let handle = self.gw.handle();
-        let mut status = handle.watch_status();
-        match handle.transfer_leadership(to).await {
-            Ok(()) => {}
-            Err(ClientError::NotLeader { .. }) => {
-                return Err(Status::failed_precondition("etcdserver: not leader"))
-            }
-            Err(ClientError::Refused(why)) if why.contains("not supported") => {
-                return Err(Status::unimplemented(
-                    "etcdserver: this protocol has no leadership transfer (ZAB, like ZooKeeper)",
-                ))
-            }
-            Err(ClientError::Refused(why)) => {
-                return Err(Status::invalid_argument(format!("etcdserver: {why}")))
-            }
-            Err(e) => return Err(Status::unavailable(format!("etcdserver: {e}"))),
-        }
-        let moved = tokio::time::timeout(
-            std::time::Duration::from_secs(3),
-            status.wait_for(|s| s.leader == Some(to)),
-        )
-        .await;
-        match moved {
-            Ok(Ok(s)) => Ok(Response::new(MoveLeaderResponse {
+        match self.gw.transfer_leadership(to).await {
+            Ok(s) => Ok(Response::new(MoveLeaderResponse {
                 header: Some(ResponseHeader {
                     cluster_id: self.cluster_id,
                     member_id: self.gw.id(),
@@ -272,7 +249,19 @@ impl maintenance_server::Maintenance for EtcdFront {
                     raft_term: s.era,
                 }),
             })),
-            _ => Err(Status::deadline_exceeded(
+            Err(TransferError::NotLeader(_)) => {
+                Err(Status::failed_precondition("etcdserver: not leader"))
+            }
+            Err(TransferError::Unsupported) => Err(Status::unimplemented(
+                "etcdserver: this protocol has no leadership transfer (ZAB, like ZooKeeper)",
+            )),
+            Err(TransferError::Refused(why)) => {
+                Err(Status::invalid_argument(format!("etcdserver: {why}")))
+            }
+            Err(TransferError::Unavailable(why)) => {
+                Err(Status::unavailable(format!("etcdserver: {why}")))
+            }
+            Err(TransferError::TimedOut { .. }) => Err(Status::deadline_exceeded(
                 "etcdserver: the leadership transfer did not complete in time",
             )),
         }

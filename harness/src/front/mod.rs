@@ -28,7 +28,7 @@ pub mod proto {
 }
 
 use bytes::Bytes;
-use consensus_core::{Command, NodeId, Position, ReadLevel};
+use consensus_core::{Command, NodeId, Position, ReadLevel, Status};
 use consensus_node::runtime::{ClientError, NodeHandle};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,6 +39,8 @@ use std::time::Duration;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a leader to be elected before it fails.
 const LEADER_WAIT: Duration = Duration::from_secs(3);
+/// How long a leadership transfer waits to see the new leader.
+pub const TRANSFER_WAIT: Duration = Duration::from_secs(3);
 /// Pause between attempts at a command or read that found no leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// The leader's HTTP path that takes an encoded command from a follower's front-end.
@@ -86,6 +88,11 @@ impl Gateway {
     /// This node.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The HTTP address of member `id`, when known.
+    pub(crate) fn http_of(&self, id: NodeId) -> Option<SocketAddr> {
+        self.peer_http.get(&id).copied()
     }
 
     /// The node's handle.
@@ -147,19 +154,57 @@ impl Gateway {
         self.forward(leader, addr, command).await
     }
 
+    /// An idle connection to the leader's HTTP API at `addr`, or a new one (HTTPS with TLS):
+    /// the one pool behind every forward of this node (front-ends, the HTTP API, session
+    /// reports). Give it back with [`Gateway::keep_client`] after a clean exchange.
+    pub(crate) fn leader_client(&self, addr: SocketAddr) -> crate::net::Client {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        match idle.iter().position(|(a, _)| *a == addr) {
+            Some(i) => idle.swap_remove(i).1,
+            None => crate::net::Client::forwarder(addr.to_string()).with_tls(self.tls.clone()),
+        }
+    }
+
+    /// Returns a connection to the pool for the next forward to `addr`.
+    pub(crate) fn keep_client(&self, addr: SocketAddr, client: crate::net::Client) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((addr, client));
+    }
+
+    /// Asks this node, if it leads, to hand leadership to `to`, and waits until this node sees
+    /// `to` lead: the status then, or why not.
+    pub async fn transfer_leadership(&self, to: NodeId) -> Result<Status, TransferError> {
+        let now = self.handle.status();
+        if now.leader == Some(to) {
+            return Ok(now);
+        }
+        let mut status = self.handle.watch_status();
+        match self.handle.transfer_leadership(to).await {
+            Ok(()) => {}
+            Err(ClientError::NotLeader { leader }) => return Err(TransferError::NotLeader(leader)),
+            Err(ClientError::Unsupported) => return Err(TransferError::Unsupported),
+            Err(ClientError::Refused(why)) => return Err(TransferError::Refused(why)),
+            Err(e) => return Err(TransferError::Unavailable(e.to_string())),
+        }
+        let moved = tokio::time::timeout(TRANSFER_WAIT, status.wait_for(|s| s.leader == Some(to)))
+            .await
+            .ok()
+            .and_then(|r| r.ok().map(|s| s.clone()));
+        moved.ok_or_else(|| TransferError::TimedOut {
+            to,
+            leader: self.handle.status().leader,
+        })
+    }
+
     async fn forward(
         &self,
         leader: NodeId,
         addr: SocketAddr,
         command: Command,
     ) -> Result<Bytes, Refusal> {
-        let mut client = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            match idle.iter().position(|(a, _)| *a == addr) {
-                Some(i) => idle.swap_remove(i).1,
-                None => crate::net::Client::forwarder(addr.to_string()).with_tls(self.tls.clone()),
-            }
-        };
+        let mut client = self.leader_client(addr);
         if let Err(e) = client.connect().await {
             return Err(Refusal::NotProposed(format!(
                 "cannot reach the leader n{leader} at {addr}: {e}"
@@ -174,10 +219,7 @@ impl Gateway {
                 "the leader n{leader} did not answer: {e}; the command may still take effect"
             )))),
             Ok(Ok(reply)) if reply.status == axum::http::StatusCode::OK => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((addr, client));
+                self.keep_client(addr, client);
                 Ok(reply.body)
             }
             Ok(Ok(reply)) => {
@@ -233,6 +275,32 @@ impl Gateway {
             }
         }
     }
+}
+
+/// Why a leadership transfer did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// This node does not lead; the leader it believes in.
+    #[error("not the leader (leader hint: {0:?})")]
+    NotLeader(Option<NodeId>),
+    /// The protocol has no leadership transfer (ZAB, like ZooKeeper).
+    #[error("this protocol has no leadership transfer (ZooKeeper has none either)")]
+    Unsupported,
+    /// The core refused (the target does not vote).
+    #[error("{0}")]
+    Refused(String),
+    /// The node could not be asked.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The target did not lead within [`TRANSFER_WAIT`] (the attempt lapses after an election
+    /// timeout).
+    #[error("n{to} did not take over within {TRANSFER_WAIT:?} (the leader is {leader:?}); the attempt lapses after an election timeout")]
+    TimedOut {
+        /// The target.
+        to: NodeId,
+        /// Who leads instead, as this node sees it.
+        leader: Option<NodeId>,
+    },
 }
 
 /// How a single attempt at a command failed.

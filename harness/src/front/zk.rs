@@ -19,7 +19,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 use consensus_core::{codec, Position, ReadLevel, Role};
 use rand::RngExt;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -191,14 +190,8 @@ impl SessionTracker {
 
     /// Runs the node's part forever: report hosted sessions to the leader, and while leading,
     /// close the sessions no node has reported for their timeout.
-    pub async fn run(
-        self: Arc<Self>,
-        gw: Gateway,
-        peer_http: BTreeMap<u64, SocketAddr>,
-        tls: Option<tokio_rustls::TlsConnector>,
-    ) {
+    pub async fn run(self: Arc<Self>, gw: Gateway) {
         let mut leading_since: Option<Instant> = None;
-        let mut reporter: Option<(SocketAddr, crate::net::Client)> = None;
         loop {
             tokio::time::sleep(TRACK_EVERY).await;
             let status = gw.handle().status();
@@ -206,20 +199,17 @@ impl SessionTracker {
             if status.role != Role::Leader || status.leader != Some(gw.id()) {
                 leading_since = None;
                 self.heard.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                let Some(addr) = status.leader.and_then(|l| peer_http.get(&l).copied()) else {
+                let Some(addr) = status.leader.and_then(|l| gw.http_of(l)) else {
                     continue;
                 };
                 if hosted.is_empty() {
                     continue;
                 }
-                let mut client = match reporter.take() {
-                    Some((a, c)) if a == addr => c,
-                    _ => crate::net::Client::forwarder(addr.to_string()).with_tls(tls.clone()),
-                };
+                let mut client = gw.leader_client(addr);
                 let body = Bytes::from(codec::encode(&hosted).expect("ids encode"));
                 let call = client.call_once(axum::http::Method::POST, TOUCH_PATH, body);
                 if let Ok(Ok(_)) = tokio::time::timeout(TRACK_EVERY, call).await {
-                    reporter = Some((addr, client));
+                    gw.keep_client(addr, client);
                 }
                 continue;
             }
@@ -750,7 +740,8 @@ impl ZkFront {
         if let [ZkResult::Error(code::SESSION_EXPIRED), ..] = out.results.as_slice() {
             return Ok(Reply::error(code::SESSION_EXPIRED, out.zxid));
         }
-        let failed = out.results.iter().any(|r| matches!(r, ZkResult::Error(_)));
+        // A failed multi comes back as errors throughout (OK for the operations before the
+        // failure, as ZooKeeper answers them), so each result is encoded as it is.
         let mut body = BytesMut::new();
         for (kind, result) in kinds.iter().zip(&out.results) {
             match result {
@@ -759,13 +750,6 @@ impl ZkFront {
                     body.jute_bool(false);
                     body.put_i32(*e);
                     body.put_i32(*e);
-                }
-                ok if failed => {
-                    let _ = ok;
-                    body.put_i32(op::ERROR);
-                    body.jute_bool(false);
-                    body.put_i32(0);
-                    body.put_i32(0);
                 }
                 ZkResult::Created(p, s) => {
                     body.put_i32(*kind);

@@ -92,10 +92,9 @@ struct AppState {
     sessions: Sessions,
     /// Answer with a 307 instead of forwarding to the leader.
     redirect: bool,
-    /// Idle connections to the leader, for forwarding.
-    forwarders: Mutex<Vec<(SocketAddr, crate::net::Client)>>,
-    /// With TLS: how this node dials the leader's HTTPS (its certificate as a client's).
-    tls: Option<tokio_rustls::TlsConnector>,
+    /// The way to the leader: its pool of connections serves the forwards of the HTTP API
+    /// too, and it hands over leadership.
+    gateway: crate::front::Gateway,
     /// The ZooKeeper sessions this node hosts and, leading, hears of.
     sessions_heard: Arc<crate::front::zk::SessionTracker>,
 }
@@ -498,13 +497,11 @@ pub struct TransferBody {
     pub to: NodeId,
 }
 
-/// How long `POST /cluster/transfer-leader` waits to see the new leader.
-const TRANSFER_WAIT: Duration = Duration::from_secs(3);
-
 /// `POST /cluster/transfer-leader` (`{"to": N}`): the leader hands leadership to voter N (Raft's
 /// TimeoutNow, dissertation 3.10) and the answer comes once N leads, or says why not. A
 /// follower redirects to the leader; ZAB answers 501: ZooKeeper has no leadership transfer.
 async fn transfer_leader(State(st): Shared, body: Bytes) -> Response {
+    use crate::front::TransferError;
     let to = match serde_json::from_slice::<TransferBody>(&body) {
         Ok(b) => b.to,
         Err(e) => {
@@ -514,41 +511,19 @@ async fn transfer_leader(State(st): Shared, body: Bytes) -> Response {
             )
         }
     };
-    let before = st.handle.status();
-    if before.leader == Some(to) {
-        return Json(json!({ "ok": true, "leader": to, "era": before.era })).into_response();
-    }
-    let mut status = st.handle.watch_status();
-    match st.handle.transfer_leadership(to).await {
-        Ok(()) => {}
-        Err(ClientError::NotLeader { leader }) => {
-            return st.not_leader(leader, "/cluster/transfer-leader")
+    match st.gateway.transfer_leadership(to).await {
+        Ok(s) => Json(json!({ "ok": true, "leader": to, "era": s.era })).into_response(),
+        Err(TransferError::NotLeader(leader)) => st.not_leader(leader, "/cluster/transfer-leader"),
+        Err(e @ TransferError::Unsupported) => error(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{}: {e}", st.protocol.name()),
+        ),
+        Err(e @ TransferError::Refused(_)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ TransferError::Unavailable(_)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
-        Err(ClientError::Refused(why)) if why.contains("not supported") => {
-            return error(
-                StatusCode::NOT_IMPLEMENTED,
-                format!(
-                    "{} has no leadership transfer (ZooKeeper has none either)",
-                    st.protocol.name()
-                ),
-            )
-        }
-        Err(ClientError::Refused(why)) => return error(StatusCode::BAD_REQUEST, why),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    }
-    let moved =
-        tokio::time::timeout(TRANSFER_WAIT, status.wait_for(|s| s.leader == Some(to))).await;
-    match moved {
-        Ok(Ok(s)) => Json(json!({ "ok": true, "leader": to, "era": s.era })).into_response(),
-        _ => {
-            let now = st.handle.status();
-            error(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "n{to} did not take over within {TRANSFER_WAIT:?} (the leader is {:?}); the attempt lapses after an election timeout",
-                    now.leader
-                ),
-            )
+        Err(e @ TransferError::TimedOut { .. }) => {
+            error(StatusCode::GATEWAY_TIMEOUT, e.to_string())
         }
     }
 }
@@ -631,13 +606,7 @@ async fn forward_to_leader(
             )
         }
     };
-    let mut client = {
-        let mut idle = st.forwarders.lock().unwrap_or_else(|e| e.into_inner());
-        match idle.iter().position(|(a, _)| *a == addr) {
-            Some(i) => idle.swap_remove(i).1,
-            None => crate::net::Client::forwarder(addr.to_string()).with_tls(st.tls.clone()),
-        }
-    };
+    let mut client = st.gateway.leader_client(addr);
     // Not connected: nothing was sent, and the client may take it as a plain refusal.
     if let Err(e) = client.connect().await {
         return error(
@@ -662,10 +631,7 @@ async fn forward_to_leader(
     };
     match answer {
         Ok(reply) => {
-            st.forwarders
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((addr, client));
+            st.gateway.keep_client(addr, client);
             let mut resp = (
                 reply.status,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -784,16 +750,19 @@ pub async fn serve(
     }
     let (id, span, run, handle) = started?;
     let node_task = tokio::spawn(run.instrument(span.clone()));
-    let connector = tls.as_ref().map(|t| t.connector());
-    let gateway =
-        crate::front::Gateway::new(id, handle.clone(), cfg.peer_http.clone(), connector.clone());
+    let gateway = crate::front::Gateway::new(
+        id,
+        handle.clone(),
+        cfg.peer_http.clone(),
+        tls.as_ref().map(|t| t.connector()),
+    );
     // Every node reports the ZooKeeper sessions it hosts, and the leader expires the silent
     // ones, whether or not this node serves ZooKeeper clients itself.
     let sessions_heard = Arc::new(crate::front::zk::SessionTracker::default());
     tokio::spawn(
         sessions_heard
             .clone()
-            .run(gateway.clone(), cfg.peer_http.clone(), connector.clone())
+            .run(gateway.clone())
             .instrument(span.clone()),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -844,8 +813,7 @@ pub async fn serve(
             free: Mutex::new(Vec::new()),
         },
         redirect: cfg.redirect,
-        forwarders: Mutex::new(Vec::new()),
-        tls: connector,
+        gateway,
         sessions_heard,
     });
     tracing::info!(parent: &span, protocol = cfg.protocol.name(), http = %cfg.http, peer = %cfg.peers[&id], data = %cfg.data_dir.display(), "serving");
