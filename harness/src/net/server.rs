@@ -726,22 +726,8 @@ pub async fn serve(
         ),
         _ => None,
     };
-    let etcd_listener = match cfg.etcd_listen {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a)
-                .await
-                .with_context(|| format!("cannot listen for etcd clients on {a}"))?,
-        ),
-        None => None,
-    };
-    let zk_listener = match cfg.zk_listen {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a)
-                .await
-                .with_context(|| format!("cannot listen for ZooKeeper clients on {a}"))?,
-        ),
-        None => None,
-    };
+    let etcd_listener = bind_if(cfg.etcd_listen, "etcd clients").await?;
+    let zk_listener = bind_if(cfg.zk_listen, "ZooKeeper clients").await?;
     let fresh_dir = !cfg.data_dir.exists();
     let started = start(&cfg, &tls).await;
     if started.is_err() && fresh_dir {
@@ -838,6 +824,21 @@ pub async fn serve(
         },
     }
     Ok(())
+}
+
+/// Binds `addr` if one is given (`who`: whom it listens for, for the error).
+async fn bind_if(
+    addr: Option<SocketAddr>,
+    who: &str,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    match addr {
+        Some(a) => {
+            Ok(Some(tokio::net::TcpListener::bind(a).await.with_context(
+                || format!("cannot listen for {who} on {a}"),
+            )?))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Claims the data dir, binds the peer port and recovers the node.
