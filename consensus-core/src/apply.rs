@@ -145,6 +145,7 @@ mod tests {
         c.compacted(Snapshot {
             last: Position::new(1, 3),
             data: Bytes::new(),
+            members: None,
         });
         assert_eq!(c.since_snapshot(), 0);
         assert!(!c.has_ready(Position::new(1, 3)));
@@ -163,6 +164,7 @@ mod tests {
         c.compacted(Snapshot {
             last: Position::new(1, 2),
             data: Bytes::new(),
+            members: None,
         });
         assert_eq!(c.since_snapshot(), 1);
     }
@@ -172,6 +174,7 @@ mod tests {
         let snap = Snapshot {
             last: Position::new(2, 10),
             data: Bytes::from_static(b"s"),
+            members: None,
         };
         let mut c = ApplyCursor::new(0, None);
         c.installed(snap.clone());
@@ -190,6 +193,7 @@ mod tests {
         let snap = Snapshot {
             last: Position::new(1, 5),
             data: Bytes::new(),
+            members: None,
         };
         let c = ApplyCursor::new(0, Some(snap.clone()));
         assert_eq!(c.applied(), snap.last);

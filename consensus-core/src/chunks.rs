@@ -27,6 +27,7 @@ pub fn fitting<'a>(payloads: impl IntoIterator<Item = &'a Payload>, max_bytes: u
         let size = match p {
             Payload::Command(c) => c.len(),
             Payload::Noop => 0,
+            Payload::Config(m) => 16 * m.members().len(),
         };
         if n > 0 && bytes + size > max_bytes {
             break;
@@ -69,6 +70,7 @@ impl Assembly {
         offset: u64,
         data: &[u8],
         done: bool,
+        members: Option<&crate::membership::Membership>,
     ) -> Received {
         match &self.partial {
             Some((e, at, _)) if *e == era && *at == last => {}
@@ -92,6 +94,7 @@ impl Assembly {
         Received::Complete(Snapshot {
             last,
             data: Bytes::from(buf),
+            members: members.cloned(),
         })
     }
 
@@ -130,10 +133,17 @@ mod tests {
         let mut offset = 0;
         loop {
             let (c, done) = chunk(&data, offset, 3);
-            match a.receive(1, last, offset, &c, done) {
+            match a.receive(1, last, offset, &c, done, None) {
                 Received::NeedFrom(n) => offset = n,
                 Received::Complete(s) => {
-                    assert_eq!(s, Snapshot { last, data });
+                    assert_eq!(
+                        s,
+                        Snapshot {
+                            last,
+                            data,
+                            members: None
+                        }
+                    );
                     break;
                 }
             }
@@ -147,33 +157,33 @@ mod tests {
         let last = Position::new(1, 5);
         let mut a = Assembly::default();
         assert_eq!(
-            a.receive(1, last, 0, &data[0..4], false),
+            a.receive(1, last, 0, &data[0..4], false, None),
             Received::NeedFrom(4)
         );
         // A retransmission of the first chunk (the answer was lost): resume at 4.
         assert_eq!(
-            a.receive(1, last, 0, &data[0..4], false),
+            a.receive(1, last, 0, &data[0..4], false, None),
             Received::NeedFrom(4)
         );
         // A chunk from further on: still 4.
         assert_eq!(
-            a.receive(1, last, 8, &data[8..10], true),
+            a.receive(1, last, 8, &data[8..10], true, None),
             Received::NeedFrom(4)
         );
         assert_eq!(a.held(), 4);
         // A newer snapshot's middle chunk starts over.
         assert_eq!(
-            a.receive(1, Position::new(1, 9), 4, &data[4..8], false),
+            a.receive(1, Position::new(1, 9), 4, &data[4..8], false, None),
             Received::NeedFrom(0)
         );
         assert_eq!(a.held(), 0);
         // So does the same snapshot from another leader.
         assert_eq!(
-            a.receive(1, last, 0, &data[0..4], false),
+            a.receive(1, last, 0, &data[0..4], false, None),
             Received::NeedFrom(4)
         );
         assert_eq!(
-            a.receive(2, last, 4, &data[4..8], false),
+            a.receive(2, last, 4, &data[4..8], false, None),
             Received::NeedFrom(0)
         );
     }

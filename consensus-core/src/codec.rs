@@ -17,8 +17,9 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_STATE_BYTES: usize = u32::MAX as usize;
 
 /// The version of the encoding, written in every log directory and peer handshake: a node
-/// refuses data and peers of another version. 1 was bincode 2; 2 is postcard 1.
-pub const FORMAT_VERSION: u32 = 2;
+/// refuses data and peers of another version. 1 was bincode 2; 2 is postcard 1; 3 adds
+/// configuration entries and the configuration a snapshot carries.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Why a value could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

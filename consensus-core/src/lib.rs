@@ -9,6 +9,7 @@ pub mod chunks;
 pub mod codec;
 pub mod direct;
 pub mod kv;
+pub mod membership;
 pub mod pipeline;
 pub mod poll;
 pub mod quorum;
@@ -24,6 +25,7 @@ pub use apply::ApplyCursor;
 /// with; an implementation outside this crate needs it too.
 pub use async_trait::async_trait;
 pub use direct::Direct;
+pub use membership::{ChangeError, ConfChange, Membership, MembershipLog};
 pub use pipeline::{Outcome, PendingReads, Release, Step, Steps, Waiters};
 pub use quorum::{Majority, Quorum};
 pub use replica::{

@@ -324,6 +324,7 @@ mod tests {
         let snap = Snapshot {
             last: p(0),
             data: Bytes::new(),
+            members: None,
         };
         let mut ready: Ready<&str, ()> = Ready::default();
         ready.append(vec![e.clone()]);

@@ -86,6 +86,11 @@ impl Quorum {
         &self.incoming
     }
 
+    /// Each voter set whose majority a decision needs (one, or two while joint).
+    pub fn majorities(&self) -> impl Iterator<Item = &Majority> {
+        std::iter::once(&self.incoming).chain(self.outgoing.as_ref())
+    }
+
     /// Every voter of either set, sorted.
     pub fn voters(&self) -> Vec<NodeId> {
         let mut all = self.incoming.voters.clone();

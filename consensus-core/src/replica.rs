@@ -1,5 +1,6 @@
 //! The sans-IO contract between a consensus protocol and the world that drives it.
 
+use crate::membership::{ChangeError, ConfChange, Membership};
 use crate::types::{Command, Entry, NodeId, Position, Snapshot, Time};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,9 @@ impl ProposeError {
     pub fn leader_hint(&self) -> Option<NodeId> {
         match self {
             ProposeError::NotLeader { leader } => *leader,
-            ProposeError::Unsupported | ProposeError::NotVoter(_) => None,
+            ProposeError::Unsupported | ProposeError::NotVoter(_) | ProposeError::Membership(_) => {
+                None
+            }
         }
     }
 }
@@ -285,6 +288,9 @@ pub enum ProposeError {
     /// The node named is not a voting member.
     #[error("node {0} is not a voter")]
     NotVoter(NodeId),
+    /// A membership change was refused.
+    #[error("membership change refused: {0}")]
+    Membership(#[from] ChangeError),
 }
 
 /// A consensus protocol as a pure, deterministic state machine.
@@ -349,6 +355,23 @@ pub trait Replica {
     fn transfer_leadership(&mut self, now: Time, to: NodeId) -> Result<(), ProposeError> {
         let _ = (now, to);
         Err(ProposeError::Unsupported)
+    }
+    /// Asks the leader to change the membership; on `Ok`, the position of the configuration
+    /// entry that carries the change (the change is done once the node reports, through
+    /// [`Replica::membership`], a settled configuration that includes it). A core without
+    /// membership changes returns [`ProposeError::Unsupported`].
+    fn change_membership(
+        &mut self,
+        now: Time,
+        changes: &[ConfChange],
+    ) -> Result<Position, ProposeError> {
+        let _ = (now, changes);
+        Err(ProposeError::Unsupported)
+    }
+    /// The configuration this node acts on (Raft: the latest in its log; ZAB: the last
+    /// committed one), or `None` for a core with a fixed membership.
+    fn membership(&self) -> Option<Membership> {
+        None
     }
 }
 

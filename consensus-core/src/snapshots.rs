@@ -68,10 +68,11 @@ impl Snapshots {
     /// The state machine must be rebuilt from the latest snapshot (the empty state without
     /// one), for example after a truncation below what it applied.
     pub fn restore_latest(&mut self) {
-        self.restore = Some(self.latest.clone().unwrap_or(Snapshot {
-            last: Position::ZERO,
-            data: Default::default(),
-        }));
+        self.restore = Some(
+            self.latest
+                .clone()
+                .unwrap_or(Snapshot::new(Position::ZERO, Default::default())),
+        );
     }
 
     /// A peer's snapshot replaced this node's state: serve it, and restore it first.
@@ -91,6 +92,7 @@ mod tests {
         Snapshot {
             last: Position::new(1, seq),
             data: Bytes::from_static(b"s"),
+            members: None,
         }
     }
 

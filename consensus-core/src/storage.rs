@@ -297,6 +297,7 @@ mod tests {
         let snap = Snapshot {
             last: Position::new(2, 3),
             data: Bytes::from_static(b"state"),
+            members: None,
         };
         run(s.write(&[PersistOp::Snapshot(snap.clone())])).unwrap();
         run(s.sync()).unwrap();

@@ -21,4 +21,10 @@ pub trait Transport<M: Send + 'static>: Send {
     async fn send(&self, to: NodeId, msg: M) -> Result<(), TransportError>;
     /// Waits for the next message and its sender; `None` once the transport is closed.
     async fn recv(&mut self) -> Option<(NodeId, M)>;
+    /// Starts talking to `id`, a member added to the cluster that listens at `addr` (as the
+    /// membership change gave it); a transport that reaches every node already ignores it.
+    fn add_peer(&mut self, id: NodeId, addr: &str) -> Result<(), TransportError> {
+        let _ = (id, addr);
+        Ok(())
+    }
 }

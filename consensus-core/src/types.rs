@@ -1,5 +1,6 @@
 //! Protocol-neutral value types shared by every crate.
 
+use crate::membership::Membership;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -57,6 +58,9 @@ pub enum Payload {
     Command(Command),
     /// An entry with no effect on the state machine (Raft's no-op at the start of a term).
     Noop,
+    /// A new cluster configuration (Raft's configuration entry, ZooKeeper's reconfig
+    /// transaction); no effect on the state machine.
+    Config(Membership),
 }
 
 impl fmt::Debug for Payload {
@@ -64,6 +68,7 @@ impl fmt::Debug for Payload {
         match self {
             Payload::Command(c) => write!(f, "Command({} bytes)", c.len()),
             Payload::Noop => write!(f, "Noop"),
+            Payload::Config(m) => write!(f, "Config({m:?})"),
         }
     }
 }
@@ -102,6 +107,19 @@ pub struct Snapshot {
     pub last: Position,
     /// The state machine's encoded state.
     pub data: Bytes,
+    /// The cluster configuration in force at `last` (`None`: the one the cluster started with).
+    pub members: Option<Membership>,
+}
+
+impl Snapshot {
+    /// A snapshot of the state machine at `last`, its configuration not yet attached.
+    pub fn new(last: Position, data: Bytes) -> Self {
+        Snapshot {
+            last,
+            data,
+            members: None,
+        }
+    }
 }
 
 impl fmt::Debug for Snapshot {

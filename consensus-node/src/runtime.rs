@@ -11,9 +11,9 @@
 use bytes::Bytes;
 use consensus_core::poll::now_or_never;
 use consensus_core::{
-    Command, LogStore, NodeId, Outcome, Payload, PendingReads, PersistOp, Position, ReadLevel,
-    Ready, Recovered, Replica, Snapshot, StateMachine, Status, Step, StorageError, Time, Transport,
-    Waiters,
+    Command, ConfChange, LogStore, Membership, NodeId, Outcome, Payload, PendingReads, PersistOp,
+    Position, ReadLevel, Ready, Recovered, Replica, Snapshot, StateMachine, Status, Step,
+    StorageError, Time, Transport, Waiters,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -72,6 +72,11 @@ type Reply = oneshot::Sender<Result<Bytes, ClientError>>;
 
 /// A client request on its way to the node's task.
 enum Request {
+    /// Change the membership.
+    Change {
+        changes: Vec<ConfChange>,
+        reply: oneshot::Sender<Result<Position, ClientError>>,
+    },
     /// Hand leadership to another voter.
     Transfer {
         to: NodeId,
@@ -94,6 +99,7 @@ enum Request {
 pub struct NodeHandle {
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<Status>,
+    members: watch::Receiver<Option<Membership>>,
 }
 
 impl NodeHandle {
@@ -141,6 +147,31 @@ impl NodeHandle {
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 
+    /// Asks this node, if it leads, to change the membership; `Ok` with the position of the
+    /// configuration entry once it is proposed (watch [`NodeHandle::membership`] for the
+    /// change to take effect).
+    pub async fn change_membership(
+        &self,
+        changes: Vec<ConfChange>,
+    ) -> Result<Position, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Change { changes, reply })
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// The configuration the node acts on (`None` for a protocol with a fixed membership).
+    pub fn membership(&self) -> Option<Membership> {
+        self.members.borrow().clone()
+    }
+
+    /// A receiver that changes whenever the node's configuration does.
+    pub fn watch_membership(&self) -> watch::Receiver<Option<Membership>> {
+        self.members.clone()
+    }
+
     /// The node's latest status (role, era, leader, commit and last positions).
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
@@ -173,6 +204,9 @@ pub struct Node<R: Replica, L, T, S> {
     sm: S,
     requests: mpsc::Receiver<Request>,
     status: watch::Sender<Status>,
+    members: watch::Sender<Option<Membership>>,
+    /// A Ready touched the configuration: publish it and reach new members.
+    members_dirty: bool,
     start: Instant,
     waiters: Waiters<Reply>,
     reads: PendingReads<Reply>,
@@ -213,6 +247,7 @@ where
             .map_or(Position::ZERO, |s| s.last);
         let replica = make(recovered, Time::ZERO);
         let (status_tx, status_rx) = watch::channel(replica.status());
+        let (members_tx, members_rx) = watch::channel(replica.membership());
         let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
         let node = Node {
             replica,
@@ -221,6 +256,8 @@ where
             sm,
             requests: req_rx,
             status: status_tx,
+            members: members_tx,
+            members_dirty: true,
             start,
             waiters: Waiters::default(),
             reads: PendingReads::default(),
@@ -231,6 +268,7 @@ where
         let handle = NodeHandle {
             requests: req_tx,
             status: status_rx,
+            members: members_rx,
         };
         Ok((node, handle))
     }
@@ -281,6 +319,9 @@ where
             }
             self.drive().await?;
             self.serve_reads().await;
+            if std::mem::take(&mut self.members_dirty) {
+                self.publish_membership();
+            }
             let status = self.replica.status();
             self.status.send_if_modified(|s| {
                 if (s.role, s.era, s.leader) != (status.role, status.era, status.leader) {
@@ -299,9 +340,44 @@ where
         }
     }
 
+    /// Publishes the configuration if it changed, and dials members not reached yet.
+    fn publish_membership(&mut self) {
+        let m = self.replica.membership();
+        if let Some(m) = &m {
+            for (&id, addr) in &m.addrs {
+                if id != self.replica.id() {
+                    if let Err(e) = self.transport.add_peer(id, addr) {
+                        tracing::warn!(node = id, addr, "cannot reach the new member: {e}");
+                    }
+                }
+            }
+        }
+        self.members.send_if_modified(|old| {
+            let changed = *old != m;
+            if changed {
+                tracing::info!(node = self.replica.id(), members = ?m, "configuration changed");
+                *old = m;
+            }
+            changed
+        });
+    }
+
     fn on_request(&mut self, req: Request) {
         let now = self.now();
         let (command, reply) = match req {
+            Request::Change { changes, reply } => {
+                let answer = match self.replica.change_membership(now, &changes) {
+                    Ok(pos) => Ok(pos),
+                    Err(consensus_core::ProposeError::NotLeader { leader }) => {
+                        Err(ClientError::NotLeader { leader })
+                    }
+                    Err(consensus_core::ProposeError::Unsupported) => Err(ClientError::Unsupported),
+                    Err(e) => Err(ClientError::Refused(e.to_string())),
+                };
+                self.members_dirty = true;
+                let _ = reply.send(answer);
+                return;
+            }
             Request::Transfer { to, reply } => {
                 let answer = match self.replica.transfer_leadership(now, to) {
                     Ok(()) => Ok(()),
@@ -349,7 +425,8 @@ where
                     // No read index in this protocol: through the log.
                     Err(
                         consensus_core::ProposeError::Unsupported
-                        | consensus_core::ProposeError::NotVoter(_),
+                        | consensus_core::ProposeError::NotVoter(_)
+                        | consensus_core::ProposeError::Membership(_),
                     ) => (command, reply),
                 }
             }
@@ -366,7 +443,8 @@ where
             // Proposals are always supported; no core answers these to one.
             Err(
                 consensus_core::ProposeError::Unsupported
-                | consensus_core::ProposeError::NotVoter(_),
+                | consensus_core::ProposeError::NotVoter(_)
+                | consensus_core::ProposeError::Membership(_),
             ) => {
                 let _ = reply.send(Err(ClientError::NotLeader { leader: None }));
             }
@@ -408,6 +486,13 @@ where
         for v in &ready.violations {
             tracing::error!(node = self.replica.id(), "safety invariant broken: {v}");
         }
+        let touches_members = persist_touches_members(&ready.persist)
+            || ready.restore.is_some()
+            || ready
+                .committed
+                .iter()
+                .any(|e| matches!(e.payload, Payload::Config(_)));
+        self.members_dirty |= touches_members;
         let (early, persist, release) = ready.split();
         // A leader's replication goes out first: its followers write while it writes.
         for env in early {
@@ -444,7 +529,7 @@ where
                 Step::Apply(entry) => {
                     let out = match &entry.payload {
                         Payload::Command(cmd) => Some(self.sm.apply(entry.pos, cmd).await),
-                        Payload::Noop => None,
+                        Payload::Noop | Payload::Config(_) => None,
                     };
                     answer(self.waiters.applied(entry.pos, &entry.payload, out));
                     self.applied = entry.pos;
@@ -457,12 +542,28 @@ where
                 Step::Snapshot(last) => {
                     let data = self.sm.snapshot().await;
                     let now = self.now();
-                    self.replica.compact(now, Snapshot { last, data });
+                    self.replica.compact(
+                        now,
+                        Snapshot {
+                            last,
+                            data,
+                            members: None,
+                        },
+                    );
                 }
             }
         }
         Ok(())
     }
+}
+
+/// True if persisting `ops` may change the configuration (an appended or dropped
+/// configuration entry, a snapshot, a hard state that carries one).
+fn persist_touches_members<H>(ops: &[PersistOp<H>]) -> bool {
+    ops.iter().any(|op| match op {
+        PersistOp::Append(es) => es.iter().any(|e| matches!(e.payload, Payload::Config(_))),
+        PersistOp::HardState(_) | PersistOp::TruncateAfter(_) | PersistOp::Snapshot(_) => true,
+    })
 }
 
 /// Tells each client what became of its command.

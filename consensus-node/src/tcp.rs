@@ -136,6 +136,9 @@ pub fn frame_codec() -> LengthDelimitedCodec {
 
 /// One node's TCP endpoint: a listener plus one dialer per peer.
 pub struct TcpTransport<M> {
+    cfg: Arc<TcpConfig>,
+    /// Members whose connections are accepted: the configured peers and those added since.
+    accepted: Arc<std::sync::RwLock<std::collections::BTreeSet<NodeId>>>,
     outboxes: BTreeMap<NodeId, mpsc::Sender<Bytes>>,
     inbox: mpsc::Receiver<(NodeId, M)>,
     local_addr: SocketAddr,
@@ -183,31 +186,45 @@ where
         let local_addr = listener.local_addr()?;
         let (in_tx, inbox) = mpsc::channel(INBOX);
         let cfg = Arc::new(cfg);
+        let accepted = Arc::new(std::sync::RwLock::new(cfg.peers.keys().copied().collect()));
         let mut tasks = Vec::new();
         let span = tracing::info_span!("node", id = cfg.id);
         tasks.push(tokio::spawn(
-            accept_loop::<M>(listener, Arc::clone(&cfg), in_tx).instrument(span.clone()),
+            accept_loop::<M>(listener, Arc::clone(&cfg), Arc::clone(&accepted), in_tx)
+                .instrument(span.clone()),
         ));
-        let mut outboxes = BTreeMap::new();
-        for (&peer, &addr) in &cfg.peers {
-            if peer == cfg.id {
-                continue;
-            }
-            let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            outboxes.insert(peer, tx);
-            let hello = Hello::new(&cfg.cluster_id, cfg.id);
-            tasks.push(tokio::spawn(
-                dial_loop(peer, addr, hello, cfg.tls.clone(), rx).instrument(span.clone()),
-            ));
-        }
-        Ok(TcpTransport {
-            outboxes,
+        let mut t = TcpTransport {
+            cfg: Arc::clone(&cfg),
+            accepted,
+            outboxes: BTreeMap::new(),
             inbox,
             local_addr,
             tasks,
             encode_errors: Default::default(),
             _m: PhantomData,
-        })
+        };
+        for (&peer, &addr) in &cfg.peers {
+            t.dial(peer, addr);
+        }
+        Ok(t)
+    }
+
+    /// Starts the connection that carries this node's messages to `peer`.
+    fn dial(&mut self, peer: NodeId, addr: SocketAddr) {
+        if peer == self.cfg.id || self.outboxes.contains_key(&peer) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        self.outboxes.insert(peer, tx);
+        self.accepted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer);
+        let hello = Hello::new(&self.cfg.cluster_id, self.cfg.id);
+        let span = tracing::info_span!("node", id = self.cfg.id);
+        self.tasks.push(tokio::spawn(
+            dial_loop(peer, addr, hello, self.cfg.tls.clone(), rx).instrument(span),
+        ));
     }
 
     /// The address the listener is bound to.
@@ -255,11 +272,31 @@ where
     async fn recv(&mut self) -> Option<(NodeId, M)> {
         self.inbox.recv().await
     }
+
+    fn add_peer(&mut self, id: NodeId, addr: &str) -> Result<(), TransportError> {
+        if self.outboxes.contains_key(&id) || id == self.cfg.id {
+            return Ok(());
+        }
+        let peer = peer_address(addr).ok_or(TransportError::Unreachable(id))?;
+        self.dial(id, peer);
+        Ok(())
+    }
+}
+
+/// The peer address in a member's address as a membership change carries it: the address
+/// itself, or the `peer=` part of `peer=ADDR http=ADDR`.
+pub fn peer_address(addr: &str) -> Option<SocketAddr> {
+    addr.split_whitespace()
+        .find_map(|part| part.strip_prefix("peer="))
+        .unwrap_or(addr)
+        .parse()
+        .ok()
 }
 
 async fn accept_loop<M>(
     listener: TcpListener,
     cfg: Arc<TcpConfig>,
+    accepted: Arc<std::sync::RwLock<std::collections::BTreeSet<NodeId>>>,
     inbox: mpsc::Sender<(NodeId, M)>,
 ) where
     M: DeserializeOwned + Send + 'static,
@@ -275,10 +312,11 @@ async fn accept_loop<M>(
         };
         let _ = stream.set_nodelay(true);
         let cfg = Arc::clone(&cfg);
+        let accepted = Arc::clone(&accepted);
         let inbox = inbox.clone();
         tokio::spawn(
             async move {
-                if let Err(why) = serve_inbound::<M>(stream, &cfg, inbox).await {
+                if let Err(why) = serve_inbound::<M>(stream, &cfg, &accepted, inbox).await {
                     tracing::warn!(%addr, "peer connection closed: {why}");
                 }
             }
@@ -291,6 +329,7 @@ async fn accept_loop<M>(
 async fn serve_inbound<M>(
     stream: TcpStream,
     cfg: &TcpConfig,
+    accepted: &std::sync::RwLock<std::collections::BTreeSet<NodeId>>,
     inbox: mpsc::Sender<(NodeId, M)>,
 ) -> Result<(), String>
 where
@@ -327,7 +366,11 @@ where
         ));
     }
     let from = hello.node_id;
-    if from == cfg.id || !cfg.peers.contains_key(&from) {
+    let known = accepted
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&from);
+    if from == cfg.id || !known {
         return Err(format!("refused: node {from} is not a peer"));
     }
     if let (Some(tls), Some(certs)) = (&cfg.tls, &certs) {

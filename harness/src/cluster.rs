@@ -64,6 +64,12 @@ pub trait Backend {
     fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>>;
     fn set_clock_rate(&mut self, id: NodeId, rate: f64);
     fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError>;
+    fn change_membership(
+        &mut self,
+        id: NodeId,
+        changes: &[consensus_core::ConfChange],
+    ) -> Result<consensus_core::Position, ProposeError>;
+    fn membership(&self, id: NodeId) -> Option<consensus_core::Membership>;
 }
 
 /// A simulator of nodes built by `make` (from an id, what the node recovered from its disk,
@@ -206,6 +212,16 @@ impl<R: Replica> Backend for Sim<R> {
     }
     fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError> {
         Sim::transfer_leadership(self, id, to)
+    }
+    fn change_membership(
+        &mut self,
+        id: NodeId,
+        changes: &[consensus_core::ConfChange],
+    ) -> Result<consensus_core::Position, ProposeError> {
+        Sim::change_membership(self, id, changes)
+    }
+    fn membership(&self, id: NodeId) -> Option<consensus_core::Membership> {
+        Sim::membership(self, id)
     }
     fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {
         Sim::read_result(self, read)
@@ -503,6 +519,22 @@ impl Cluster {
     /// without leadership transfer answers [`ProposeError::Unsupported`].
     pub fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError> {
         self.inner.transfer_leadership(id, to)
+    }
+
+    /// Asks node `id`, if it leads, to change the membership (the position of the
+    /// configuration entry on success).
+    pub fn change_membership(
+        &mut self,
+        id: NodeId,
+        changes: &[consensus_core::ConfChange],
+    ) -> Result<consensus_core::Position, ProposeError> {
+        self.inner.change_membership(id, changes)
+    }
+
+    /// The configuration node `id` acts on: Raft's latest, ZAB's committed (None while it
+    /// is crashed).
+    pub fn membership(&self, id: NodeId) -> Option<consensus_core::Membership> {
+        self.inner.membership(id)
     }
 
     /// Makes node `id`'s clock run at `rate` times true time from now on.

@@ -259,7 +259,7 @@ fn scenario_lists_narrates_and_writes_traces_the_viewer_reads() {
     let o = lab(&["scenario", "--list"]);
     assert_eq!(o.status.code(), Some(0));
     let list = String::from_utf8_lossy(&o.stdout).to_string();
-    assert_eq!(list.lines().count(), 12, "{list}");
+    assert_eq!(list.lines().count(), 16, "{list}");
     assert!(list.contains("stale-proposal"));
 
     let dir = tempfile::tempdir().unwrap();

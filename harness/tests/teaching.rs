@@ -179,7 +179,7 @@ fn stale_proposal_is_rolled_back_by_the_new_era() {
 
 #[test]
 fn every_scenario_is_listed_and_replays_identically() {
-    assert_eq!(SCENARIOS.len(), 12);
+    assert_eq!(SCENARIOS.len(), 16);
     for s in SCENARIOS {
         assert!(scenario::run(s.name, ZAB, 3).is_ok(), "{}", s.name);
     }
@@ -230,4 +230,92 @@ fn lease_drift_a_cut_off_leader_answers_with_an_overwritten_value() {
         assert!(o.flag("new_value_committed"), "{k:?}: {:?}", o.facts);
         assert!(o.flag("stale"), "{k:?}: {:?}", o.facts);
     }
+}
+
+#[test]
+fn replace_node_a_fresh_learner_catches_up_is_promoted_and_counts() {
+    for k in BOTH {
+        let o = one("replace-node", k);
+        assert!(o.flag("caught_up"), "{k:?}: {:?}", o.facts);
+        assert!(o.flag("commits_with_the_new_voter"), "{k:?}: {:?}", o.facts);
+        assert!(o.flag("committed_write_survived"), "{k:?}");
+        let voters: Vec<u64> = serde_json::from_value(o.facts["final_voters"].clone()).unwrap();
+        let dead = o.num("dead").unwrap() as u64;
+        assert!(
+            voters.contains(&4) && !voters.contains(&dead),
+            "{k:?}: {voters:?}"
+        );
+        assert_eq!(voters.len(), 3, "{k:?}");
+    }
+}
+
+#[test]
+fn remove_leader_raft_hands_over_at_once_zab_elects() {
+    let raft = one("remove-leader", RAFT);
+    let zab = one("remove-leader", ZAB);
+    for o in [&raft, &zab] {
+        assert!(o.flag("old_leader_removed"), "{}: {:?}", o.label, o.facts);
+        assert!(
+            o.flag("removed_node_stays_quiet"),
+            "{}: {:?}",
+            o.label,
+            o.facts
+        );
+        assert!(o.flag("committed_write_survived"), "{}", o.label);
+        assert_ne!(o.facts["new_leader"], o.facts["old_leader"]);
+    }
+    // TimeoutNow to a caught-up voter skips the election timeout that ZAB's election waits.
+    assert!(
+        raft.num("unavailable_ms").unwrap() < 50.0 && zab.num("unavailable_ms").unwrap() > 150.0,
+        "{:?} {:?}",
+        raft.facts,
+        zab.facts
+    );
+}
+
+#[test]
+fn grow_3_to_5_raft_passes_through_a_joint_configuration_zab_does_not() {
+    let raft = one("grow-3-to-5", RAFT);
+    let zab = one("grow-3-to-5", ZAB);
+    for o in [&raft, &zab] {
+        assert!(o.flag("promoted"), "{}: {:?}", o.label, o.facts);
+        assert_eq!(o.num("voters"), Some(5.0), "{}", o.label);
+        assert_eq!(o.num("majority"), Some(3.0), "{}", o.label);
+    }
+    assert!(raft.flag("joint_configuration"), "{:?}", raft.facts);
+    assert!(!zab.flag("joint_configuration"), "{:?}", zab.facts);
+}
+
+#[test]
+fn single_server_bug_the_unfixed_rule_loses_a_write_the_fix_and_zab_do_not() {
+    let raft = play("single-server-bug", RAFT);
+    assert_eq!(raft.len(), 2);
+    let (unfixed, fixed) = (&raft[0], &raft[1]);
+    assert_eq!(unfixed.label, "raft, unfixed rule");
+    assert!(
+        !unfixed.flag("second_change_refused"),
+        "{:?}",
+        unfixed.facts
+    );
+    assert!(unfixed.flag("write_acknowledged_by_second_leader"));
+    assert!(unfixed.flag("two_leaders_at_once"), "{:?}", unfixed.facts);
+    assert!(
+        unfixed.flag("acknowledged_write_lost"),
+        "{:?}",
+        unfixed.facts
+    );
+    assert!(unfixed.flag("violation_reported"), "{:?}", unfixed.facts);
+    assert_eq!(fixed.label, "raft, fixed rule");
+    assert!(fixed.flag("second_change_refused"), "{:?}", fixed.facts);
+    assert!(!fixed.flag("two_leaders_at_once"), "{:?}", fixed.facts);
+    assert!(!fixed.flag("acknowledged_write_lost"), "{:?}", fixed.facts);
+    assert!(!fixed.flag("violation_reported"), "{:?}", fixed.facts);
+    let zab = one("single-server-bug", ZAB);
+    assert!(
+        !zab.flag("write_acknowledged_by_second_leader"),
+        "{:?}",
+        zab.facts
+    );
+    assert!(!zab.flag("two_leaders_at_once"), "{:?}", zab.facts);
+    assert!(!zab.flag("acknowledged_write_lost"), "{:?}", zab.facts);
 }

@@ -261,6 +261,7 @@ struct FixedLeaderDef;
 
 static WORDS: Words = Words {
     title: "Fixed leader",
+    learner: "learner",
     era: "era",
     starting_role: "followers of node 1",
     election_start: "node 1 leads from the start, without an election",

@@ -90,6 +90,7 @@ async fn required_client_certificates_refuse_clients_without_one_from_the_ca() {
         http: http.parse().unwrap(),
         cluster_id: "solo".into(),
         redirect: false,
+        join: false,
         snapshot_threshold: harness::net::serve_config::REAL_SNAPSHOT_THRESHOLD,
         etcd_listen: None,
         zk_listen: None,

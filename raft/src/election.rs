@@ -134,6 +134,7 @@ impl RaftReplica {
                 offset,
                 data,
                 done,
+                members,
                 ..
             } => self.handle_install_snapshot(
                 from,
@@ -141,6 +142,7 @@ impl RaftReplica {
                 offset,
                 &data,
                 done,
+                members.as_ref(),
             ),
             Message::InstallSnapshotResponse {
                 match_index,
@@ -209,6 +211,11 @@ impl RaftReplica {
     }
 
     pub(crate) fn on_election_timeout(&mut self) {
+        if !self.is_voter() {
+            // A learner, a node not yet added, or one removed: it never campaigns.
+            self.reset_election_timer();
+            return;
+        }
         if self.config.pre_vote && self.voters.len() > 1 {
             self.become_pre_candidate();
         } else {
@@ -280,7 +287,7 @@ impl RaftReplica {
                 self.log.last_index(),
                 self.log.last_term(),
             );
-            let peers: Vec<NodeId> = self.peers().collect();
+            let peers: Vec<NodeId> = self.voter_peers().collect();
             for p in peers {
                 self.send(
                     p,
@@ -300,7 +307,7 @@ impl RaftReplica {
         let term = self.hard.current_term + u64::from(pre_vote);
         let last_log_index = self.log.last_index();
         let last_log_term = self.log.last_term();
-        let peers: Vec<NodeId> = self.peers().collect();
+        let peers: Vec<NodeId> = self.voter_peers().collect();
         for p in peers {
             self.send(
                 p,

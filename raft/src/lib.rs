@@ -58,6 +58,7 @@
 
 pub mod election;
 pub mod log;
+pub mod membership;
 pub mod message;
 pub mod progress;
 pub mod read;
@@ -66,8 +67,9 @@ pub mod snapshot;
 pub mod transfer;
 
 use consensus_core::{
-    node_seed, ApplyCursor, Command, Entry, Envelope, NodeId, PersistOp, Position, ProposeError,
-    Quorum, ReadLevel, Ready, Recovered, Replica, Role, Snapshot, Status, Time,
+    node_seed, ApplyCursor, Command, ConfChange, Entry, Envelope, Membership, MembershipLog,
+    NodeId, PersistOp, Position, ProposeError, Quorum, ReadLevel, Ready, Recovered, Replica, Role,
+    Snapshot, Status, Time,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -110,6 +112,14 @@ pub struct Config {
     /// How much shorter than `election_timeout_min` the leader's lease is: the bound on how
     /// far the nodes' clocks may drift apart over one lease.
     pub lease_clock_drift: Duration,
+    /// The fix to single-server membership changes (Ongaro, raft-dev, 2015): a leader starts
+    /// a change only once it has committed an entry of its own term. Off only to show the bug.
+    #[serde(default = "yes")]
+    pub change_after_own_term_commit: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Config {
@@ -126,6 +136,7 @@ impl Default for Config {
             snapshot_threshold: 10_000,
             lease_reads: false,
             lease_clock_drift: Duration::from_millis(15),
+            change_after_own_term_commit: true,
         }
     }
 }
@@ -178,8 +189,14 @@ impl RaftRole {
 /// One Raft server.
 pub struct RaftReplica {
     pub(crate) id: NodeId,
-    /// Every voter, this node included, sorted.
+    /// The configurations in the log; the latest is in force (section 4.1 of the thesis).
+    pub(crate) members: MembershipLog,
+    /// The configuration the node started with (what a snapshot without one stands for).
+    pub(crate) initial: Membership,
+    /// Every voter of the configuration in force, sorted (this node too, if it votes).
     pub(crate) voters: Vec<NodeId>,
+    /// Every other member, voters and learners, sorted: whom a leader replicates to.
+    pub(crate) others: Vec<NodeId>,
     /// The voters' quorum: who must agree for a vote, a commit, or check-quorum.
     pub(crate) quorum: Quorum,
     pub(crate) config: Config,
@@ -224,21 +241,48 @@ impl RaftReplica {
         now: Time,
     ) -> Self {
         assert!(voters.contains(&id), "node {id} must be one of the voters");
+        Self::with_membership(
+            id,
+            Membership::of_voters(voters),
+            config,
+            seed,
+            recovered,
+            now,
+        )
+    }
+
+    /// Builds a node that starts from configuration `initial` (its log and snapshot, if they
+    /// hold one, take precedence); a node outside it waits for a leader to add it.
+    pub fn with_membership(
+        id: NodeId,
+        initial: Membership,
+        config: Config,
+        seed: u64,
+        recovered: Recovered<HardState>,
+        now: Time,
+    ) -> Self {
         assert!(
             config.election_timeout_min < config.election_timeout_max,
             "election timeout range must be non-empty"
         );
-        let quorum = Quorum::majority(voters);
-        let voters = quorum.voters();
         let snapshot_last = recovered
             .snapshot
             .as_ref()
             .map_or(Position::ZERO, |s| s.last);
+        let base = recovered
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.members.clone())
+            .unwrap_or_else(|| initial.clone());
+        let members = MembershipLog::new(base, &recovered.entries);
         let config_threshold = config.snapshot_threshold;
         let mut node = RaftReplica {
             id,
-            voters,
-            quorum,
+            members,
+            initial,
+            voters: Vec::new(),
+            others: Vec::new(),
+            quorum: Quorum::majority(&[]),
             config,
             rng: ChaCha8Rng::seed_from_u64(node_seed(seed, id, 0)),
             role: RaftRole::Follower,
@@ -263,6 +307,7 @@ impl RaftReplica {
             snapshot_in: Default::default(),
             transferee: None,
         };
+        node.membership_changed();
         node.reset_election_timer();
         node
     }
@@ -297,7 +342,13 @@ impl RaftReplica {
         self.quorum.incoming().size()
     }
 
+    /// Every other member, learners included.
     pub(crate) fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.others.iter().copied()
+    }
+
+    /// Every other voter: whom a candidate asks for votes.
+    pub(crate) fn voter_peers(&self) -> impl Iterator<Item = NodeId> + '_ {
         let me = self.id;
         self.voters.iter().copied().filter(move |&p| p != me)
     }
@@ -381,7 +432,10 @@ impl Replica for RaftReplica {
 
     fn receive(&mut self, now: Time, from: NodeId, msg: Message) {
         self.now = self.now.max(now);
-        if from == self.id || !self.voters.contains(&from) {
+        // Messages from outside the configuration are not dropped: a node being added
+        // hears from the leader before its log says it is a member, and terms fence off
+        // a removed node (with pre-vote and check-quorum, it cannot disrupt).
+        if from == self.id {
             return;
         }
         self.step(from, msg);
@@ -446,6 +500,9 @@ impl Replica for RaftReplica {
             return; // stale, or not a snapshot of this log
         }
         self.log.compact(at);
+        self.members.compacted(at);
+        let mut snapshot = snapshot;
+        snapshot.members = Some(self.members.base().clone());
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));
@@ -460,6 +517,19 @@ impl Replica for RaftReplica {
     fn transfer_leadership(&mut self, now: Time, to: NodeId) -> Result<(), ProposeError> {
         self.now = self.now.max(now);
         self.start_transfer(to)
+    }
+
+    fn change_membership(
+        &mut self,
+        now: Time,
+        changes: &[ConfChange],
+    ) -> Result<Position, ProposeError> {
+        self.now = self.now.max(now);
+        self.start_change(changes)
+    }
+
+    fn membership(&self) -> Option<Membership> {
+        Some(self.members.latest().clone())
     }
 
     fn inspect(&self) -> Vec<(String, String)> {
@@ -493,6 +563,16 @@ impl Replica for RaftReplica {
             let votes: Vec<String> = self.votes.iter().map(|v| format!("n{v}")).collect();
             out.push(("votes granted".to_string(), votes.join(" ")));
         }
+        out.push((
+            "configuration".to_string(),
+            match self.members.latest_position() {
+                Some(p) if p.seq > self.commit_index => {
+                    format!("{} (entry {}, not committed)", self.members.latest(), p.seq)
+                }
+                Some(p) => format!("{} (entry {})", self.members.latest(), p.seq),
+                None => self.members.latest().to_string(),
+            },
+        ));
         if let Some((to, until)) = self.transferee {
             out.push((
                 "leadership transfer".to_string(),

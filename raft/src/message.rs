@@ -72,6 +72,8 @@ pub enum Message {
         data: Bytes,
         /// True for the last chunk.
         done: bool,
+        /// On the last chunk, the configuration in force at `last_included_index`.
+        members: Option<consensus_core::Membership>,
     },
     /// The answer to [`Message::InstallSnapshot`].
     InstallSnapshotResponse {

@@ -9,6 +9,10 @@ impl RaftReplica {
         let pos = Position::new(self.hard.current_term, self.log.last_index() + 1);
         let entry = Entry { pos, payload };
         self.log.push(entry.clone());
+        if matches!(entry.payload, Payload::Config(_)) {
+            self.members.appended(std::slice::from_ref(&entry));
+            self.membership_changed();
+        }
         self.persist_append(vec![entry]);
         self.broadcast_pending = true;
         self.maybe_commit();
@@ -214,6 +218,7 @@ impl RaftReplica {
             Some(_) => {}
         }
         // Skip entries already present; truncate at the first conflict; append the rest.
+        let config_before = self.members.latest_position();
         let mut first_new = entries.len();
         for (i, e) in entries.iter().enumerate() {
             match self.log.term_at(e.pos.seq) {
@@ -232,6 +237,7 @@ impl RaftReplica {
                     }
                     let at = self.log.position_at(keep).expect("keep is inside the log");
                     self.log.truncate_after(keep);
+                    self.members.truncated_after_seq(keep);
                     self.ready.persist.push(PersistOp::TruncateAfter(at));
                     first_new = i;
                     break;
@@ -248,8 +254,10 @@ impl RaftReplica {
             for e in &fresh {
                 self.log.push(e.clone());
             }
+            self.members.appended(&fresh);
             self.persist_append(fresh);
         }
+        self.track_membership(config_before);
         if leader_commit > self.commit_index {
             self.commit_index = self.commit_index.max(leader_commit.min(last_new));
         }
@@ -326,6 +334,7 @@ impl RaftReplica {
         });
         if n > self.commit_index && self.log.term_at(n) == Some(self.hard.current_term) {
             self.commit_index = n;
+            self.after_commit();
         }
     }
 }

@@ -45,6 +45,7 @@ impl RaftReplica {
                 offset,
                 data,
                 done,
+                members: if done { snap.members.clone() } else { None },
             },
         );
     }
@@ -57,6 +58,7 @@ impl RaftReplica {
         offset: u64,
         data: &[u8],
         done: bool,
+        members: Option<&consensus_core::Membership>,
     ) {
         if !self.accept_leader(from) {
             return;
@@ -64,13 +66,21 @@ impl RaftReplica {
         let term = self.hard.current_term;
         let mut next_offset = None;
         if last.seq > self.commit_index {
-            match self.snapshot_in.receive(term, last, offset, data, done) {
+            match self
+                .snapshot_in
+                .receive(term, last, offset, data, done, members)
+            {
                 Received::NeedFrom(n) => next_offset = Some(n),
                 Received::Complete(snap) => {
                     if self.log.install(last) {
                         // The log disagreed with the snapshot: nothing after it is kept either.
                         self.ready.persist.push(PersistOp::TruncateAfter(last));
+                        let m = snap.members.clone().unwrap_or_else(|| self.initial.clone());
+                        self.members.installed(m);
+                    } else {
+                        self.members.compacted(last);
                     }
+                    self.membership_changed();
                     self.ready.persist.push(PersistOp::Snapshot(snap.clone()));
                     self.commit_index = last.seq;
                     self.applied.installed(snap);

@@ -2,36 +2,51 @@
 //! strictly ordered commit (`Leader.propose`, `processAck`, `tryToCommit`).
 
 use crate::zxid::Zxid;
-use consensus_core::{Majority, NodeId};
+use consensus_core::{NodeId, Quorum};
 use std::collections::VecDeque;
 
-/// Most voters an ensemble may have (acknowledgements are kept as a bit set).
-pub const MAX_VOTERS: usize = 128;
+/// Server ids of an ensemble are below this (acknowledgements are kept as a bit set by id).
+pub const MAX_SERVER_ID: NodeId = 128;
 
 /// Proposals of the current epoch that are not yet committed, with who acknowledged each.
 #[derive(Clone, Debug)]
 pub struct Outstanding {
-    /// Every voter: a voter's bit is its index among them.
-    voters: Majority,
-    /// Proposals in zxid order, each with the set of voters that acknowledged it.
+    /// Each voter set whose majority a commit needs (two while a reconfiguration is
+    /// proposed): the bits of its voters, and how many make a majority.
+    majorities: Vec<(u128, usize)>,
+    /// Proposals in zxid order, each with the set of servers (bit = id) that acknowledged it.
     proposals: VecDeque<(Zxid, u128)>,
     last_committed: Zxid,
 }
 
 impl Outstanding {
-    /// A tracker for an ensemble of `voters` (at most [`MAX_VOTERS`]), starting after
-    /// `last_committed`.
-    pub fn new(voters: &[NodeId], last_committed: Zxid) -> Self {
-        let voters = Majority::new(voters);
-        assert!(
-            voters.voters().len() <= MAX_VOTERS,
-            "a ZAB ensemble has at most {MAX_VOTERS} voters"
-        );
-        Outstanding {
-            voters,
+    /// A tracker for proposals that commit on `quorum` (server ids below [`MAX_SERVER_ID`]),
+    /// starting after `last_committed`.
+    pub fn new(quorum: &Quorum, last_committed: Zxid) -> Self {
+        let mut o = Outstanding {
+            majorities: Vec::new(),
             proposals: VecDeque::new(),
             last_committed,
-        }
+        };
+        o.set_quorum(quorum);
+        o
+    }
+
+    /// Counts from now on in `quorum` (a reconfiguration was proposed or committed); returns
+    /// the proposals that are now committed, in order.
+    pub fn set_quorum(&mut self, quorum: &Quorum) -> Vec<Zxid> {
+        self.majorities = quorum
+            .majorities()
+            .map(|m| {
+                let mask = m
+                    .voters()
+                    .iter()
+                    .filter(|&&id| id < MAX_SERVER_ID)
+                    .fold(0u128, |acc, &id| acc | 1u128 << id);
+                (mask, m.size())
+            })
+            .collect();
+        self.commit_ready()
     }
 
     /// The last zxid committed.
@@ -71,15 +86,19 @@ impl Outstanding {
     }
 
     fn bit(&self, id: NodeId) -> Option<u128> {
-        self.voters.index_of(id).map(|i| 1u128 << i)
+        (id < MAX_SERVER_ID).then(|| 1u128 << id)
     }
 
     /// Pops, in order, the proposals at the head that a quorum acknowledged.
     fn commit_ready(&mut self) -> Vec<Zxid> {
         let mut committed = Vec::new();
         while let Some(&(z, acks)) = self.proposals.front() {
-            // The bits are distinct voters: their count is the number of voters that acked.
-            if (acks.count_ones() as usize) < self.voters.size() {
+            // The bits are distinct servers: count those of each voter set.
+            let reached = self
+                .majorities
+                .iter()
+                .all(|&(mask, size)| (acks & mask).count_ones() as usize >= size);
+            if !reached {
                 break;
             }
             self.proposals.pop_front();
@@ -127,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_proposal_commits_once_a_quorum_acked_it() {
-        let mut o = Outstanding::new(&[1, 2, 3, 4, 5], Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&Quorum::majority(&[1, 2, 3, 4, 5]), Zxid::epoch_marker(2));
         o.propose(z(1));
         assert!(o.ack(1, z(1)).is_empty());
         assert!(o.ack(2, z(1)).is_empty());
@@ -139,7 +158,7 @@ mod tests {
 
     #[test]
     fn commits_happen_strictly_in_zxid_order() {
-        let mut o = Outstanding::new(&[1, 2, 3], Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&Quorum::majority(&[1, 2, 3]), Zxid::epoch_marker(2));
         o.propose(z(1));
         o.propose(z(2));
         // z(2) reaches a quorum first but must wait for z(1).
@@ -152,7 +171,7 @@ mod tests {
 
     #[test]
     fn the_leader_counts_only_after_it_reports_its_own_persist() {
-        let mut o = Outstanding::new(&[1, 2, 3], Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&Quorum::majority(&[1, 2, 3]), Zxid::epoch_marker(2));
         o.propose(z(1));
         // One follower acked; the leader's own write is still in flight: no quorum yet.
         assert!(o.ack(2, z(1)).is_empty());
@@ -162,7 +181,7 @@ mod tests {
 
     #[test]
     fn acks_for_epoch_markers_committed_or_unknown_zxids_are_ignored() {
-        let mut o = Outstanding::new(&[1, 2, 3], Zxid::epoch_marker(2));
+        let mut o = Outstanding::new(&Quorum::majority(&[1, 2, 3]), Zxid::epoch_marker(2));
         o.propose(z(1));
         assert!(o.ack(1, Zxid::epoch_marker(2)).is_empty());
         assert!(o.ack(1, z(9)).is_empty());
@@ -210,13 +229,15 @@ mod exchange {
             };
             self.log_entries(vec![entry.clone()]);
             for p in self.forwarding_learners() {
-                self.broadcast_to_learner(
-                    p,
-                    Packet::Proposal {
-                        zxid,
-                        data: entry.payload.clone(),
-                    },
-                );
+                if self.proposes_to(p) {
+                    self.broadcast_to_learner(
+                        p,
+                        Packet::Proposal {
+                            zxid,
+                            data: entry.payload.clone(),
+                        },
+                    );
+                }
             }
             Ok(zxid.position())
         }
@@ -246,17 +267,27 @@ mod exchange {
             self.commit(committed);
         }
 
+        pub(crate) fn commit_zxids(&mut self, zxids: Vec<Zxid>) {
+            self.commit(zxids);
+        }
+
         fn commit(&mut self, zxids: Vec<Zxid>) {
             let Some(&last) = zxids.last() else {
                 return;
             };
+            let before = self.last_committed;
             self.last_committed = self.last_committed.max(last);
             let peers = self.forwarding_learners();
             for z in zxids {
                 for &p in &peers {
-                    self.broadcast_to_learner(p, Packet::Commit { zxid: z });
+                    let packet = match self.informed(p, z) {
+                        Some(data) => Packet::Inform { zxid: z, data },
+                        None => Packet::Commit { zxid: z },
+                    };
+                    self.broadcast_to_learner(p, packet);
                 }
             }
+            self.commit_moved(before);
         }
 
         /// `Follower.processPacket` PROPOSAL: log it, then ACK (after the fsync).
@@ -282,7 +313,9 @@ mod exchange {
             };
             if f.pending.front() == Some(&zxid) {
                 f.pending.pop_front();
+                let before = self.last_committed;
                 self.last_committed = self.last_committed.max(zxid);
+                self.commit_moved(before);
             } else {
                 self.go_looking();
             }

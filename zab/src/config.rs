@@ -2,6 +2,7 @@
 
 use crate::election::ElectionConfig;
 use crate::zxid::Zxid;
+use consensus_core::{Membership, Position};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -53,11 +54,15 @@ impl Default for Config {
     }
 }
 
-/// ZAB's durable state besides the log: the epoch files.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// ZAB's durable state besides the log: the epoch files, and the dynamic configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {
     /// The last epoch this server promised to follow (`acceptedEpoch`, the paper's f.p).
     pub accepted_epoch: u64,
     /// The epoch whose NEWLEADER this server accepted (`currentEpoch`, the paper's f.a).
     pub current_epoch: u64,
+    /// The last configuration this server knows committed, and the zxid of its reconfig
+    /// transaction (ZooKeeper writes its dynamic configuration file on activation): after a
+    /// restart the log alone cannot tell a committed reconfig from a proposed one.
+    pub config: Option<(Position, Membership)>,
 }

@@ -40,6 +40,9 @@ impl ZabReplica {
                 self.follower_proposal(zxid, data)
             }
             (FollowerPhase::Broadcast, Packet::Commit { zxid }) => self.follower_commit(zxid),
+            (FollowerPhase::Broadcast, Packet::Inform { zxid, data }) => {
+                self.follower_inform(zxid, data)
+            }
             (FollowerPhase::Broadcast, Packet::Sync { id, zxid }) => self.follower_synced(id, zxid),
             // Anything else is out of place for this phase: the connection is not usable.
             _ => self.go_looking(),
@@ -61,6 +64,7 @@ impl ZabReplica {
                 state: HandlerState::Connected,
                 accepted_epoch,
                 last_heard: now,
+                proposed_from: None,
             },
         );
         // An epoch acknowledgement stands across a reconnect, as in ZooKeeper: the learner's
@@ -76,7 +80,7 @@ impl ZabReplica {
                 // will accept, so it never weakens a promise (docs/zab.md).
                 let hard = HardState {
                     accepted_epoch: accepted_epoch.max(self.hard.accepted_epoch),
-                    ..self.hard
+                    ..self.hard.clone()
                 };
                 self.set_hard(hard);
                 self.go_looking();
@@ -116,7 +120,7 @@ impl ZabReplica {
         // acceptedEpoch is durable before LEADERINFO leaves (same Ready, persist first).
         let hard = HardState {
             accepted_epoch: e,
-            ..self.hard
+            ..self.hard.clone()
         };
         self.set_hard(hard);
         for p in peers {
@@ -160,7 +164,7 @@ impl ZabReplica {
         let current_epoch = if new_epoch > accepted {
             let hard = HardState {
                 accepted_epoch: new_epoch,
-                ..self.hard
+                ..self.hard.clone()
             };
             self.set_hard(hard);
             Some(self.hard.current_epoch)

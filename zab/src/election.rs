@@ -149,6 +149,12 @@ impl FastLeaderElection {
         }
     }
 
+    /// Counts votes in `quorum` from now on (a configuration was proposed or committed).
+    pub fn set_quorum(&mut self, quorum: Quorum) {
+        self.voters = quorum.voters();
+        self.quorum = quorum;
+    }
+
     /// The election round (`logicalclock`).
     pub fn logical_clock(&self) -> u64 {
         self.logical_clock
@@ -186,7 +192,7 @@ impl FastLeaderElection {
     /// Starts a new round: increments `logicalclock`, votes for this server's own
     /// (currentEpoch, last logged zxid, id), and tells every peer.
     pub fn look_for_leader(&mut self, now: Time, own: Vote) {
-        debug_assert_eq!(own.leader, self.id);
+        debug_assert!(own.leader == self.id || own.leader == 0);
         self.state = ServerState::Looking;
         self.logical_clock += 1;
         self.initial = own;
@@ -203,7 +209,7 @@ impl FastLeaderElection {
 
     /// Handles a notification; returns the decision if this one ends the election.
     pub fn receive(&mut self, now: Time, from: NodeId, n: Notification) -> Option<Decision> {
-        if from == self.id || !self.voters.contains(&from) {
+        if from == self.id {
             return None;
         }
         if self.state != ServerState::Looking {
@@ -214,9 +220,13 @@ impl FastLeaderElection {
             }
             return None;
         }
+        let vote = n.vote();
+        if !self.voters.contains(&from) || !self.voters.contains(&vote.leader) {
+            // Only voters count, and only votes for a voter (`validVoter`, a zero weight).
+            return None;
+        }
         // Anything heard restarts the silence timer.
         self.resend_at = Some(now + self.resend_interval);
-        let vote = n.vote();
         match n.state {
             ServerState::Looking => {
                 if n.election_epoch > self.logical_clock {

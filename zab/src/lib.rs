@@ -54,6 +54,7 @@ pub mod discovery;
 pub mod election;
 mod liveness;
 pub mod log;
+pub mod membership;
 pub mod message;
 mod read;
 pub mod replica;

@@ -42,6 +42,14 @@ impl ZabLog {
         &self.entries[a..b.max(a)]
     }
 
+    /// The logged entry at `zxid`, if the log holds it.
+    pub fn get(&self, zxid: Zxid) -> Option<&Entry> {
+        let i = self.first_after(zxid);
+        i.checked_sub(1)
+            .and_then(|i| self.entries.get(i))
+            .filter(|e| e.pos == zxid.position())
+    }
+
     /// Index of the first entry after `zxid`. Callers ask about recent zxids (commits,
     /// applies), so this walks back from the end: O(entries after `zxid`).
     fn first_after(&self, zxid: Zxid) -> usize {

@@ -34,6 +34,14 @@ pub enum Message {
         /// The packets, in order.
         packets: Vec<Packet>,
     },
+    /// Election traffic's companion: the sender's last committed configuration and the zxid
+    /// of its reconfig (ZooKeeper puts it in the notification itself).
+    Config {
+        /// The zxid (as a position) of the reconfig transaction.
+        at: consensus_core::Position,
+        /// The configuration.
+        members: consensus_core::Membership,
+    },
 }
 
 /// Packs consecutive packets to the same peer on the same connection into one
@@ -144,6 +152,8 @@ pub enum Packet {
         data: Bytes,
         /// True for the last chunk.
         done: bool,
+        /// On the last chunk, the configuration in force at `last`.
+        members: Option<consensus_core::Membership>,
     },
     /// A transaction to log.
     Proposal {
@@ -179,26 +189,33 @@ pub enum Packet {
         /// The leader's answer: its last proposal.
         zxid: Zxid,
     },
+    /// Leader to observer: a committed proposal with its data (`Leader.INFORM`); observers
+    /// neither receive PROPOSALs nor ACK.
+    Inform {
+        /// The committed proposal's zxid.
+        zxid: Zxid,
+        /// The transaction.
+        data: Payload,
+    },
 }
 
 impl consensus_core::MessageName for Message {
     fn name(&self) -> std::borrow::Cow<'static, str> {
         match self {
             Message::Notification(_) => "Notification".into(),
+            Message::Config { .. } => "Configuration".into(),
             Message::Quorum { packet, .. } => packet.name().into(),
-            Message::QuorumBatch { packets, .. } => packets
-                .iter()
-                .map(Packet::name)
-                .collect::<Vec<_>>()
-                .join("+")
-                .into(),
+            Message::QuorumBatch { packets, .. } => {
+                let names: Vec<&str> = packets.iter().map(Packet::name).collect();
+                runs(&names).into()
+            }
         }
     }
 
     fn only_for_reads(&self) -> bool {
         let sync = |p: &Packet| matches!(p, Packet::Sync { .. });
         match self {
-            Message::Notification(_) => false,
+            Message::Notification(_) | Message::Config { .. } => false,
             Message::Quorum { packet, .. } => sync(packet),
             // A frame that also carries proposals or commits would have been sent anyway.
             Message::QuorumBatch { packets, .. } => packets.iter().all(sync),
@@ -206,11 +223,45 @@ impl consensus_core::MessageName for Message {
     }
 }
 
+/// Packet names joined with `+`, a repeated run written once with its count:
+/// `DIFF+(PROPOSAL+COMMIT)x51+NEWLEADER`.
+fn runs(names: &[&str]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < names.len() {
+        let mut best = (1, 1); // (unit length, repeats)
+        for unit in 1..=2 {
+            let mut k = 1;
+            while i + (k + 1) * unit <= names.len()
+                && names[i + k * unit..i + (k + 1) * unit] == names[i..i + unit]
+            {
+                k += 1;
+            }
+            if k > 1 && k * unit > best.0 * best.1 {
+                best = (unit, k);
+            }
+        }
+        let (unit, k) = best;
+        let text = names[i..i + unit].join("+");
+        out.push(match (unit, k) {
+            (_, 1) => text,
+            (1, k) => format!("{text}x{k}"),
+            (_, k) => format!("({text})x{k}"),
+        });
+        i += unit * k;
+    }
+    out.join("+")
+}
+
 impl Packet {
     /// The application bytes the packet carries (a proposal's command, a SNAP chunk).
     pub fn payload_bytes(&self) -> usize {
         match self {
             Packet::Proposal {
+                data: Payload::Command(c),
+                ..
+            } => c.len(),
+            Packet::Inform {
                 data: Payload::Command(c),
                 ..
             } => c.len(),
@@ -235,6 +286,7 @@ impl Packet {
             Packet::UpToDate => "UPTODATE",
             Packet::Ping => "PING",
             Packet::Sync { .. } => "SYNC",
+            Packet::Inform { .. } => "INFORM",
         }
     }
 }
@@ -242,6 +294,21 @@ impl Packet {
 #[cfg(test)]
 mod coalesce_tests {
     use super::*;
+
+    #[test]
+    fn a_frame_names_repeated_packets_once_with_their_count() {
+        let names = [
+            "DIFF",
+            "PROPOSAL",
+            "COMMIT",
+            "PROPOSAL",
+            "COMMIT",
+            "NEWLEADER",
+        ];
+        assert_eq!(runs(&names), "DIFF+(PROPOSAL+COMMIT)x2+NEWLEADER");
+        assert_eq!(runs(&["ACK", "ACK", "ACK"]), "ACKx3");
+        assert_eq!(runs(&["PROPOSAL", "COMMIT"]), "PROPOSAL+COMMIT");
+    }
     use consensus_core::Envelope;
 
     fn q(to: u64, conn: u64, seq: u64) -> Envelope<Message> {
@@ -270,7 +337,7 @@ mod coalesce_tests {
                         })
                         .collect(),
                 ),
-                Message::Notification(_) => (e.to, u64::MAX, vec![]),
+                Message::Notification(_) | Message::Config { .. } => (e.to, u64::MAX, vec![]),
             })
             .collect()
     }

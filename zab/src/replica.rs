@@ -6,8 +6,9 @@ use crate::log::ZabLog;
 use crate::message::{Message, Packet};
 use crate::zxid::Zxid;
 use consensus_core::{
-    node_seed, ApplyCursor, Command, Envelope, NodeId, PersistOp, Position, ProposeError, Quorum,
-    ReadLevel, Ready, Recovered, Replica, Role, Snapshot, Status, Time,
+    node_seed, ApplyCursor, Command, ConfChange, Envelope, Membership, MembershipLog, NodeId,
+    PersistOp, Position, ProposeError, Quorum, ReadLevel, Ready, Recovered, Replica, Role,
+    Snapshot, Status, Time,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,8 +26,15 @@ pub use crate::config::{Config, HardState};
 pub struct ZabReplica {
     pub(crate) id: NodeId,
     pub(crate) voters: Vec<NodeId>,
-    /// The voters' quorum, for every count ZAB makes (epoch, NEWLEADER, liveness).
+    /// The voters' quorum, for every count ZAB makes (epoch, NEWLEADER, liveness, ACKs):
+    /// the committed configuration's, joint with a proposed one until it commits.
     pub(crate) quorum: Quorum,
+    /// The configurations in the log (in force once committed).
+    pub(crate) members: MembershipLog,
+    /// The configuration the server started with (what a snapshot without one stands for).
+    pub(crate) initial: Membership,
+    /// Every member of the committed or the proposed configuration: whom this server hears.
+    pub(crate) known: Vec<NodeId>,
     pub(crate) config: Config,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) hard: HardState,
@@ -57,14 +65,43 @@ impl ZabReplica {
             voters.contains(&id),
             "server {id} must be one of the voters"
         );
-        let quorum = Quorum::majority(voters);
-        let voters = quorum.voters();
+        Self::with_membership(
+            id,
+            Membership::of_voters(voters),
+            config,
+            seed,
+            recovered,
+            now,
+        )
+    }
+
+    /// Builds a server that starts from configuration `initial` (its snapshot and log, if
+    /// they hold one, take precedence). A server outside it, or an observer, never proposes
+    /// itself as leader; it finds the leader from the voters' answers.
+    pub fn with_membership(
+        id: NodeId,
+        initial: Membership,
+        config: Config,
+        seed: u64,
+        recovered: Recovered<HardState>,
+        now: Time,
+    ) -> Self {
+        let base = recovered
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.members.clone())
+            .unwrap_or_else(|| initial.clone());
+        let members = MembershipLog::new(base, &recovered.entries);
+        // Only a snapshot is known to be committed: until synchronization settles the log,
+        // a configuration in it counts as proposed.
+        let quorum = Quorum::majority(&[]);
+        let voters = Vec::new();
         let snap_zxid = recovered
             .snapshot
             .as_ref()
             .and_then(|s| Zxid::from_position(s.last))
             .unwrap_or_default();
-        let fle = FastLeaderElection::new(id, &voters, config.election.clone());
+        let fle = FastLeaderElection::new(id, &[id], config.election.clone());
         let threshold = config.snapshot_threshold;
         // Connection ids must differ across restarts: mix in the start time.
         let rng = ChaCha8Rng::seed_from_u64(node_seed(seed, id, now.as_nanos() as u64));
@@ -72,6 +109,9 @@ impl ZabReplica {
             id,
             voters,
             quorum,
+            members,
+            initial,
+            known: Vec::new(),
             config,
             rng,
             hard: recovered.hard_state,
@@ -85,6 +125,7 @@ impl ZabReplica {
             ready: Ready::default(),
             snapshot_in: Default::default(),
         };
+        z.membership_changed();
         z.go_looking();
         z
     }
@@ -100,7 +141,7 @@ impl ZabReplica {
 
     /// acceptedEpoch and currentEpoch.
     pub fn hard_state(&self) -> HardState {
-        self.hard
+        self.hard.clone()
     }
 
     /// The transaction log.
@@ -125,12 +166,21 @@ impl ZabReplica {
 
     pub(crate) fn set_hard(&mut self, hard: HardState) {
         if hard != self.hard {
-            self.hard = hard;
+            self.hard = hard.clone();
             self.ready.persist.push(PersistOp::HardState(hard));
         }
     }
 
     pub(crate) fn own_vote(&self) -> Vote {
+        if !self.voters.contains(&self.id) {
+            // An observer (or a server outside the ensemble) proposes nobody: any voter's
+            // vote beats this one (ZooKeeper's `Long.MIN_VALUE` for non-participants).
+            return Vote {
+                leader: 0,
+                zxid: Zxid::default(),
+                peer_epoch: 0,
+            };
+        }
         Vote {
             leader: self.id,
             zxid: self.log.last_zxid(),
@@ -148,11 +198,23 @@ impl ZabReplica {
     }
 
     pub(crate) fn flush_election(&mut self) {
+        let config = self.hard.config.clone();
         for (to, n) in self.fle.take_messages() {
             self.ready.messages.push(Envelope {
                 to,
                 msg: Message::Notification(n),
             });
+            // ZooKeeper's notifications carry the sender's configuration, so that a server
+            // that missed a reconfig's COMMIT learns it while looking.
+            if let Some((at, members)) = &config {
+                self.ready.messages.push(Envelope {
+                    to,
+                    msg: Message::Config {
+                        at: *at,
+                        members: members.clone(),
+                    },
+                });
+            }
         }
     }
 
@@ -171,7 +233,7 @@ impl ZabReplica {
             handlers: BTreeMap::new(),
             epoch_acks: BTreeSet::new(),
             newleader_acks: BTreeSet::new(),
-            outstanding: Outstanding::new(&self.voters, Zxid::default()),
+            outstanding: Outstanding::new(&self.quorum, Zxid::default()),
             last_proposed: self.log.last_zxid(),
             init_deadline: now + self.config.tick_time * self.config.init_limit,
             next_ping: now + self.config.tick_time / 2,
@@ -359,7 +421,10 @@ impl Replica for ZabReplica {
 
     fn receive(&mut self, now: Time, from: NodeId, msg: Message) {
         self.now = self.now.max(now);
-        if from == self.id || !self.voters.contains(&from) {
+        if from == self.id {
+            return;
+        }
+        if !self.known.contains(&from) && !matches!(msg, Message::Config { .. }) {
             return;
         }
         match msg {
@@ -371,6 +436,7 @@ impl Replica for ZabReplica {
                 }
             }
             Message::Quorum { conn, seq, packet } => self.on_quorum_packet(from, conn, seq, packet),
+            Message::Config { at, members } => self.on_config(at, members),
             Message::QuorumBatch { conn, seq, packets } => {
                 for (i, packet) in packets.into_iter().enumerate() {
                     self.on_quorum_packet(from, conn, seq + i as u64, packet);
@@ -415,6 +481,9 @@ impl Replica for ZabReplica {
             return;
         }
         self.log.compact(at);
+        self.members.compacted(at.position());
+        let mut snapshot = snapshot;
+        snapshot.members = Some(self.members.base().clone());
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));
@@ -433,6 +502,19 @@ impl Replica for ZabReplica {
         self.request_sync(id, level)
     }
 
+    fn change_membership(
+        &mut self,
+        now: Time,
+        changes: &[ConfChange],
+    ) -> Result<Position, ProposeError> {
+        self.now = self.now.max(now);
+        self.start_reconfig(changes)
+    }
+
+    fn membership(&self) -> Option<Membership> {
+        Some(self.committed_config().1)
+    }
+
     fn inspect(&self) -> Vec<(String, String)> {
         let kv = |k: &str, v: String| (k.to_string(), v);
         let mut out = vec![
@@ -440,6 +522,15 @@ impl Replica for ZabReplica {
             kv("currentEpoch", self.hard.current_epoch.to_string()),
             kv("lastLoggedZxid", self.log.last_zxid().to_string()),
             kv("lastCommittedZxid", self.last_committed.to_string()),
+            kv("configuration", {
+                let (at, committed) = self.committed_config();
+                match self.members.latest_position() {
+                    Some(p) if p > at => {
+                        format!("{committed} (proposed: {})", self.members.latest())
+                    }
+                    _ => committed.to_string(),
+                }
+            }),
         ];
         match &self.role {
             ZabRole::Looking => {

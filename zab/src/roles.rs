@@ -78,6 +78,9 @@ pub(crate) struct LearnerHandler {
     pub state: HandlerState,
     pub accepted_epoch: u64,
     pub last_heard: Time,
+    /// A voter: PROPOSALs reach it from this zxid on, and their COMMITs follow. `None` for
+    /// an observer, which gets each committed proposal as one INFORM.
+    pub proposed_from: Option<Zxid>,
 }
 
 impl LearnerHandler {

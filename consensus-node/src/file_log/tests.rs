@@ -127,6 +127,7 @@ fn snapshot_drops_covered_entries_and_segments() {
     let snap = Snapshot {
         last: Position::new(1, 25),
         data: Bytes::from_static(b"state"),
+        members: None,
     };
     persist(&mut log, vec![PersistOp::Snapshot(snap.clone())]);
     let after = log.segment_paths().len();
@@ -146,6 +147,7 @@ fn snapshot_past_the_whole_log_leaves_it_empty() {
     let snap = Snapshot {
         last: Position::new(2, 10),
         data: Bytes::new(),
+        members: None,
     };
     persist(
         &mut log,
@@ -423,6 +425,7 @@ fn random_ops(
                 ops.push(PersistOp::Snapshot(Snapshot {
                     last: at,
                     data: Bytes::from(format!("state at {at}")),
+                    members: None,
                 }));
             }
             _ => ops.push(PersistOp::HardState(rng.below(1000))),

@@ -72,7 +72,7 @@ Set RUST_LOG (e.g. RUST_LOG=debug) for more log output."
 )]
 pub(super) struct ServeArgs {
     /// Read every setting from a TOML file (keys: protocol, id, peers, peer_http, data_dir,
-    /// http, cluster_id, redirect, snapshot_threshold, etcd_listen, zk_listen, [tls]); the
+    /// http, cluster_id, redirect, join, snapshot_threshold, etcd_listen, zk_listen, [tls]); the
     /// other flags must then be left out.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["protocol", "id", "peers", "peer_http", "data_dir", "http"])]
     pub(super) config: Option<std::path::PathBuf>,
@@ -101,6 +101,10 @@ pub(super) struct ServeArgs {
     /// forwarding them (the default forwards, as ZooKeeper's followers do).
     #[arg(long)]
     pub(super) redirect: bool,
+    /// Join a running cluster: start outside its configuration (--peers lists its members
+    /// and this node) and wait until `consensus-lab member add` adds this node.
+    #[arg(long)]
+    pub(super) join: bool,
     /// Applied entries beyond the last snapshot that make the node take a new one (0: never;
     /// the default is etcd's and ZooKeeper's).
     #[arg(long, default_value_t = crate::net::serve_config::REAL_SNAPSHOT_THRESHOLD)]
@@ -215,7 +219,12 @@ pub(super) struct TortureArgs {
 #[derive(Args)]
 #[command(after_help = "Examples (against `consensus-lab cluster`):
   consensus-lab member list
-  consensus-lab member transfer --to 3          # Raft: node 3 leads next (ZAB has no transfer)")]
+  consensus-lab member transfer --to 3          # Raft: node 3 leads next (ZAB has no transfer)
+
+Replacing node 3 by a fresh node 4 (started with `serve --id 4 --join --peers 1=...,2=...,4=...`):
+  consensus-lab member add --id 4 --peer 127.0.0.1:7004 --http 127.0.0.1:8004
+  consensus-lab member promote --id 4           # once it caught up (Raft refuses before)
+  consensus-lab member remove --id 3")]
 pub(super) struct MemberArgs {
     /// What to do.
     #[command(subcommand)]
@@ -240,6 +249,34 @@ pub(super) enum MemberAction {
         /// The member that should lead.
         #[arg(long)]
         to: u64,
+    },
+    /// Add a node (started with `serve --join`) as a learner (Raft) or observer (ZAB): it
+    /// receives the log but does not vote until promoted.
+    Add {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// Its peer address (serve's --peers entry for it).
+        #[arg(long)]
+        peer: std::net::SocketAddr,
+        /// Its HTTP address.
+        #[arg(long)]
+        http: Option<std::net::SocketAddr>,
+        /// Add it as a voter at once instead of a learner.
+        #[arg(long)]
+        voter: bool,
+    },
+    /// Make a learner a voter (Raft: only once it has caught up with the commit index).
+    Promote {
+        /// The learner's id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove a member, voter or learner (the leader itself too: it hands over and steps down).
+    Remove {
+        /// The member's id.
+        #[arg(long)]
+        id: u64,
     },
 }
 

@@ -60,6 +60,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> Result<ExitCode> {
             http: a.http,
             cluster_id: a.cluster_id,
             redirect: a.redirect,
+            join: a.join,
             snapshot_threshold: a.snapshot_threshold,
             etcd_listen: a.etcd_listen,
             zk_listen: a.zk_listen,
@@ -239,7 +240,7 @@ pub(super) fn cmd_torture(a: TortureArgs, out: &mut dyn Write) -> Result<ExitCod
 }
 
 /// `load`: closed-loop load against a real cluster.
-/// `member list` and `member transfer`.
+/// `member list`, `transfer`, `add`, `promote` and `remove`.
 pub(super) fn cmd_member(a: MemberArgs, out: &mut dyn Write) -> Result<ExitCode> {
     use crate::net::server::{MembersBody, StatusBody};
     use bytes::Bytes;
@@ -264,12 +265,14 @@ pub(super) fn cmd_member(a: MemberArgs, out: &mut dyn Write) -> Result<ExitCode>
                 let Some(m) = found else {
                     bail!("no node answered at {}", a.endpoints.join(", "));
                 };
+                outln!(out, "configuration: {}", m.configuration);
                 outln!(
                     out,
-                    "{:>4}  {:<21} {:<21} {:<10} {:>6} {:>12} {:>12}",
+                    "{:>4}  {:<21} {:<21} {:<8} {:<10} {:>6} {:>12} {:>12}",
                     "id",
                     "peer",
                     "http",
+                    "member",
                     "role",
                     "era",
                     "commit",
@@ -299,10 +302,11 @@ pub(super) fn cmd_member(a: MemberArgs, out: &mut dyn Write) -> Result<ExitCode>
                     };
                     outln!(
                         out,
-                        "{:>4}  {:<21} {:<21} {:<10} {:>6} {:>12} {:>12}",
+                        "{:>4}  {:<21} {:<21} {:<8} {:<10} {:>6} {:>12} {:>12}",
                         format!("n{}", member.id),
                         member.peer,
                         member.http.as_deref().unwrap_or("-"),
+                        if member.voter { "voter" } else { "learner" },
                         role,
                         era,
                         commit,
@@ -314,6 +318,72 @@ pub(super) fn cmd_member(a: MemberArgs, out: &mut dyn Write) -> Result<ExitCode>
                     None => outln!(out, "no leader (as n{} sees it)", m.answered_by),
                 }
                 Ok(ExitCode::SUCCESS)
+            }
+            MemberAction::Add { .. }
+            | MemberAction::Promote { .. }
+            | MemberAction::Remove { .. } => {
+                use crate::net::server::{ChangeAction, ChangeBody, ChangeItem};
+                let (item, done) = match a.action {
+                    MemberAction::Add {
+                        id,
+                        peer,
+                        http,
+                        voter,
+                    } => (
+                        ChangeItem {
+                            action: if voter {
+                                ChangeAction::AddVoter
+                            } else {
+                                ChangeAction::AddLearner
+                            },
+                            id,
+                            peer: Some(peer),
+                            http,
+                        },
+                        format!(
+                            "n{id} added as a {}",
+                            if voter { "voter" } else { "learner" }
+                        ),
+                    ),
+                    MemberAction::Promote { id } => (
+                        ChangeItem {
+                            action: ChangeAction::AddVoter,
+                            id,
+                            peer: None,
+                            http: None,
+                        },
+                        format!("n{id} is a voter"),
+                    ),
+                    MemberAction::Remove { id } => (
+                        ChangeItem {
+                            action: ChangeAction::Remove,
+                            id,
+                            peer: None,
+                            http: None,
+                        },
+                        format!("n{id} removed"),
+                    ),
+                    _ => unreachable!("matched above"),
+                };
+                let body = Bytes::from(serde_json::to_vec(&ChangeBody {
+                    changes: vec![item],
+                })?);
+                let mut c = crate::net::Client::new(a.endpoints.clone(), 0);
+                let r = c
+                    .call(Method::POST, "/cluster/members", body)
+                    .await
+                    .with_context(|| format!("no node answered at {}", a.endpoints.join(", ")))?;
+                if r.status == StatusCode::OK {
+                    let m: MembersBody = serde_json::from_slice(&r.body)?;
+                    outln!(out, "{done}; configuration: {}", m.configuration);
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    let v = r.json();
+                    bail!(
+                        "{}",
+                        v["error"].as_str().unwrap_or("the change was refused")
+                    )
+                }
             }
             MemberAction::Transfer { to } => {
                 let body = Bytes::from(format!("{{\"to\": {to}}}"));

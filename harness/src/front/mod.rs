@@ -30,7 +30,6 @@ pub mod proto {
 use bytes::Bytes;
 use consensus_core::{Command, NodeId, Position, ReadLevel, Status};
 use consensus_node::runtime::{ClientError, NodeHandle};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,7 +61,7 @@ pub enum GatewayError {
 pub struct Gateway {
     id: NodeId,
     handle: NodeHandle,
-    peer_http: BTreeMap<NodeId, SocketAddr>,
+    peer_http: crate::net::directory::Directory,
     tls: Option<tokio_rustls::TlsConnector>,
     /// Idle connections to the leader's HTTP API.
     idle: Arc<Mutex<Vec<(SocketAddr, crate::net::Client)>>>,
@@ -73,7 +72,7 @@ impl Gateway {
     pub fn new(
         id: NodeId,
         handle: NodeHandle,
-        peer_http: BTreeMap<NodeId, SocketAddr>,
+        peer_http: crate::net::directory::Directory,
         tls: Option<tokio_rustls::TlsConnector>,
     ) -> Gateway {
         Gateway {
@@ -92,7 +91,7 @@ impl Gateway {
 
     /// The HTTP address of member `id`, when known.
     pub(crate) fn http_of(&self, id: NodeId) -> Option<SocketAddr> {
-        self.peer_http.get(&id).copied()
+        self.peer_http.http(id)
     }
 
     /// The node's handle.
@@ -146,7 +145,7 @@ impl Gateway {
                 Ok(Err(e)) => Err(Refusal::Failed(GatewayError::Unavailable(e.to_string()))),
             };
         }
-        let Some(&addr) = self.peer_http.get(&leader) else {
+        let Some(addr) = self.peer_http.http(leader) else {
             return Err(Refusal::Failed(GatewayError::Unavailable(format!(
                 "the leader n{leader}'s HTTP address is not known here (serve --peer-http)"
             ))));

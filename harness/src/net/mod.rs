@@ -5,6 +5,7 @@
 //! history checked).
 
 pub mod client;
+pub mod directory;
 pub mod launch;
 pub mod load;
 pub mod node;

@@ -43,6 +43,10 @@ pub struct ServeConfig {
     /// Serve ZooKeeper's client protocol here too.
     #[serde(default)]
     pub zk_listen: Option<SocketAddr>,
+    /// Start outside the configuration and wait to be added (`member add`): `peers` lists
+    /// the running members and this node.
+    #[serde(default)]
+    pub join: bool,
 }
 
 /// A real node's snapshot threshold unless told otherwise: etcd's `--snapshot-count` and
@@ -111,6 +115,9 @@ impl ServeConfig {
         }
         if self.peers.contains_key(&0) {
             bail!("node ids start at 1");
+        }
+        if self.join && self.peers.len() < 2 {
+            bail!("--join needs the running members in --peers (besides this node)");
         }
         if self.tls.is_some()
             && !self

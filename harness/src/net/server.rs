@@ -88,7 +88,8 @@ struct AppState {
     peers: BTreeMap<NodeId, SocketAddr>,
     protocol: Protocol,
     handle: NodeHandle,
-    peer_http: BTreeMap<NodeId, SocketAddr>,
+    /// Every member's peer and HTTP addresses, kept up to date with the configuration.
+    peer_http: crate::net::directory::Directory,
     sessions: Sessions,
     /// Answer with a 307 instead of forwarding to the leader.
     redirect: bool,
@@ -107,7 +108,7 @@ impl AppState {
     /// The answer of a node that does not lead.
     fn not_leader(&self, leader: Option<NodeId>, path: &str) -> Response {
         match leader {
-            Some(l) if l != self.id => match self.peer_http.get(&l) {
+            Some(l) if l != self.id => match self.peer_http.http(l) {
                 Some(addr) => {
                     let location = format!("http://{addr}{path}");
                     (
@@ -409,7 +410,7 @@ fn status_body(st: &AppState, s: &Status) -> StatusBody {
         leader: s.leader,
         leader_http: s
             .leader
-            .and_then(|l| st.peer_http.get(&l))
+            .and_then(|l| st.peer_http.http(l))
             .map(|a| a.to_string()),
         commit: s.commit,
         last: s.last,
@@ -447,12 +448,15 @@ async fn propose_raw(State(st): Shared, body: Bytes) -> Response {
 pub struct Member {
     /// Its id.
     pub id: NodeId,
-    /// Its peer address.
+    /// Its peer address, when this node knows it.
     pub peer: String,
     /// Its HTTP address, when this node knows it.
     pub http: Option<String>,
-    /// Whether it votes (every member does until membership changes exist).
+    /// Whether it votes.
     pub voter: bool,
+    /// Whether it is a learner (Raft) or observer (ZAB): it receives the log without voting.
+    #[serde(default)]
+    pub learner: bool,
 }
 
 /// What `GET /cluster/members` returns.
@@ -466,28 +470,165 @@ pub struct MembersBody {
     pub era: u64,
     /// Every member.
     pub members: Vec<Member>,
+    /// The configuration as one line ("voters {n1,n2,n3} learners {n4}"; joint while a
+    /// Raft change is half done).
+    #[serde(default)]
+    pub configuration: String,
+}
+
+impl AppState {
+    /// The configuration as this node knows it.
+    fn members_body(&self) -> MembersBody {
+        let s = self.handle.status();
+        let m = self.handle.membership().unwrap_or_else(|| {
+            consensus_core::Membership::of_voters(&self.peers.keys().copied().collect::<Vec<_>>())
+        });
+        let members = m
+            .members()
+            .into_iter()
+            .map(|id| {
+                let a = self.peer_http.get(id);
+                Member {
+                    id,
+                    peer: a.peer.map(|p| p.to_string()).unwrap_or_default(),
+                    http: a.http.map(|h| h.to_string()),
+                    voter: m.is_voter(id),
+                    learner: m.is_learner(id),
+                }
+            })
+            .collect();
+        MembersBody {
+            answered_by: self.id,
+            leader: s.leader,
+            era: s.era,
+            members,
+            configuration: m.to_string(),
+        }
+    }
 }
 
 /// `GET /cluster/members`: the configuration as this node knows it.
 async fn get_members(State(st): Shared) -> Response {
-    let s = st.handle.status();
-    let members = st
-        .peers
+    Json(st.members_body()).into_response()
+}
+
+/// What a membership change does to one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeAction {
+    /// Add it as a learner (Raft) or observer (ZAB): it receives the log but does not vote.
+    AddLearner,
+    /// Make it a voter: promote a learner, or add a new node directly.
+    AddVoter,
+    /// Remove it, voter or learner.
+    Remove,
+}
+
+/// One change of `POST /cluster/members`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ChangeItem {
+    /// What to do.
+    pub action: ChangeAction,
+    /// To which node.
+    pub id: NodeId,
+    /// A new node's peer address.
+    #[serde(default)]
+    pub peer: Option<SocketAddr>,
+    /// A new node's HTTP address.
+    #[serde(default)]
+    pub http: Option<SocketAddr>,
+}
+
+/// The body of `POST /cluster/members`: changes made together (more than one voter at once
+/// goes through Raft's joint consensus; ZAB's reconfig takes them in one transaction).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ChangeBody {
+    /// The changes.
+    pub changes: Vec<ChangeItem>,
+}
+
+impl ChangeItem {
+    /// The core's form of the change.
+    pub fn to_conf_change(&self) -> consensus_core::ConfChange {
+        use consensus_core::ConfChange;
+        let addr = crate::net::directory::Addrs {
+            peer: self.peer,
+            http: self.http,
+        }
+        .encode();
+        match self.action {
+            ChangeAction::AddLearner => ConfChange::AddLearner { id: self.id, addr },
+            ChangeAction::AddVoter => ConfChange::AddVoter { id: self.id, addr },
+            ChangeAction::Remove => ConfChange::Remove { id: self.id },
+        }
+    }
+
+    /// True once `m` shows the change made.
+    fn done_in(&self, m: &consensus_core::Membership) -> bool {
+        match self.action {
+            ChangeAction::AddLearner => m.contains(self.id),
+            ChangeAction::AddVoter => m.voters.contains(&self.id),
+            ChangeAction::Remove => !m.contains(self.id),
+        }
+    }
+}
+
+/// How long `POST /cluster/members` waits for a change to take effect.
+const CHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `POST /cluster/members`: the leader changes the membership and answers once the change is
+/// committed and in force (Raft: after leaving the joint configuration), with the new
+/// configuration. A follower redirects to the leader.
+async fn change_members(State(st): Shared, body: Bytes) -> Response {
+    let body = match serde_json::from_slice::<ChangeBody>(&body) {
+        Ok(b) if !b.changes.is_empty() => b,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "no change given"),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be {{\"changes\": [{{\"action\": \"add-learner\" | \"add-voter\" | \"remove\", \"id\": N, \"peer\": ADDR, \"http\": ADDR}}]}}: {e}"
+                ),
+            )
+        }
+    };
+    let changes: Vec<_> = body
+        .changes
         .iter()
-        .map(|(&id, addr)| Member {
-            id,
-            peer: addr.to_string(),
-            http: st.peer_http.get(&id).map(|a| a.to_string()),
-            voter: true,
-        })
+        .map(ChangeItem::to_conf_change)
         .collect();
-    Json(MembersBody {
-        answered_by: st.id,
-        leader: s.leader,
-        era: s.era,
-        members,
-    })
-    .into_response()
+    let pos = match st.handle.change_membership(changes).await {
+        Ok(pos) => pos,
+        Err(ClientError::NotLeader { leader }) => return st.not_leader(leader, "/cluster/members"),
+        Err(ClientError::Unsupported) => {
+            return error(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("{} has a fixed membership", st.protocol.name()),
+            )
+        }
+        Err(e) => return error(StatusCode::CONFLICT, e.to_string()),
+    };
+    let deadline = tokio::time::Instant::now() + CHANGE_WAIT;
+    loop {
+        let done = st
+            .handle
+            .membership()
+            .is_some_and(|m| !m.is_joint() && body.changes.iter().all(|c| c.done_in(&m)))
+            && st.handle.status().commit >= pos;
+        if done {
+            return Json(st.members_body()).into_response();
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the change (entry at {pos}) did not take effect within {} s; it may still: see GET /cluster/members",
+                    CHANGE_WAIT.as_secs()
+                ),
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// The body of `POST /cluster/transfer-leader`.
@@ -584,7 +725,7 @@ async fn forward_to_leader(
         Some(l) if l != st.id => l,
         _ => return next.run(req).await,
     };
-    let Some(&addr) = st.peer_http.get(&leader) else {
+    let Some(addr) = st.peer_http.http(leader) else {
         return next.run(req).await;
     };
     if st.redirect
@@ -659,7 +800,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/cas/{*key}", post(cas_kv))
         .route("/status", get(get_status))
         .route("/cluster/transfer-leader", post(transfer_leader))
-        .route("/cluster/members", get(get_members))
+        .route("/cluster/members", get(get_members).post(change_members))
         .route(crate::front::PROPOSE_PATH, post(propose_raw))
         .route(crate::front::zk::TOUCH_PATH, post(touch_sessions))
         .fallback(not_found)
@@ -736,10 +877,26 @@ pub async fn serve(
     }
     let (id, span, run, handle) = started?;
     let node_task = tokio::spawn(run.instrument(span.clone()));
+    let directory = crate::net::directory::Directory::new(&cfg.peers, &cfg.peer_http);
+    {
+        // Members added later bring their addresses in the configuration.
+        let directory = directory.clone();
+        let mut members = handle.watch_membership();
+        tokio::spawn(async move {
+            loop {
+                if let Some(m) = members.borrow_and_update().clone() {
+                    directory.learn(&m);
+                }
+                if members.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
     let gateway = crate::front::Gateway::new(
         id,
         handle.clone(),
-        cfg.peer_http.clone(),
+        directory.clone(),
         tls.as_ref().map(|t| t.connector()),
     );
     // Every node reports the ZooKeeper sessions it hosts, and the leader expires the silent
@@ -793,7 +950,7 @@ pub async fn serve(
         id,
         protocol: cfg.protocol,
         handle,
-        peer_http: cfg.peer_http.clone(),
+        peer_http: directory,
         peers: cfg.peers.clone(),
         sessions: Sessions {
             free: Mutex::new(Vec::new()),
@@ -848,7 +1005,13 @@ async fn start(
 ) -> anyhow::Result<(NodeId, tracing::Span, NodeRun, NodeHandle)> {
     check_protocol_marker(&cfg.data_dir, cfg.protocol)?;
     let span = tracing::info_span!("node", id = cfg.id);
-    let voters: Vec<NodeId> = cfg.peers.keys().copied().collect();
+    // A joining node starts outside the configuration: the running members are the voters.
+    let voters: Vec<NodeId> = cfg
+        .peers
+        .keys()
+        .copied()
+        .filter(|&p| !(cfg.join && p == cfg.id))
+        .collect();
     let tcp = crate::net::tcp::TcpConfig {
         id: cfg.id,
         cluster_id: cfg.cluster_id.clone(),

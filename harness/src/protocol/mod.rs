@@ -209,6 +209,9 @@ pub struct Knobs {
     /// Most payload bytes one message carries (entries of a batch, a snapshot chunk): small
     /// values make every snapshot travel in many chunks.
     pub max_bytes_per_message: Option<usize>,
+    /// Raft's fix to single-server membership changes (a leader changes the membership only
+    /// after it committed an entry of its term); `Some(false)` shows the bug.
+    pub safe_membership_changes: Option<bool>,
 }
 
 impl Knobs {
@@ -221,6 +224,9 @@ impl Knobs {
             disruption_guards: self.disruption_guards.or(base.disruption_guards),
             lease_reads: self.lease_reads.or(base.lease_reads),
             max_bytes_per_message: self.max_bytes_per_message.or(base.max_bytes_per_message),
+            safe_membership_changes: self
+                .safe_membership_changes
+                .or(base.safe_membership_changes),
         }
     }
 }

@@ -36,6 +36,9 @@ fn config(base: Config, k: &Knobs) -> Config {
         c.pre_vote = on;
         c.check_quorum = on;
     }
+    if let Some(on) = k.safe_membership_changes {
+        c.change_after_own_term_commit = on;
+    }
     c
 }
 
@@ -53,11 +56,11 @@ impl ProtocolDef for RaftDef {
     }
 
     fn simulate(&self, cfg: &SimConfig) -> Box<dyn Backend> {
-        let voters = cfg.voters();
+        let members = cfg.membership();
         let seed = cfg.seed;
         let rc = config(cfg.tuning.get(), &cfg.knobs);
         simulated(cfg.clone(), move |id, recovered, now| {
-            RaftReplica::new(id, &voters, rc.clone(), seed, recovered, now)
+            RaftReplica::with_membership(id, members.clone(), rc.clone(), seed, recovered, now)
         })
     }
 
@@ -67,13 +70,30 @@ impl ProtocolDef for RaftDef {
             // Real nodes serve lease reads: a lease needs the vote pause at start-up.
             let config = config(Config::serving_leases(), &n.knobs);
             start_node(n, move |rec, now| {
-                RaftReplica::new(id, &voters, config, seed, rec, now)
+                RaftReplica::with_membership(
+                    id,
+                    consensus_core::Membership::of_voters(&voters),
+                    config,
+                    seed,
+                    rec,
+                    now,
+                )
             })
             .await
         })
     }
 
     fn variants(&self, scenario: &str) -> Vec<(String, Knobs)> {
+        if scenario == "single-server-bug" {
+            let rule = |on| Knobs {
+                safe_membership_changes: Some(on),
+                ..Knobs::default()
+            };
+            return vec![
+                ("raft, unfixed rule".into(), rule(false)),
+                ("raft, fixed rule".into(), rule(true)),
+            ];
+        }
         if scenario != "disruptive-rejoin" {
             return Vec::new();
         }
@@ -173,6 +193,7 @@ fn interesting(msg: &str, fields: &Value) -> bool {
 
 static WORDS: Words = Words {
     title: "Raft",
+    learner: "learner",
     era: "term",
     starting_role: "followers",
     election_start: "each waits out a random election timeout (150-300 ms)",

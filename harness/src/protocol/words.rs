@@ -56,6 +56,8 @@ pub struct StaleRollback {
 pub struct Words {
     /// The protocol's name for people ("Raft").
     pub title: &'static str,
+    /// A member that receives the log without voting ("learner", "observer").
+    pub learner: &'static str,
     /// What it calls a leader's reign ("term").
     pub era: &'static str,
     /// What the nodes are when the cluster starts ("followers").

@@ -49,11 +49,11 @@ impl ProtocolDef for ZabDef {
     }
 
     fn simulate(&self, cfg: &SimConfig) -> Box<dyn Backend> {
-        let voters = cfg.voters();
+        let members = cfg.membership();
         let seed = cfg.seed;
         let zc = config(cfg.tuning.get(), &cfg.knobs);
         simulated(cfg.clone(), move |id, recovered, now| {
-            ZabReplica::new(id, &voters, zc.clone(), seed, recovered, now)
+            ZabReplica::with_membership(id, members.clone(), zc.clone(), seed, recovered, now)
         })
     }
 
@@ -62,7 +62,14 @@ impl ProtocolDef for ZabDef {
             let (id, voters, seed) = (n.id, n.voters.clone(), n.seed);
             let zc = config(Config::default(), &n.knobs);
             start_node(n, move |rec, now| {
-                ZabReplica::new(id, &voters, zc, seed, rec, now)
+                ZabReplica::with_membership(
+                    id,
+                    consensus_core::Membership::of_voters(&voters),
+                    zc,
+                    seed,
+                    rec,
+                    now,
+                )
             })
             .await
         })
@@ -96,10 +103,25 @@ fn brief(_msg: &str, f: &Value) -> String {
     }
     if let Value::Array(items) = f {
         // A frame of several packets: their zxids.
-        let zs: Vec<String> = items
+        let zs: Vec<u64> = items
             .iter()
-            .filter_map(|i| i.get("zxid").map(zxid))
+            .filter_map(|i| i.get("zxid").and_then(Value::as_u64))
             .collect();
+        let zs: Vec<String> = if zs.len() > 4 {
+            // A long synchronization: the range of its zxids.
+            let mut sorted = zs.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+            vec![format!(
+                "{} .. {}, {} zxids",
+                zxid(&lo.into()),
+                zxid(&hi.into()),
+                sorted.len()
+            )]
+        } else {
+            zs.iter().map(|&z| zxid(&z.into())).collect()
+        };
         if !zs.is_empty() {
             v.push(zs.join(" "));
         }
@@ -113,13 +135,14 @@ fn zxid(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// Worth a line: everything but PINGs and election notifications.
+/// Worth a line: everything but PINGs and election traffic (notifications, configurations).
 fn interesting(msg: &str, _fields: &Value) -> bool {
-    !matches!(msg, "PING" | "Notification")
+    !matches!(msg, "PING" | "Notification" | "Configuration")
 }
 
 static WORDS: Words = Words {
     title: "ZAB",
+    learner: "observer",
     era: "epoch",
     starting_role: "LOOKING",
     election_start: "each votes for itself and tells the others (Fast Leader Election)",

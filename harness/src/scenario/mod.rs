@@ -44,7 +44,7 @@ pub struct ScenarioInfo {
 }
 
 /// Every scenario, in teaching order.
-pub const SCENARIOS: [ScenarioInfo; 12] = [
+pub const SCENARIOS: [ScenarioInfo; 16] = [
     ScenarioInfo {
         name: "election",
         summary: "all nodes start without a leader; one times out first and wins; heartbeats keep it",
@@ -92,6 +92,22 @@ pub const SCENARIOS: [ScenarioInfo; 12] = [
     ScenarioInfo {
         name: "lease-drift",
         summary: "clocks 2x apart: a cut-off leader answers a lease read with an overwritten value",
+    },
+    ScenarioInfo {
+        name: "replace-node",
+        summary: "a follower dies for good; an empty node joins as a learner, catches up, is promoted; the dead one is removed",
+    },
+    ScenarioInfo {
+        name: "remove-leader",
+        summary: "the leader removes itself: Raft hands over at once; ZAB steps down and the rest elect",
+    },
+    ScenarioInfo {
+        name: "grow-3-to-5",
+        summary: "two learners catch up and are promoted together: Raft through a joint configuration, ZAB in one reconfig",
+    },
+    ScenarioInfo {
+        name: "single-server-bug",
+        summary: "two leaders' single-server changes miss each other: without the 2015 fix Raft loses a write; ZAB commits neither",
     },
 ];
 
@@ -372,6 +388,23 @@ pub fn run(name: &str, protocol: Protocol, seed: u64) -> Result<Vec<Outcome>, St
             base.nodes = 3;
             base.knobs.lease_reads = Some(true);
             stories::lease_drift
+        }
+        "replace-node" => {
+            base.nodes = 4;
+            base.spares = 1;
+            stories::replace_node
+        }
+        "remove-leader" => {
+            base.nodes = 3;
+            stories::remove_leader
+        }
+        "grow-3-to-5" => {
+            base.spares = 2;
+            stories::grow_3_to_5
+        }
+        "single-server-bug" => {
+            base.spares = 1;
+            stories::single_server_bug
         }
         other => return Err(format!("scenario {other} has no script")),
     };

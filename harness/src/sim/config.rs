@@ -46,6 +46,9 @@ pub const RETRANSMISSION_TIMEOUT: Duration = Duration::from_millis(200);
 pub struct SimConfig {
     /// Number of nodes, numbered `1..=nodes`.
     pub nodes: usize,
+    /// How many of them (the highest-numbered) start outside the configuration, waiting to
+    /// be added by a membership change.
+    pub spares: usize,
     /// The run's seed: every random choice derives from it.
     pub seed: u64,
     /// Network delays.
@@ -70,6 +73,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             nodes: 5,
+            spares: 0,
             seed: 1,
             net: NetConfig::default(),
             fsync_latency: Duration::from_millis(1),
@@ -83,9 +87,14 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
-    /// Every node's id: `1..=nodes`.
+    /// The voters the cluster starts with: `1..=nodes - spares`.
     pub fn voters(&self) -> Vec<NodeId> {
-        (1..=self.nodes as NodeId).collect()
+        (1..=self.nodes.saturating_sub(self.spares).max(1) as NodeId).collect()
+    }
+
+    /// The configuration the cluster starts with.
+    pub fn membership(&self) -> consensus_core::Membership {
+        consensus_core::Membership::of_voters(&self.voters())
     }
 }
 

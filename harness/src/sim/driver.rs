@@ -326,7 +326,14 @@ impl<R: Replica> Sim<R> {
                     self.snapshot_counts.entry(last).or_insert(count);
                     let n = self.node_mut(id);
                     if let Some(r) = n.replica.as_mut() {
-                        r.compact(now, Snapshot { last, data });
+                        r.compact(
+                            now,
+                            Snapshot {
+                                last,
+                                data,
+                                members: None,
+                            },
+                        );
                     }
                 }
             }

@@ -379,6 +379,12 @@ impl<R: Replica> Sim<R> {
                     }
                 }
             }
+            // An operator changes the membership, while the other faults go on.
+            70..=79 => {
+                if let Some(kind) = self.reconfigure(&mut ch.rng) {
+                    st.count(kind);
+                }
+            }
             _ => {}
         }
         let next = now + Duration::from_millis(ch.rng.random_range(20..=200));
@@ -386,6 +392,68 @@ impl<R: Replica> Sim<R> {
         self.nemesis = Some(st);
         self.chaos_links();
         self.schedule(next, Event::Chaos { generation });
+    }
+
+    /// Asks the leader for a membership change drawn from `rng`, keeping three to all nodes
+    /// as voters: remove a voter or the leader itself, add a node as a learner, promote a
+    /// learner, or replace a voter (the leader, half the time) by a learner in one change.
+    /// Returns the kind of change the leader accepted.
+    fn reconfigure(&mut self, rng: &mut ChaCha8Rng) -> Option<&'static str> {
+        use consensus_core::ConfChange;
+        let leader = self.leader()?;
+        let m = self.membership(leader)?;
+        let n = self.nodes.len() as NodeId;
+        let outside: Vec<NodeId> = (1..=n).filter(|&id| !m.contains(id)).collect();
+        let pick = |rng: &mut ChaCha8Rng, from: &[NodeId]| from[rng.random_range(0..from.len())];
+        let others: Vec<NodeId> = m.voters.iter().copied().filter(|&v| v != leader).collect();
+        let victim = |rng: &mut ChaCha8Rng| {
+            if rng.random_bool(0.5) || others.is_empty() {
+                leader
+            } else {
+                pick(rng, &others)
+            }
+        };
+        let (kind, changes) = match rng.random_range(0..4u32) {
+            0 if m.voters.len() > 3 => {
+                let id = victim(rng);
+                let kind = if id == leader {
+                    "reconfig: remove the leader"
+                } else {
+                    "reconfig: remove a voter"
+                };
+                (kind, vec![ConfChange::Remove { id }])
+            }
+            1 if !outside.is_empty() => {
+                let id = pick(rng, &outside);
+                let addr = String::new();
+                (
+                    "reconfig: add a learner",
+                    vec![ConfChange::AddLearner { id, addr }],
+                )
+            }
+            2 if !m.learners.is_empty() => {
+                let id = pick(rng, &m.learners);
+                let addr = String::new();
+                (
+                    "reconfig: promote a learner",
+                    vec![ConfChange::AddVoter { id, addr }],
+                )
+            }
+            3 if !m.learners.is_empty() => {
+                let id = pick(rng, &m.learners);
+                let gone = victim(rng);
+                let addr = String::new();
+                (
+                    "reconfig: replace a voter",
+                    vec![
+                        ConfChange::AddVoter { id, addr },
+                        ConfChange::Remove { id: gone },
+                    ],
+                )
+            }
+            _ => return None,
+        };
+        self.change_membership(leader, &changes).ok().map(|_| kind)
     }
 
     /// The established leader, or a node that would lead, or any node.

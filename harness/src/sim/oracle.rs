@@ -7,7 +7,7 @@ impl<R: Replica> Sim<R> {
     pub(super) fn apply(&mut self, id: NodeId, entry: Entry) {
         let out = match &entry.payload {
             Payload::Command(cmd) => Some(self.apply_command(id, entry.pos, cmd)),
-            Payload::Noop => None,
+            Payload::Noop | Payload::Config(_) => None,
         };
         let n = &mut self.nodes[id as usize - 1];
         n.applied_at = entry.pos;
@@ -122,10 +122,24 @@ impl<R: Replica> Sim<R> {
         at_once(self.node_mut(id).sm.query(command))
     }
 
-    /// The end-of-run check of every replica against the cluster's sequence: each node holds
-    /// the whole sequence (not a prefix of it), its applied commands are the sequence's, and
-    /// its store equals a replay of the sequence. Returns the problems found.
+    /// Whether node `id` belongs to the cluster at the end: a member of the leader's
+    /// configuration (every node while none leads). A node removed keeps what it applied,
+    /// which must be a prefix of the sequence, but need not catch up.
+    fn is_final_member(&self, id: NodeId) -> bool {
+        match self.leader().and_then(|l| self.membership(l)) {
+            Some(m) => m.contains(id),
+            None => true,
+        }
+    }
+
+    /// The end-of-run check of every replica against the cluster's sequence: each member
+    /// holds the whole sequence (not a prefix of it), its applied commands are the sequence's,
+    /// and its store equals a replay of the sequence; a node removed from the cluster holds a
+    /// prefix of it. Returns the problems found.
     pub(crate) fn final_state_problems(&mut self) -> Vec<String> {
+        let members: Vec<bool> = (1..=self.nodes.len() as NodeId)
+            .map(|id| self.is_final_member(id))
+            .collect();
         let app = self.cfg.app.clone();
         let mut reference = app.get().machine();
         for cmd in &self.oracle {
@@ -136,6 +150,17 @@ impl<R: Replica> Sim<R> {
         for (i, n) in self.nodes.iter_mut().enumerate() {
             let id = i as NodeId + 1;
             let total = n.total_applied();
+            if !members[i] {
+                let end = (total as usize).min(self.oracle.len());
+                if total as usize > self.oracle.len()
+                    || self.oracle.get(n.applied_base as usize..end) != Some(&n.applied[..])
+                {
+                    problems.push(format!(
+                        "node {id} (removed) applied commands that are not a prefix of the sequence"
+                    ));
+                }
+                continue;
+            }
             if total != self.oracle.len() as u64 {
                 problems.push(format!(
                     "node {id} ends with {total} commands applied; the cluster's sequence has {}",
@@ -159,7 +184,9 @@ impl<R: Replica> Sim<R> {
     pub(crate) fn final_prefix(&self) -> usize {
         self.nodes
             .iter()
-            .map(|n| n.total_applied() as usize)
+            .enumerate()
+            .filter(|(i, _)| self.is_final_member(*i as NodeId + 1))
+            .map(|(_, n)| n.total_applied() as usize)
             .min()
             .unwrap_or(0)
             .min(self.oracle.len())
@@ -175,12 +202,18 @@ impl<R: Replica> Sim<R> {
             return false;
         };
         let leader_total = self.node(leader).total_applied();
-        self.nodes.iter().all(|n| match &n.replica {
-            Some(r) => {
-                let s = r.status();
-                s.commit == ls.last && s.last == ls.last && n.total_applied() == leader_total
-            }
-            None => false,
-        })
+        let members = self.membership(leader);
+        let member = |id: NodeId| members.as_ref().is_none_or(|m| m.contains(id));
+        self.nodes
+            .iter()
+            .enumerate()
+            .all(|(i, n)| match &n.replica {
+                _ if !member(i as NodeId + 1) => true,
+                Some(r) => {
+                    let s = r.status();
+                    s.commit == ls.last && s.last == ls.last && n.total_applied() == leader_total
+                }
+                None => false,
+            })
     }
 }

@@ -48,6 +48,29 @@ impl<R: Replica> Sim<R> {
         Ok(())
     }
 
+    /// Asks node `id` (the leader) to change the membership, as an operator would; returns
+    /// where the configuration entry went.
+    pub fn change_membership(
+        &mut self,
+        id: NodeId,
+        changes: &[consensus_core::ConfChange],
+    ) -> Result<Position, ProposeError> {
+        let now = self.clock(id);
+        let r = self
+            .node_mut(id)
+            .replica
+            .as_mut()
+            .ok_or(ProposeError::NotLeader { leader: None })?;
+        let pos = r.change_membership(now, changes)?;
+        self.after_input(id);
+        Ok(pos)
+    }
+
+    /// The configuration node `id` acts on (None while it is crashed).
+    pub fn membership(&self, id: NodeId) -> Option<consensus_core::Membership> {
+        self.node(id).replica.as_ref().and_then(|r| r.membership())
+    }
+
     /// The answer to a read asked for with [`Sim::read`]: `Some(Ok(output))` once served,
     /// `Some(Err(leader hint))` if refused, `None` while it waits.
     pub fn read_result(&self, read: u64) -> Option<Result<bytes::Bytes, Option<NodeId>>> {

@@ -1,6 +1,7 @@
 //! Unit tests: each drives one core by hand and checks one rule of the paper.
 
 mod election;
+mod membership;
 mod read;
 mod replication;
 mod snapshot;

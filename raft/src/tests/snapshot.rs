@@ -6,6 +6,7 @@ fn snap(term: u64, index: u64) -> Snapshot {
     Snapshot {
         last: Position::new(term, index),
         data: Bytes::from(format!("state@{index}")),
+        members: None,
     }
 }
 
@@ -17,7 +18,26 @@ fn install(term: u64, last_included_term: u64, last_included_index: u64) -> Mess
         offset: 0,
         data: Bytes::from(format!("state@{last_included_index}")),
         done: true,
+        members: None,
     }
+}
+
+/// What a leader of `1..=voters` sends: the last chunk names the configuration.
+fn install_of(
+    voters: u64,
+    term: u64,
+    last_included_term: u64,
+    last_included_index: u64,
+) -> Message {
+    let mut m = install(term, last_included_term, last_included_index);
+    if let Message::InstallSnapshot { members, .. } = &mut m {
+        *members = Some(members_of(voters));
+    }
+    m
+}
+
+fn members_of(voters: u64) -> consensus_core::Membership {
+    consensus_core::Membership::of_voters(&(1..=voters).collect::<Vec<_>>())
 }
 
 /// The follower's answer once the snapshot at `index` is installed (or covered).
@@ -70,7 +90,15 @@ fn compaction_drops_the_covered_prefix_and_persists_the_snapshot() {
     assert_eq!(f.take_ready().snapshot_at, Some(Position::new(1, 4)));
     f.compact(ms(2), snap(1, 3));
     let r = f.take_ready();
-    assert_eq!(r.persist, vec![PersistOp::Snapshot(snap(1, 3))]);
+    let taken = Snapshot {
+        members: Some(members_of(3)),
+        ..snap(1, 3)
+    };
+    assert_eq!(
+        r.persist,
+        vec![PersistOp::Snapshot(taken)],
+        "with its configuration"
+    );
     assert_eq!(f.log().snapshot_index(), 3);
     assert_eq!(f.log().last_index(), 4);
     // A snapshot that is not of this log is refused.
@@ -93,7 +121,7 @@ fn leader_sends_a_snapshot_when_the_next_entry_is_compacted() {
     // Follower 3 has nothing: the heartbeat's probe needs index 1, which is compacted.
     l.tick(l.next_deadline());
     let msgs = sent(&l.take_ready());
-    assert!(msgs.contains(&(3, install(1, 1, 5))), "{msgs:?}");
+    assert!(msgs.contains(&(3, install_of(3, 1, 1, 5))), "{msgs:?}");
     assert_eq!(l.progress(3).unwrap().state, ProgressState::Snapshot);
     // Its answer moves the follower past the snapshot; the rest goes as entries.
     l.receive(ms(600), 3, installed(1, 5));
@@ -235,7 +263,7 @@ fn heartbeat_to_a_follower_whose_match_was_compacted_sends_the_snapshot() {
     // so the heartbeat cannot start there.
     l.tick(l.next_deadline());
     let msgs = sent(&l.take_ready());
-    assert!(msgs.contains(&(2, install(1, 1, 11))), "{msgs:?}");
+    assert!(msgs.contains(&(2, install_of(3, 1, 1, 11))), "{msgs:?}");
 }
 
 /// A leader of 3 whose entries 1..=6 are compacted into a 10-byte snapshot, sending at most
@@ -258,6 +286,7 @@ fn leader_with_a_snapshot(max: usize) -> RaftReplica {
         Snapshot {
             last: Position::new(1, 6),
             data: Bytes::from_static(b"0123456789"),
+            members: None,
         },
     );
     l.take_ready();
@@ -330,6 +359,7 @@ fn an_unanswered_chunk_is_sent_again_and_the_follower_says_where_to_resume() {
         offset,
         data: Bytes::from_static(data),
         done,
+        members: None,
     };
     f.receive(ms(1), 1, chunk(0, b"0123", false));
     assert_eq!(sent(&f.take_ready()), vec![(1, need(4))]);

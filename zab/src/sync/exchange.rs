@@ -32,7 +32,7 @@ impl ZabReplica {
         // currentEpoch is durable before the first synchronization packet leaves.
         let hard = HardState {
             current_epoch: e,
-            ..self.hard
+            ..self.hard.clone()
         };
         self.set_hard(hard);
         for p in waiting {
@@ -93,10 +93,7 @@ impl ZabReplica {
                     .snapshots()
                     .latest()
                     .cloned()
-                    .unwrap_or(Snapshot {
-                        last: Position::ZERO,
-                        data: Default::default(),
-                    });
+                    .unwrap_or(Snapshot::new(Position::ZERO, Default::default()));
                 let at = Zxid::from_position(snapshot.last).unwrap_or_default();
                 let mut offset = 0;
                 loop {
@@ -111,6 +108,7 @@ impl ZabReplica {
                         offset,
                         data,
                         done,
+                        members: if done { snapshot.members.clone() } else { None },
                     });
                     if done {
                         break;
@@ -138,9 +136,12 @@ impl ZabReplica {
         packets.push(Packet::NewLeader {
             zxid: Zxid::epoch_marker(epoch as u32),
         });
+        let votes = self.quorum.contains(peer);
         if let ZabRole::Leading(l) = &mut self.role {
             if let Some(h) = l.handlers.get_mut(&peer) {
                 h.state = HandlerState::Syncing;
+                // A voter gets every later PROPOSAL; an observer gets INFORMs instead.
+                h.proposed_from = votes.then(Zxid::default);
             }
         }
         for p in packets {
@@ -173,7 +174,7 @@ impl ZabReplica {
 
     /// A quorum acknowledged NEWLEADER: the leader's history is committed and it serves.
     pub(crate) fn maybe_establish(&mut self) {
-        let voters = self.voters.clone();
+        let quorum = self.quorum.clone();
         let ZabRole::Leading(l) = &mut self.role else {
             return;
         };
@@ -185,7 +186,8 @@ impl ZabReplica {
         }
         let e = l.epoch().expect("settled epochs are fixed");
         l.phase = LeaderPhase::Broadcast(e);
-        l.outstanding = Outstanding::new(&voters, Zxid::epoch_marker(e as u32));
+        l.outstanding = Outstanding::new(&quorum, Zxid::epoch_marker(e as u32));
+
         let synced: Vec<NodeId> = l
             .handlers
             .iter()
@@ -194,11 +196,13 @@ impl ZabReplica {
             .collect();
         // ZooKeeper applies the new leader's log when it starts leading; here applied
         // commands are final, so they are applied once a quorum holds them.
+        let before = self.last_committed;
         self.last_committed = self.last_committed.max(self.log.last_zxid());
         self.fle.update_election_vote(e);
         for p in synced {
             self.send_to_learner(p, Packet::UpToDate);
         }
+        self.commit_moved(before);
     }
 
     /// The follower's side of synchronization.
@@ -214,14 +218,19 @@ impl ZabReplica {
                 offset,
                 data,
                 done,
+                members,
             } => {
                 // Chunks arrive back to back; a resumed transfer (the same leader and
                 // snapshot after a reconnect) skips what is already held.
                 let era = self.hard.accepted_epoch;
-                let snapshot = match self.snapshot_in.receive(era, last, offset, &data, done) {
-                    Received::Complete(s) => s,
-                    Received::NeedFrom(_) => return,
-                };
+                let snapshot =
+                    match self
+                        .snapshot_in
+                        .receive(era, last, offset, &data, done, members.as_ref())
+                    {
+                        Received::Complete(s) => s,
+                        Received::NeedFrom(_) => return,
+                    };
                 let at = Zxid::from_position(snapshot.last).unwrap_or_default();
                 let own = self.log.snapshot_zxid();
                 if at < own {
@@ -230,6 +239,7 @@ impl ZabReplica {
                     // the proposals that follow fill in. (Installing the older one would
                     // leave a gap between it and our log if a crash came in between.)
                     self.log.truncate_after(own);
+                    self.members.truncated_after(own.position());
                     self.ready
                         .persist
                         .push(PersistOp::TruncateAfter(own.position()));
@@ -239,6 +249,11 @@ impl ZabReplica {
                     return;
                 }
                 self.log.reset_to(at);
+                let m = snapshot
+                    .members
+                    .clone()
+                    .unwrap_or_else(|| self.initial.clone());
+                self.members.installed(m);
                 // The snapshot first, then drop the log after it: a crash between the two
                 // leaves the old log behind a valid snapshot, never neither (ZooKeeper
                 // never deletes its log on SNAP either).
@@ -252,6 +267,7 @@ impl ZabReplica {
                 self.last_committed = at;
                 self.applied.installed(snapshot);
                 self.note_sync_committed(at);
+                self.membership_changed();
             }
             Packet::Proposal { zxid, data } => {
                 if let ZabRole::Following(f) = &mut self.role {
@@ -271,6 +287,24 @@ impl ZabReplica {
                     self.note_sync_committed(zxid);
                 } else {
                     self.go_looking();
+                }
+            }
+            Packet::Inform { zxid, data } => {
+                // An observer: the proposal arrives with its commit.
+                let ZabRole::Following(f) = &mut self.role else {
+                    return;
+                };
+                let entry = match f.not_committed.front() {
+                    Some(e) if e.pos == zxid.position() => f.not_committed.pop_front(),
+                    Some(e) if e.pos > zxid.position() => None,
+                    _ => Some(Entry {
+                        pos: zxid.position(),
+                        payload: data,
+                    }),
+                };
+                if let Some(e) = entry {
+                    f.committed_in_sync.push(e);
+                    self.note_sync_committed(zxid);
                 }
             }
             Packet::NewLeader { zxid } => self.on_new_leader(zxid),
@@ -300,6 +334,7 @@ impl ZabReplica {
             ));
         }
         self.log.truncate_after(to);
+        self.members.truncated_after(to.position());
         self.ready
             .persist
             .push(PersistOp::TruncateAfter(to.position()));
@@ -314,6 +349,7 @@ impl ZabReplica {
             self.reload_from_snapshot();
         }
         self.last_committed = self.last_committed.min(to).max(self.last_applied());
+        self.membership_changed();
     }
 
     /// Rebuilds the state machine from the latest snapshot (the empty state without one);
@@ -335,7 +371,7 @@ impl ZabReplica {
         self.log_entries(committed);
         let hard = HardState {
             current_epoch: new_epoch,
-            ..self.hard
+            ..self.hard.clone()
         };
         self.set_hard(hard);
         self.send_to_leader(crate::message::Packet::Ack { zxid });
@@ -355,9 +391,11 @@ impl ZabReplica {
         self.fle.update_election_vote(new_epoch);
         self.log_entries(committed);
         // The leader is established: the synchronized history is committed.
+        let before = self.last_committed;
         self.last_committed = self
             .last_committed
             .max(sync_committed.min(self.log.last_zxid()));
+        self.commit_moved(before);
         for e in pending {
             let zxid = Zxid::from_position(e.pos).expect("logged zxids fit");
             self.log_entries(vec![e]);
@@ -378,7 +416,16 @@ impl ZabReplica {
         for e in &fresh {
             self.log.push(e.clone());
         }
+        let configs = fresh
+            .iter()
+            .any(|e| matches!(e.payload, consensus_core::Payload::Config(_)));
+        if configs {
+            self.members.appended(&fresh);
+        }
         self.ready.append(fresh);
+        if configs {
+            self.membership_changed();
+        }
     }
 }
 
@@ -386,5 +433,6 @@ fn payload_size(e: &Entry) -> usize {
     match &e.payload {
         consensus_core::Payload::Command(c) => c.len() + 16,
         consensus_core::Payload::Noop => 16,
+        consensus_core::Payload::Config(m) => 16 * m.members().len() + 16,
     }
 }

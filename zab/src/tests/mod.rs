@@ -4,6 +4,7 @@
 mod broadcast;
 mod discovery;
 mod liveness;
+mod membership;
 mod read;
 mod synchronization;
 
@@ -39,6 +40,7 @@ fn epochs(accepted_epoch: u64, current_epoch: u64) -> HardState {
     HardState {
         accepted_epoch,
         current_epoch,
+        config: None,
     }
 }
 
@@ -99,7 +101,7 @@ impl Feed {
 
 /// A follower of leader 3 that has just connected (FOLLOWERINFO sent).
 fn connected_follower(hard: HardState, log: &[Zxid]) -> (ZabReplica, Feed) {
-    let mut f = server(2, 3, hard, log);
+    let mut f = server(2, 3, hard.clone(), log);
     f.become_follower(3);
     let r = f.take_ready();
     assert_eq!(

@@ -343,12 +343,14 @@ fn a_crash_anywhere_in_a_snap_leaves_the_old_log_or_the_snapshot() {
         let snapshot = Snapshot {
             last: z(3, 5).position(),
             data: Bytes::from_static(b"state"),
+            members: None,
         };
         let snap = Packet::Snap {
             last: snapshot.last,
             offset: 0,
             data: snapshot.data,
             done: true,
+            members: None,
         };
         let persist = feed.send(&mut f, 2, snap).persist;
         run(disk.write(&persist)).unwrap();
@@ -381,6 +383,7 @@ fn a_snap_in_chunks_is_installed_once_the_last_arrives() {
         offset,
         data: Bytes::from_static(data),
         done,
+        members: None,
     };
     let first = feed.send(&mut f, 2, chunk(0, b"sta", false));
     assert!(first.restore.is_none() && first.persist.is_empty());
@@ -389,7 +392,8 @@ fn a_snap_in_chunks_is_installed_once_the_last_arrives() {
         last_chunk.restore,
         Some(consensus_core::Snapshot {
             last,
-            data: Bytes::from_static(b"state")
+            data: Bytes::from_static(b"state"),
+            members: None,
         })
     );
     assert!(last_chunk

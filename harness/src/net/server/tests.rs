@@ -26,6 +26,7 @@ fn an_id_outside_the_peers_is_refused() {
         http: "127.0.0.1:8001".parse().unwrap(),
         cluster_id: default_cluster_id(),
         redirect: false,
+        join: false,
         tls: None,
         snapshot_threshold: crate::net::serve_config::REAL_SNAPSHOT_THRESHOLD,
         etcd_listen: None,
