@@ -23,9 +23,10 @@ pub enum Faults {
     /// Crash, partition and loss one at a time, with bursts of chaos among them.
     Mixed,
     /// Overlapping faults: short multi-group partitions, one-way cuts, crashes of up to a
-    /// minority, whole-cluster power loss, leadership transfers, and faults aimed at protocol
-    /// windows (an election, a new leader's synchronization, a snapshot install, a leader's
-    /// fresh append).
+    /// minority, whole-cluster power loss, leadership transfers, membership changes (remove a
+    /// voter or the leader, add a learner, promote one, replace a voter), and faults aimed at
+    /// protocol windows (an election, a new leader's synchronization, a snapshot install, a
+    /// leader's fresh append).
     Chaos,
 }
 

@@ -315,6 +315,7 @@ fn failover(protocol: crate::Protocol, exe: &std::path::Path) -> anyhow::Result<
     let cfg = crate::net::launch::LaunchConfig {
         protocol,
         nodes: 3,
+        spares: 0,
         peer_base: base,
         http_base: base + 3,
         data_dir: dir.path().to_path_buf(),

@@ -31,6 +31,7 @@ impl Lab {
         let cfg = LaunchConfig {
             protocol,
             nodes: 3,
+            spares: 0,
             peer_base: base,
             http_base: base + 3,
             data_dir: dir.path().to_path_buf(),

@@ -897,6 +897,37 @@ async fn replace_a_sigkilled_node(protocol: &'static str) {
         put(&mut c, &format!("degraded-{i}"), &format!("w{i}")).await;
         acked.push((format!("degraded-{i}"), format!("w{i}")));
     }
+    // Bad requests get clear answers: a malformed body 400, a change that makes no sense 409,
+    // a follower 307 to the leader.
+    let leader = cluster.wait_leader().await;
+    let mut at_leader = Client::new(vec![cluster.endpoint(leader)], 0);
+    let post = |body: &'static str| (Method::POST, "/cluster/members", Bytes::from(body));
+    let (m, path, body) = post("{\"changes\": 5}");
+    let r = at_leader.call_once(m, path, body).await.unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let (m, path, body) = post("{\"changes\": [{\"action\": \"remove\", \"id\": 9}]}");
+    let r = at_leader.call_once(m, path, body).await.unwrap();
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("not a member"),
+        "{}",
+        r.json()
+    );
+    let follower = (1..=3).find(|&i| i != leader && i != dead).unwrap();
+    let mut at_follower = Client::new(vec![cluster.endpoint(follower)], 0);
+    let (m, path, body) = post("{\"changes\": [{\"action\": \"remove\", \"id\": 9}]}");
+    let r = at_follower.call_once(m, path, body).await.unwrap();
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
     let fresh = cluster.spawn_joiner();
     let live: Vec<String> = (1..=3)
         .filter(|&i| i != dead)
@@ -974,4 +1005,116 @@ async fn raft_replaces_a_sigkilled_node_with_member_commands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zab_replaces_a_sigkilled_node_with_member_commands() {
     replace_a_sigkilled_node("zab").await;
+}
+
+/// `cluster --spares 1` starts a fourth node outside the configuration; `member add` and
+/// `member promote` make it a voter of the running cluster, the ZAB way too (an observer first);
+/// SIGINT stops every process, the spare included.
+#[test]
+fn cluster_starts_a_spare_that_member_commands_add() {
+    for protocol in ["raft", "zab"] {
+        let base = || -> u16 {
+            for _ in 0..50 {
+                let p = free_addrs(1)[0].port();
+                if p > 2000
+                    && p < 60000
+                    && (1..=4).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+                {
+                    return p;
+                }
+            }
+            panic!("no free port range");
+        };
+        let (peer_base, http_base) = (base(), base());
+        let dir = tempfile::tempdir().unwrap();
+        let mut cluster = Command::new(EXE)
+            .args([
+                "cluster",
+                "--protocol",
+                protocol,
+                "--nodes",
+                "3",
+                "--spares",
+                "1",
+            ])
+            .args(["--peer-base", &peer_base.to_string()])
+            .args(["--http-base", &http_base.to_string()])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("cluster.err")).unwrap())
+            .spawn()
+            .unwrap();
+        let guard_pid = cluster.id();
+        let stop = |pid: u32, sig: &str| {
+            let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+        };
+        let mut out = std::io::BufReader::new(cluster.stdout.take().unwrap());
+        let (mut pids, mut spare_line) = (Vec::new(), String::new());
+        let mut line = String::new();
+        while pids.len() < 4 {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+            assert!(n > 0, "cluster exited before listing its nodes");
+            if let Some(p) = line.split("pid ").nth(1) {
+                pids.push(p.split_whitespace().next().unwrap().parse::<u32>().unwrap());
+                if line.contains("spare") {
+                    spare_line = line.clone();
+                }
+            }
+        }
+        let add = spare_line
+            .split("(spare: consensus-lab ")
+            .nth(1)
+            .map(|s| s.trim().trim_end_matches(')').to_string())
+            .unwrap_or_else(|| panic!("no spare listed: {spare_line}"));
+        assert!(add.starts_with("member add --id 4"), "{add}");
+        let endpoints = (1..=3)
+            .map(|i| format!("127.0.0.1:{}", http_base + i))
+            .collect::<Vec<_>>()
+            .join(",");
+        // The cluster may still be electing: bounded retries.
+        let t0 = Instant::now();
+        let retry = |args: Vec<&str>| loop {
+            match member(&args, &endpoints) {
+                Ok(out) => break out,
+                Err(e) if t0.elapsed() < WAIT => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => {
+                    stop(guard_pid, "-KILL");
+                    panic!("{protocol}: member {args:?}: {e}")
+                }
+            }
+        };
+        let args: Vec<&str> = add.split_whitespace().skip(1).collect();
+        let added = retry(args);
+        assert!(added.contains("learners {n4}"), "{protocol}: {added}");
+        let promoted = retry(vec!["promote", "--id", "4"]);
+        assert!(
+            promoted.contains("voters {n1,n2,n3,n4}"),
+            "{protocol}: {promoted}"
+        );
+        stop(guard_pid, "-INT");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = cluster.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > WAIT {
+                stop(guard_pid, "-KILL");
+                panic!("cluster did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+        for p in pids {
+            let alive = pid_alive(p);
+            if alive {
+                stop(p, "-KILL");
+            }
+            assert!(!alive, "node process {p} outlived the cluster command");
+        }
+    }
 }

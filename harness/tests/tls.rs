@@ -39,6 +39,7 @@ async fn a_tls_cluster_of_each_protocol_serves_https_and_refuses_plaintext() {
         let cfg = LaunchConfig {
             protocol,
             nodes: 3,
+            spares: 0,
             peer_base: base,
             http_base: base + 3,
             data_dir: dir.path().to_path_buf(),

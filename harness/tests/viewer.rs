@@ -244,3 +244,37 @@ fn the_viewer_aligns_the_runs_by_story_step_and_narrates_quiet_stretches() {
         "{report}"
     );
 }
+
+#[test]
+fn the_viewer_draws_members_as_they_join_and_leave() {
+    let Some(bin) = chromium() else {
+        if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("REQUIRE_BROWSER=1 but no chromium was found");
+        }
+        eprintln!("chromium not installed: skipping the browser check (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, report, _) = selftest(&bin, dir.path(), "replace-node");
+    // Two panels of four nodes; at the end each has three voters and the dead node, removed,
+    // drawn faded as not a member.
+    let members: Vec<&str> = report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(members.len(), 8, "{report}");
+    for panel in members.chunks(4) {
+        assert_eq!(
+            panel.iter().filter(|m| **m == "voter").count(),
+            3,
+            "{members:?}"
+        );
+        assert_eq!(
+            panel.iter().filter(|m| **m == "not a member").count(),
+            1,
+            "{members:?}"
+        );
+    }
+}

@@ -140,6 +140,10 @@ pub(super) struct ClusterArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     pub(super) nodes: u64,
+    /// Also start this many nodes outside the configuration (ids after --nodes, `serve
+    /// --join`), ready for `consensus-lab member add`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=9))]
+    pub(super) spares: u64,
     /// Node N listens for peers on port PEER_BASE + N.
     #[arg(long, default_value_t = 7000)]
     pub(super) peer_base: u16,

@@ -103,6 +103,7 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
     let cfg = LaunchConfig {
         protocol: a.protocol,
         nodes: a.nodes,
+        spares: a.spares,
         peer_base: a.peer_base,
         http_base: a.http_base,
         data_dir,
@@ -118,8 +119,11 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
         .into_iter()
         .flatten()
     {
-        if base as u64 + a.nodes > u16::MAX as u64 {
-            bail!("a base port of {base} leaves no room for {} ports", a.nodes);
+        if base as u64 + a.nodes + a.spares > u16::MAX as u64 {
+            bail!(
+                "a base port of {base} leaves no room for {} ports",
+                a.nodes + a.spares
+            );
         }
     }
     let rt = runtime()?;
@@ -134,10 +138,19 @@ pub(super) fn cmd_cluster(a: ClusterArgs, out: &mut dyn Write) -> Result<ExitCod
     for (id, pid) in cluster.pids() {
         outln!(
             out,
-            "  node {id}: {}://{}  peer {}  pid {pid}",
+            "  node {id}: {}://{}  peer {}  pid {pid}{}",
             if cfg.tls { "https" } else { "http" },
             cfg.http_addr(id),
-            cfg.peer_addr(id)
+            cfg.peer_addr(id),
+            if id > cfg.nodes {
+                format!(
+                    "  (spare: consensus-lab member add --id {id} --peer {} --http {})",
+                    cfg.peer_addr(id),
+                    cfg.http_addr(id)
+                )
+            } else {
+                String::new()
+            }
         );
         if let Some(a) = cfg.etcd_addr(id) {
             outln!(out, "          etcd {a}");

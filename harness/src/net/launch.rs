@@ -13,6 +13,9 @@ pub struct LaunchConfig {
     pub protocol: Protocol,
     /// Number of nodes (ids 1..=nodes).
     pub nodes: u64,
+    /// Nodes started outside the configuration (ids after `nodes`, `serve --join`), for
+    /// `member add`.
+    pub spares: u64,
     /// Node N listens for peers on `peer_base + N`.
     pub peer_base: u16,
     /// Node N serves HTTP on `http_base + N`.
@@ -68,14 +71,22 @@ impl LaunchConfig {
         self.data_dir.join(format!("n{id}"))
     }
 
-    /// The `serve` arguments for node `id`.
+    /// Every node started: the members, then the spares.
+    pub fn all_ids(&self) -> impl Iterator<Item = NodeId> {
+        1..=self.nodes + self.spares
+    }
+
+    /// The `serve` arguments for node `id` (a spare joins: its peers are the members and itself).
     pub fn serve_args(&self, id: NodeId) -> Vec<String> {
-        let join = |f: &dyn Fn(NodeId) -> String| {
-            (1..=self.nodes)
-                .map(|n| format!("{n}={}", f(n)))
+        let spare = id > self.nodes;
+        let members: Vec<NodeId> = (1..=self.nodes).chain(spare.then_some(id)).collect();
+        let join = |ids: &[NodeId], f: &dyn Fn(NodeId) -> String| {
+            ids.iter()
+                .map(|&n| format!("{n}={}", f(n)))
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let everyone: Vec<NodeId> = self.all_ids().collect();
         vec![
             "serve".into(),
             "--protocol".into(),
@@ -83,14 +94,14 @@ impl LaunchConfig {
             "--id".into(),
             id.to_string(),
             "--peers".into(),
-            join(&|n| {
+            join(&members, &|n| {
                 self.links
                     .get(&(id, n))
                     .cloned()
                     .unwrap_or_else(|| self.peer_addr(n))
             }),
             "--peer-http".into(),
-            join(&|n| self.http_addr(n)),
+            join(&everyone, &|n| self.http_addr(n)),
             "--http".into(),
             self.http_addr(id),
             "--data-dir".into(),
@@ -99,6 +110,7 @@ impl LaunchConfig {
             self.cluster_id.clone(),
         ]
         .into_iter()
+        .chain(spare.then(|| "--join".to_string()))
         .chain(
             self.etcd_addr(id)
                 .map(|a| ["--etcd-listen".to_string(), a])
@@ -169,7 +181,7 @@ impl LocalCluster {
     pub fn start(cfg: LaunchConfig) -> std::io::Result<LocalCluster> {
         std::fs::create_dir_all(&cfg.data_dir)?;
         if cfg.tls && !cfg.tls_dir().join("ca.pem").exists() {
-            let ids: Vec<NodeId> = (1..=cfg.nodes).collect();
+            let ids: Vec<NodeId> = cfg.all_ids().collect();
             consensus_node::tls::generate(&cfg.tls_dir(), &cfg.cluster_id, &ids)
                 .map_err(std::io::Error::other)?;
         }
@@ -177,7 +189,8 @@ impl LocalCluster {
             cfg,
             children: Vec::new(),
         };
-        for id in 1..=cluster.cfg.nodes {
+        let ids: Vec<NodeId> = cluster.cfg.all_ids().collect();
+        for id in ids {
             let child = cluster.cfg.spawn(id)?;
             cluster.children.push((id, child));
         }

@@ -14,7 +14,11 @@
 //! A key is everything after `/kv/` or `/cas/`, percent-decoded: it may contain any bytes,
 //! `/` included (`/kv/a/b` is the key `a/b`), 1 to 1,024 of them.
 //! - `GET /status` → role, era, leader, commit and last positions, protocol
-//! - `GET /cluster/members` → every member (id, peer and HTTP addresses, voter) and the leader
+//! - `GET /cluster/members` → every member (id, peer and HTTP addresses, voter or learner), the
+//!   configuration and the leader
+//! - `POST /cluster/members` (body: `{"changes": [{"action": "add-learner" | "add-voter" |
+//!   "remove", "id": N, "peer": ADDR, "http": ADDR}]}`) → the new configuration, once the change
+//!   is committed and in force (409 when refused, 307 at a follower; docs/membership.md)
 //! - `POST /cluster/transfer-leader` (body: `{"to": N}`) → `{"ok":true,"leader":N,"era":..}`
 //!   once node N leads (Raft; ZAB answers 501)
 //!
@@ -686,7 +690,7 @@ async fn touch_sessions(State(st): Shared, body: Bytes) -> Response {
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "no such endpoint: use /kv/{key}, /cas/{key}, /status, /cluster/members or /cluster/transfer-leader",
+        "no such endpoint: use /kv/{key}, /cas/{key}, /status, /cluster/members (GET, POST) or /cluster/transfer-leader",
     )
 }
 

@@ -93,6 +93,7 @@ pub async fn run(cfg: TortureConfig) -> anyhow::Result<TortureReport> {
     let mut launch = LaunchConfig {
         protocol: cfg.protocol,
         nodes: cfg.nodes,
+        spares: 0,
         peer_base: base,
         http_base: base + cfg.nodes as u16,
         data_dir,
