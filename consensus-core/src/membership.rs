@@ -53,6 +53,22 @@ pub enum ConfChange {
 }
 
 impl ConfChange {
+    /// Adds `id` as a learner, with no address (the simulator's nodes need none).
+    pub fn learner(id: NodeId) -> Self {
+        ConfChange::AddLearner {
+            id,
+            addr: String::new(),
+        }
+    }
+
+    /// Makes `id` a voter, with no address.
+    pub fn voter(id: NodeId) -> Self {
+        ConfChange::AddVoter {
+            id,
+            addr: String::new(),
+        }
+    }
+
     /// The node the change is about.
     pub fn node(&self) -> NodeId {
         match self {
@@ -287,6 +303,17 @@ impl MembershipLog {
         log
     }
 
+    /// The history a node recovers from its disk: the snapshot's configuration (`initial` if
+    /// there is no snapshot or it carries none), then the configuration entries of its log.
+    pub fn recovered<H>(initial: &Membership, recovered: &crate::storage::Recovered<H>) -> Self {
+        let base = recovered
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.members.clone())
+            .unwrap_or_else(|| initial.clone());
+        MembershipLog::new(base, &recovered.entries)
+    }
+
     /// Records the configuration entries among `entries` (appended to the log, in order).
     pub fn appended(&mut self, entries: &[Entry]) {
         for e in entries {
@@ -381,10 +408,7 @@ mod tests {
     use super::*;
 
     fn add(id: NodeId) -> ConfChange {
-        ConfChange::AddVoter {
-            id,
-            addr: String::new(),
-        }
+        ConfChange::voter(id)
     }
 
     #[test]

@@ -269,12 +269,7 @@ impl RaftReplica {
             .snapshot
             .as_ref()
             .map_or(Position::ZERO, |s| s.last);
-        let base = recovered
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.members.clone())
-            .unwrap_or_else(|| initial.clone());
-        let members = MembershipLog::new(base, &recovered.entries);
+        let members = MembershipLog::recovered(&initial, &recovered);
         let config_threshold = config.snapshot_threshold;
         let mut node = RaftReplica {
             id,

@@ -86,12 +86,7 @@ impl ZabReplica {
         recovered: Recovered<HardState>,
         now: Time,
     ) -> Self {
-        let base = recovered
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.members.clone())
-            .unwrap_or_else(|| initial.clone());
-        let members = MembershipLog::new(base, &recovered.entries);
+        let members = MembershipLog::recovered(&initial, &recovered);
         // Only a snapshot is known to be committed: until synchronization settles the log,
         // a configuration in it counts as proposed.
         let quorum = Quorum::majority(&[]);

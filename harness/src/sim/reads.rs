@@ -37,15 +37,25 @@ impl<R: Replica> Sim<R> {
 
     /// Asks node `id` (the leader) to hand leadership to `to`, as an operator would.
     pub fn transfer_leadership(&mut self, id: NodeId, to: NodeId) -> Result<(), ProposeError> {
+        self.operate(id, |r, now| r.transfer_leadership(now, to))
+    }
+
+    /// Runs an operator's request `f` on node `id`'s core at the node's time, then lets the
+    /// node act on it (a crashed node refuses as a non-leader).
+    fn operate<T>(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&mut R, Time) -> Result<T, ProposeError>,
+    ) -> Result<T, ProposeError> {
         let now = self.clock(id);
         let r = self
             .node_mut(id)
             .replica
             .as_mut()
             .ok_or(ProposeError::NotLeader { leader: None })?;
-        r.transfer_leadership(now, to)?;
+        let out = f(r, now)?;
         self.after_input(id);
-        Ok(())
+        Ok(out)
     }
 
     /// Asks node `id` (the leader) to change the membership, as an operator would; returns
@@ -55,15 +65,7 @@ impl<R: Replica> Sim<R> {
         id: NodeId,
         changes: &[consensus_core::ConfChange],
     ) -> Result<Position, ProposeError> {
-        let now = self.clock(id);
-        let r = self
-            .node_mut(id)
-            .replica
-            .as_mut()
-            .ok_or(ProposeError::NotLeader { leader: None })?;
-        let pos = r.change_membership(now, changes)?;
-        self.after_input(id);
-        Ok(pos)
+        self.operate(id, |r, now| r.change_membership(now, changes))
     }
 
     /// The configuration node `id` acts on (None while it is crashed).

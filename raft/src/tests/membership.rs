@@ -22,20 +22,6 @@ fn cluster(total: u64, config: Config) -> Direct<RaftReplica> {
     Direct::new(nodes)
 }
 
-fn learner(id: NodeId) -> ConfChange {
-    ConfChange::AddLearner {
-        id,
-        addr: String::new(),
-    }
-}
-
-fn voter(id: NodeId) -> ConfChange {
-    ConfChange::AddVoter {
-        id,
-        addr: String::new(),
-    }
-}
-
 /// Asks the leader for `changes` and runs until it reports them done.
 fn change(c: &mut Direct<RaftReplica>, changes: &[ConfChange]) -> Position {
     let leader = c.leader().expect("a leader");
@@ -58,7 +44,7 @@ fn a_learner_catches_up_without_voting_then_is_promoted() {
     let leader = c.elect(ms(1000)).unwrap();
     c.run_for(ms(60));
     c.commit(5, 5, &Bytes::from_static(b"x"));
-    change(&mut c, &[learner(4)]);
+    change(&mut c, &[ConfChange::learner(4)]);
     let m = c.node(4).membership().unwrap();
     assert!(
         m.is_learner(4),
@@ -73,7 +59,7 @@ fn a_learner_catches_up_without_voting_then_is_promoted() {
     assert_eq!(c.node(4).raft_role(), RaftRole::Follower);
     assert_eq!(c.node(4).hard_state().voted_for, None);
     // Promoted: four voters, three make a majority.
-    change(&mut c, &[voter(4)]);
+    change(&mut c, &[ConfChange::voter(4)]);
     for id in 1..=4 {
         assert_eq!(voters_of(&c, id), vec![1, 2, 3, 4], "node {id}");
     }
@@ -110,12 +96,12 @@ fn one_change_at_a_time_and_the_configuration_counts_once_appended() {
     l.persisted(now, Position::new(1, 1));
     l.receive(now, 2, ok(1, 1));
     assert_eq!(l.commit_index(), 1);
-    let pos = l.change_membership(now, &[voter(4)]).unwrap();
+    let pos = l.change_membership(now, &[ConfChange::voter(4)]).unwrap();
     // In force before it commits: the leader now replicates to node 4, and needs 3 of 4.
     assert!(l.progress(4).is_some());
     assert_eq!(l.quorum(), 3);
     assert_eq!(
-        l.change_membership(now, &[voter(5)]),
+        l.change_membership(now, &[ConfChange::voter(5)]),
         Err(ProposeError::Membership(ChangeError::InProgress(pos)))
     );
     durable(&mut l);
@@ -123,7 +109,7 @@ fn one_change_at_a_time_and_the_configuration_counts_once_appended() {
     assert_eq!(l.commit_index(), 1, "2 of 4 is not a majority");
     l.receive(now, 4, ok(1, pos.seq));
     assert_eq!(l.commit_index(), pos.seq);
-    assert!(l.change_membership(now, &[voter(5)]).is_ok());
+    assert!(l.change_membership(now, &[ConfChange::voter(5)]).is_ok());
 }
 
 #[test]
@@ -132,7 +118,7 @@ fn replacing_two_voters_goes_through_a_joint_configuration_the_leader_leaves() {
     c.elect(ms(1000)).unwrap();
     c.run_for(ms(60));
     // Learners first, so the new voters hold the log when they start to count.
-    change(&mut c, &[learner(4), learner(5)]);
+    change(&mut c, &[ConfChange::learner(4), ConfChange::learner(5)]);
     let leader = c.leader().unwrap();
     let gone: Vec<NodeId> = [1, 2, 3].into_iter().filter(|&i| i != leader).collect();
     let now = c.now();
@@ -141,8 +127,8 @@ fn replacing_two_voters_goes_through_a_joint_configuration_the_leader_leaves() {
         .change_membership(
             now,
             &[
-                voter(4),
-                voter(5),
+                ConfChange::voter(4),
+                ConfChange::voter(5),
                 ConfChange::Remove { id: gone[0] },
                 ConfChange::Remove { id: gone[1] },
             ],
@@ -193,7 +179,7 @@ fn a_learner_is_promoted_only_once_it_caught_up() {
     let now = l.now;
     l.persisted(now, Position::new(1, 1));
     l.receive(now, 2, ok(1, 1));
-    let pos = l.change_membership(now, &[learner(4)]).unwrap();
+    let pos = l.change_membership(now, &[ConfChange::learner(4)]).unwrap();
     durable(&mut l);
     l.receive(now, 2, ok(1, pos.seq));
     assert_eq!(
@@ -202,12 +188,12 @@ fn a_learner_is_promoted_only_once_it_caught_up() {
         "learners do not count: 2 of 3 voters"
     );
     assert!(matches!(
-        l.change_membership(now, &[voter(4)]),
+        l.change_membership(now, &[ConfChange::voter(4)]),
         Err(ProposeError::Membership(ChangeError::NotCaughtUp {
             id: 4,
             ..
         }))
     ));
     l.receive(now, 4, ok(1, pos.seq));
-    assert!(l.change_membership(now, &[voter(4)]).is_ok());
+    assert!(l.change_membership(now, &[ConfChange::voter(4)]).is_ok());
 }

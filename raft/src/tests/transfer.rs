@@ -145,3 +145,27 @@ fn timeout_now_from_anyone_but_the_leader_is_ignored() {
     assert_eq!(t.raft_role(), RaftRole::Follower);
     assert_eq!(t.hard_state().current_term, 1);
 }
+
+#[test]
+fn a_voter_with_a_more_up_to_date_log_refuses_a_transfer_vote() {
+    // Voter 3 holds entries (1, 1) and (1, 2); a target that holds only (1, 1) asks.
+    let mut v = node_with(3, 3, checked(), 1, &[1, 1]);
+    v.receive(
+        ms(12),
+        2,
+        Message::TransferVote {
+            term: 2,
+            last_log_index: 1,
+            last_log_term: 1,
+        },
+    );
+    let r = v.take_ready();
+    assert!(
+        sent(&r)
+            .iter()
+            .any(|(to, m)| *to == 2 && *m == vote(2, false, false)),
+        "{:?}",
+        sent(&r)
+    );
+    assert_eq!(v.hard_state().voted_for, None);
+}

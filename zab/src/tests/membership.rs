@@ -21,20 +21,6 @@ fn ensemble(total: u64) -> Direct<ZabReplica> {
     Direct::new(servers)
 }
 
-fn observer(id: NodeId) -> ConfChange {
-    ConfChange::AddLearner {
-        id,
-        addr: String::new(),
-    }
-}
-
-fn voter(id: NodeId) -> ConfChange {
-    ConfChange::AddVoter {
-        id,
-        addr: String::new(),
-    }
-}
-
 fn reconfig(z: &mut Direct<ZabReplica>, changes: &[ConfChange]) {
     let leader = z.leader().expect("a leader");
     let now = z.now();
@@ -70,7 +56,7 @@ fn an_observer_syncs_then_gets_inform_and_never_acks() {
     let leader = z.elect(ms(5000)).unwrap();
     z.run_for(ms(300));
     z.commit(3, 3, &Bytes::from_static(b"x"));
-    reconfig(&mut z, &[observer(4)]);
+    reconfig(&mut z, &[ConfChange::learner(4)]);
     assert_eq!(
         z.node(4).status().role,
         Role::Follower,
@@ -105,10 +91,11 @@ fn a_proposed_configuration_needs_both_majorities_until_it_commits() {
     z.run_for(ms(300));
     let now = z.now();
     z.node_mut(leader)
-        .change_membership(now, &[voter(4), voter(5)])
+        .change_membership(now, &[ConfChange::voter(4), ConfChange::voter(5)])
         .unwrap();
     assert_eq!(
-        z.node_mut(leader).change_membership(now, &[voter(4)]),
+        z.node_mut(leader)
+            .change_membership(now, &[ConfChange::voter(4)]),
         Err(ProposeError::Membership(ChangeError::InProgress(
             z.node(leader).log().last_position()
         )))
@@ -128,8 +115,8 @@ fn an_observer_promoted_to_voter_acks_from_then_on() {
     let mut z = ensemble(4);
     z.elect(ms(5000)).unwrap();
     z.run_for(ms(300));
-    reconfig(&mut z, &[observer(4)]);
-    reconfig(&mut z, &[voter(4)]);
+    reconfig(&mut z, &[ConfChange::learner(4)]);
+    reconfig(&mut z, &[ConfChange::voter(4)]);
     let leader = z.leader().unwrap();
     assert_eq!(committed_voters(&z, leader), vec![1, 2, 3, 4]);
     assert!(gets_proposals(&z, leader, 4));

@@ -6,20 +6,6 @@ use crate::scenario::{ms, Script};
 use consensus_core::{ConfChange, Membership, NodeId, Position, ProposeError, Role};
 use std::time::Duration;
 
-fn learner(id: NodeId) -> ConfChange {
-    ConfChange::AddLearner {
-        id,
-        addr: String::new(),
-    }
-}
-
-fn voter(id: NodeId) -> ConfChange {
-    ConfChange::AddVoter {
-        id,
-        addr: String::new(),
-    }
-}
-
 /// "a learner", "an observer".
 fn a(word: &str) -> String {
     let article = if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
@@ -113,8 +99,12 @@ pub(crate) fn replace_node(s: &mut Script) {
         a(s.c.protocol().def().words().learner)
     ));
     let asked = s.now();
-    if s.change(&[learner(spare)], |m| m.contains(spare), 5 * SEC)
-        .is_none()
+    if s.change(
+        &[ConfChange::learner(spare)],
+        |m| m.contains(spare),
+        5 * SEC,
+    )
+    .is_none()
     {
         s.say("The learner was not added.".into());
         return;
@@ -130,7 +120,11 @@ pub(crate) fn replace_node(s: &mut Script) {
         written + 1,
         ms(catch_up)
     ));
-    let Some(promoted) = s.change(&[voter(spare)], |m| m.voters.contains(&spare), 5 * SEC) else {
+    let Some(promoted) = s.change(
+        &[ConfChange::voter(spare)],
+        |m| m.voters.contains(&spare),
+        5 * SEC,
+    ) else {
         s.say("The promotion did not go through.".into());
         return;
     };
@@ -268,7 +262,7 @@ pub(crate) fn grow_3_to_5(s: &mut Script) {
         show(&s.c.membership(leader))
     ));
     let Some(added) = s.change(
-        &[learner(4), learner(5)],
+        &[ConfChange::learner(4), ConfChange::learner(5)],
         |m| m.learners.len() == 2,
         5 * SEC,
     ) else {
@@ -296,13 +290,15 @@ pub(crate) fn grow_3_to_5(s: &mut Script) {
     s.note("The operator promotes n4 and n5 together.");
     let start = s.now();
     // (the leader may not have heard the learners' last answers yet: it refuses until then)
-    let mut asked = s.c.change_membership(leader, &[voter(4), voter(5)]);
+    let mut asked =
+        s.c.change_membership(leader, &[ConfChange::voter(4), ConfChange::voter(5)]);
     while let Err(ProposeError::Membership(_)) = asked {
         if s.now() > start + SEC {
             break;
         }
         s.c.run_for(Duration::from_millis(1));
-        asked = s.c.change_membership(leader, &[voter(4), voter(5)]);
+        asked =
+            s.c.change_membership(leader, &[ConfChange::voter(4), ConfChange::voter(5)]);
     }
     if let Err(e) = asked {
         s.say(format!("The promotion was refused: {e}."));
@@ -379,7 +375,7 @@ pub(crate) fn single_server_bug(s: &mut Script) {
             .join(", ")
     ));
     s.c.partition(&[vec![a, spare], others.clone()]);
-    match s.c.change_membership(a, &[voter(spare)]) {
+    match s.c.change_membership(a, &[ConfChange::voter(spare)]) {
         Ok(_) => s.say(format!(
             "Change 1: n{a} adds n{spare} as a voter; only n{spare} gets the entry, so it does not commit."
         )),
