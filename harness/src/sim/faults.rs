@@ -69,6 +69,9 @@ pub(crate) enum Window {
     SnapshotInstall,
     /// An established leader appends entries.
     LeaderAppend,
+    /// A node logs a configuration entry (a membership change proposed or received): Raft
+    /// acts on it at once, ZAB counts both majorities until it commits.
+    Reconfig,
 }
 
 impl Window {
@@ -77,6 +80,7 @@ impl Window {
             Window::Aspiring => "aimed: election or sync window",
             Window::SnapshotInstall => "aimed: snapshot install",
             Window::LeaderAppend => "aimed: leader append",
+            Window::Reconfig => "aimed: membership change",
         }
     }
 
@@ -86,15 +90,23 @@ impl Window {
         let mut hard = false;
         let mut snapshot = false;
         let mut append = false;
+        let mut config = false;
         for op in &ready.persist {
             match op {
                 PersistOp::HardState(_) => hard = true,
                 PersistOp::Snapshot(_) => snapshot = true,
-                PersistOp::Append(_) => append = true,
+                PersistOp::Append(es) => {
+                    append = true;
+                    config |= es
+                        .iter()
+                        .any(|e| matches!(e.payload, consensus_core::Payload::Config(_)));
+                }
                 PersistOp::TruncateAfter(_) => {}
             }
         }
-        if snapshot && ready.restore.is_some() {
+        if config {
+            Some(Window::Reconfig)
+        } else if snapshot && ready.restore.is_some() {
             Some(Window::SnapshotInstall)
         } else if aspiring && hard {
             Some(Window::Aspiring)
@@ -112,6 +124,7 @@ impl Window {
             Window::SnapshotInstall => 0.3,
             // Leaders append all the time.
             Window::LeaderAppend => 0.002,
+            Window::Reconfig => 0.3,
         }
     }
 }
