@@ -204,6 +204,12 @@ async fn etcd_clients_put_get_and_compare_and_swap_on_either_protocol() {
             .await
             .unwrap();
         assert_eq!(deleted.deleted(), 5);
+        // MemberList reports the configuration in force: three voters, no learner.
+        let listed = c.member_list().await.unwrap();
+        let mut ids: Vec<u64> = listed.members().iter().map(|m| m.id()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert!(listed.members().iter().all(|m| !m.is_learner()));
         // etcd's MoveLeader is Raft's leadership transfer; ZAB has none.
         let mut l = etcd_at(lab.etcd(leader)).await;
         let moved = l.move_leader(follower).await;

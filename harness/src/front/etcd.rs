@@ -274,19 +274,30 @@ impl cluster_server::Cluster for EtcdFront {
         &self,
         _: Request<MemberListRequest>,
     ) -> Result<Response<MemberListResponse>, Status> {
-        let members = self
-            .peers
-            .iter()
-            .map(|(&id, addr)| Member {
+        // The configuration in force (members added or removed since the start included).
+        let m = self.gw.handle().membership().unwrap_or_else(|| {
+            consensus_core::Membership::of_voters(&self.peers.keys().copied().collect::<Vec<_>>())
+        });
+        let members = m
+            .members()
+            .into_iter()
+            .map(|id| Member {
                 id,
                 name: format!("n{id}"),
-                peer_ur_ls: vec![format!("http://{addr}")],
+                peer_ur_ls: self
+                    .gw
+                    .addresses_of(id)
+                    .peer
+                    .or_else(|| self.peers.get(&id).copied())
+                    .map(|a| format!("http://{a}"))
+                    .into_iter()
+                    .collect(),
                 client_ur_ls: if id == self.gw.id() {
                     vec![format!("http://{}", self.listen)]
                 } else {
                     Vec::new()
                 },
-                is_learner: false,
+                is_learner: m.is_learner(id),
             })
             .collect();
         Ok(Response::new(MemberListResponse {

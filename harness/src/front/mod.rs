@@ -94,6 +94,11 @@ impl Gateway {
         self.peer_http.http(id)
     }
 
+    /// Member `id`'s peer and HTTP addresses, as far as this node knows them.
+    pub(crate) fn addresses_of(&self, id: NodeId) -> crate::net::directory::Addrs {
+        self.peer_http.get(id)
+    }
+
     /// The node's handle.
     pub fn handle(&self) -> &NodeHandle {
         &self.handle
