@@ -164,6 +164,12 @@ impl Membership {
         self.quorum().voters()
     }
 
+    /// The quorum while `proposed` waits to commit, for a protocol that puts a configuration
+    /// in force on commit (ZAB): a majority of this configuration's voters and of `proposed`'s.
+    pub fn quorum_while_proposed(&self, proposed: &Membership) -> Quorum {
+        Quorum::joint(&self.all_voters(), &proposed.all_voters())
+    }
+
     /// The configuration after `changes`, and whether reaching it safely needs a joint
     /// configuration first (more than one voter added or removed at once). Refuses a
     /// configuration without voters, a change to an unknown member, or changes on a joint one.
@@ -377,30 +383,6 @@ impl MembershipLog {
             .map(|(p, _)| *p)
             .find(|p| *p <= pos)
     }
-
-    /// The configuration as of sequence number `seq` (Raft indexes).
-    pub fn at_seq(&self, seq: u64) -> &Membership {
-        self.entries
-            .iter()
-            .rev()
-            .find(|(p, _)| p.seq <= seq)
-            .map_or(&self.base, |(_, m)| m)
-    }
-
-    /// The quorum while the log is committed through `commit`, for a protocol that activates
-    /// a configuration on commit (ZAB): the committed configuration's, joint with the latest
-    /// proposed one while that is not committed.
-    pub fn quorum_on_commit(&self, commit: Position) -> Quorum {
-        let committed = self.at(commit);
-        let latest = self.latest();
-        if latest == committed {
-            committed.quorum()
-        } else {
-            let mut voters_old = committed.all_voters();
-            voters_old.sort_unstable();
-            Quorum::joint(&voters_old, &latest.all_voters())
-        }
-    }
 }
 
 #[cfg(test)]
@@ -481,7 +463,7 @@ mod tests {
         assert_eq!(h.at(Position::new(1, 1)), &base);
         h.appended(&[c(1, 5, &[1, 2, 3, 4, 5])]);
         // ZAB: committed through (1, 2), the proposal at (1, 5) makes quorums joint.
-        let q = h.quorum_on_commit(Position::new(1, 2));
+        let q = h.at(Position::new(1, 2)).quorum_while_proposed(h.latest());
         assert!(!q.is_reached([1, 2, 5]), "3 of the committed 4 too");
         assert!(q.is_reached([1, 2, 3]));
         assert!(!q.is_reached([1, 2, 3].into_iter().filter(|&i| i != 3)));

@@ -366,27 +366,16 @@ where
         let now = self.now();
         let (command, reply) = match req {
             Request::Change { changes, reply } => {
-                let answer = match self.replica.change_membership(now, &changes) {
-                    Ok(pos) => Ok(pos),
-                    Err(consensus_core::ProposeError::NotLeader { leader }) => {
-                        Err(ClientError::NotLeader { leader })
-                    }
-                    Err(consensus_core::ProposeError::Unsupported) => Err(ClientError::Unsupported),
-                    Err(e) => Err(ClientError::Refused(e.to_string())),
-                };
+                let answer = self
+                    .replica
+                    .change_membership(now, &changes)
+                    .map_err(refusal);
                 self.members_dirty = true;
                 let _ = reply.send(answer);
                 return;
             }
             Request::Transfer { to, reply } => {
-                let answer = match self.replica.transfer_leadership(now, to) {
-                    Ok(()) => Ok(()),
-                    Err(consensus_core::ProposeError::NotLeader { leader }) => {
-                        Err(ClientError::NotLeader { leader })
-                    }
-                    Err(consensus_core::ProposeError::Unsupported) => Err(ClientError::Unsupported),
-                    Err(e) => Err(ClientError::Refused(e.to_string())),
-                };
+                let answer = self.replica.transfer_leadership(now, to).map_err(refusal);
                 let _ = reply.send(answer);
                 return;
             }
@@ -486,13 +475,9 @@ where
         for v in &ready.violations {
             tracing::error!(node = self.replica.id(), "safety invariant broken: {v}");
         }
-        let touches_members = persist_touches_members(&ready.persist)
-            || ready.restore.is_some()
-            || ready
-                .committed
-                .iter()
-                .any(|e| matches!(e.payload, Payload::Config(_)));
-        self.members_dirty |= touches_members;
+        // Raft's configuration changes with its log, ZAB's on commit, which persists it with
+        // the hard state: the persist operations tell both.
+        self.members_dirty |= persist_touches_members(&ready.persist) || ready.restore.is_some();
         let (early, persist, release) = ready.split();
         // A leader's replication goes out first: its followers write while it writes.
         for env in early {
@@ -554,6 +539,16 @@ where
             }
         }
         Ok(())
+    }
+}
+
+/// What a client hears when the core refuses an operator's request (a membership change,
+/// a leadership transfer).
+fn refusal(e: consensus_core::ProposeError) -> ClientError {
+    match e {
+        consensus_core::ProposeError::NotLeader { leader } => ClientError::NotLeader { leader },
+        consensus_core::ProposeError::Unsupported => ClientError::Unsupported,
+        e => ClientError::Refused(e.to_string()),
     }
 }
 

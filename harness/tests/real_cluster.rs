@@ -558,20 +558,9 @@ fn pid_alive(pid: u32) -> bool {
 
 #[test]
 fn cluster_command_starts_nodes_load_measures_them_through_a_leader_kill_and_sigint_stops_all() {
-    // Three consecutive free ports for peers and for HTTP (retry if taken).
-    let base = |n: u16| -> u16 {
-        for _ in 0..50 {
-            let p = free_addrs(1)[0].port();
-            if p > 2000
-                && p < 60000
-                && (1..=n).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok())
-            {
-                return p;
-            }
-        }
-        panic!("no free port range");
-    };
-    let (peer_base, http_base) = (base(3), base(3));
+    // Three consecutive free ports for peers and three for HTTP.
+    let peer_base = harness::net::launch::free_port_base(6).unwrap();
+    let http_base = peer_base + 3;
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Command::new(EXE)
         .args(["cluster", "--protocol", "raft", "--nodes", "3", "--restart"])
@@ -636,19 +625,7 @@ fn cluster_command_starts_nodes_load_measures_them_through_a_leader_kill_and_sig
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("leader killed"), "{svg}");
 
-    stop(guard_pid, "-INT");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = cluster.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > WAIT {
-            stop(guard_pid, "-KILL");
-            panic!("cluster did not stop on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status}");
+    sigint_and_wait(&mut cluster);
     // `--restart` brought the killed node back as a new process; it stopped too.
     let rest = std::fs::read_to_string(dir.path().join("cluster.err")).unwrap();
     let restarted: Vec<u32> = rest
@@ -657,10 +634,35 @@ fn cluster_command_starts_nodes_load_measures_them_through_a_leader_kill_and_sig
         .map(|p| p.trim().parse().unwrap())
         .collect();
     assert_eq!(restarted.len(), 1, "{rest}");
-    for p in pids.into_iter().chain(restarted) {
+    assert_all_stopped(pids.into_iter().chain(restarted));
+}
+
+/// SIGINT to a `cluster` command; it must exit cleanly within [`WAIT`] (SIGKILL otherwise).
+fn sigint_and_wait(cluster: &mut std::process::Child) {
+    let pid = cluster.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = cluster.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > WAIT {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("cluster did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// Every node process is gone (any left is killed by its pid, and the test fails).
+fn assert_all_stopped(pids: impl IntoIterator<Item = u32>) {
+    for p in pids {
         let alive = pid_alive(p);
         if alive {
-            stop(p, "-KILL");
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .status();
         }
         assert!(!alive, "node process {p} outlived the cluster command");
     }
@@ -1013,19 +1015,9 @@ async fn zab_replaces_a_sigkilled_node_with_member_commands() {
 #[test]
 fn cluster_starts_a_spare_that_member_commands_add() {
     for protocol in ["raft", "zab"] {
-        let base = || -> u16 {
-            for _ in 0..50 {
-                let p = free_addrs(1)[0].port();
-                if p > 2000
-                    && p < 60000
-                    && (1..=4).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok())
-                {
-                    return p;
-                }
-            }
-            panic!("no free port range");
-        };
-        let (peer_base, http_base) = (base(), base());
+        // Four consecutive free ports for peers and four for HTTP.
+        let peer_base = harness::net::launch::free_port_base(8).unwrap();
+        let http_base = peer_base + 4;
         let dir = tempfile::tempdir().unwrap();
         let mut cluster = Command::new(EXE)
             .args([
@@ -1096,25 +1088,7 @@ fn cluster_starts_a_spare_that_member_commands_add() {
             promoted.contains("voters {n1,n2,n3,n4}"),
             "{protocol}: {promoted}"
         );
-        stop(guard_pid, "-INT");
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = cluster.try_wait().unwrap() {
-                break s;
-            }
-            if start.elapsed() > WAIT {
-                stop(guard_pid, "-KILL");
-                panic!("cluster did not stop on SIGINT");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "{status}");
-        for p in pids {
-            let alive = pid_alive(p);
-            if alive {
-                stop(p, "-KILL");
-            }
-            assert!(!alive, "node process {p} outlived the cluster command");
-        }
+        sigint_and_wait(&mut cluster);
+        assert_all_stopped(pids);
     }
 }

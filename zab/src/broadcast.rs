@@ -207,14 +207,11 @@ mod exchange {
             payload: Payload,
         ) -> Result<Position, ProposeError> {
             let limit = self.config.counter_limit;
-            let l = match &mut self.role {
-                ZabRole::Leading(l) if l.established() => l,
-                ZabRole::Following(f) => {
-                    return Err(ProposeError::NotLeader {
-                        leader: Some(f.leader),
-                    })
-                }
-                _ => return Err(ProposeError::NotLeader { leader: None }),
+            if !self.is_established_leader() {
+                return Err(self.not_leader());
+            }
+            let ZabRole::Leading(l) = &mut self.role else {
+                return Err(self.not_leader());
             };
             let Some(zxid) = l.last_proposed.next_in_epoch(limit) else {
                 // ZOOKEEPER-1277: the counter is exhausted; step down so a new epoch starts.
@@ -267,11 +264,8 @@ mod exchange {
             self.commit(committed);
         }
 
-        pub(crate) fn commit_zxids(&mut self, zxids: Vec<Zxid>) {
-            self.commit(zxids);
-        }
-
-        fn commit(&mut self, zxids: Vec<Zxid>) {
+        /// Commits `zxids` (in order): the commit point moves, learners hear COMMIT or INFORM.
+        pub(crate) fn commit(&mut self, zxids: Vec<Zxid>) {
             let Some(&last) = zxids.last() else {
                 return;
             };

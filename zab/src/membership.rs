@@ -15,7 +15,7 @@ use crate::replica::HardState;
 use crate::replica::{ZabReplica, ZabRole};
 use crate::zxid::Zxid;
 use consensus_core::{
-    ChangeError, ConfChange, Membership, NodeId, Payload, Position, ProposeError, Quorum,
+    ChangeError, ConfChange, Membership, NodeId, Payload, Position, ProposeError,
 };
 
 impl ZabReplica {
@@ -24,14 +24,8 @@ impl ZabReplica {
         &mut self,
         changes: &[ConfChange],
     ) -> Result<Position, ProposeError> {
-        match &self.role {
-            ZabRole::Leading(l) if l.established() => {}
-            ZabRole::Following(f) => {
-                return Err(ProposeError::NotLeader {
-                    leader: Some(f.leader),
-                })
-            }
-            _ => return Err(ProposeError::NotLeader { leader: None }),
+        if !self.is_established_leader() {
+            return Err(self.not_leader());
         }
         if let Some(p) = self.members.latest_position() {
             if p > self.committed_config().0 {
@@ -95,7 +89,7 @@ impl ZabReplica {
         let latest = self.members.latest();
         let pending = self.members.latest_position().is_some_and(|p| p > at);
         let quorum = if pending {
-            Quorum::joint(&committed.all_voters(), &latest.all_voters())
+            committed.quorum_while_proposed(latest)
         } else {
             committed.quorum()
         };
@@ -160,7 +154,7 @@ impl ZabReplica {
                 ZabRole::Leading(l) => l.outstanding.set_quorum(&quorum),
                 _ => Vec::new(),
             };
-            self.commit_zxids(done);
+            self.commit(done);
         }
         if !committed.is_voter(self.id) && matches!(self.role, ZabRole::Leading(_)) {
             self.go_looking();

@@ -154,6 +154,17 @@ impl ZabReplica {
         matches!(&self.role, ZabRole::Leading(l) if l.established())
     }
 
+    /// Why this server takes no proposal: it is not the established leader (a follower names
+    /// its leader).
+    pub(crate) fn not_leader(&self) -> ProposeError {
+        ProposeError::NotLeader {
+            leader: match &self.role {
+                ZabRole::Following(f) => Some(f.leader),
+                _ => None,
+            },
+        }
+    }
+
     /// The zxid of the last proposal handed to the state machine.
     pub(crate) fn last_applied(&self) -> Zxid {
         Zxid::from_position(self.applied.applied()).unwrap_or_default()
