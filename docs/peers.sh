@@ -6,8 +6,9 @@
 #
 # For each system: a warm-up load (ZooKeeper's JIT needs it; every system gets the same), then
 # writes with 1 client, writes with 64 clients, reads with 64 clients at each read level the
-# system serves, and local reads with every client on one node. Prints one line per row and a markdown table at the end; the JSON reports
-# stay in $OUT (default: a new temporary directory).
+# system serves, and local reads with every client on one node. Prints each row as it is
+# measured (on stderr) and the markdown table at the end (on stdout); the JSON reports stay in
+# $OUT (default: a new temporary directory).
 #
 # Needs Debian's etcd-server and zookeeper packages:
 #   apt-get install etcd-server zookeeper
@@ -121,7 +122,7 @@ print(f'| {name} | {sys.argv[3]} | {r["ops_per_sec"]:,.0f} | '
       f'{l["p50_ms"]:.2f} / {l["p99_ms"]:.2f} | {r["errors"]} |')
 EOF
 )
-  echo "$row"
+  echo "$row" >&2 # progress; the table at the end is the output
   rows+=("$row")
 }
 

@@ -10,7 +10,8 @@ use crate::types::{Command, Position};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{btree_map, BTreeMap};
+use std::sync::OnceLock;
 
 /// One operation on the store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +102,33 @@ pub enum KvOutput {
 impl KvOutput {
     /// Encodes the output for the client.
     pub fn encode(&self) -> Bytes {
+        // The answers that carry no data (every put's) are the same bytes each time: they are
+        // encoded once and shared, which spares two allocations per applied command.
+        static CONSTANT: OnceLock<[Bytes; 6]> = OnceLock::new();
+        let constant = |i: usize| {
+            CONSTANT.get_or_init(|| {
+                [
+                    KvOutput::Written,
+                    KvOutput::Stale,
+                    KvOutput::CasResult(false),
+                    KvOutput::CasResult(true),
+                    KvOutput::Deleted(false),
+                    KvOutput::Deleted(true),
+                ]
+                .map(|out| out.encode_fresh())
+            })[i]
+                .clone()
+        };
+        match self {
+            KvOutput::Written => constant(0),
+            KvOutput::Stale => constant(1),
+            KvOutput::CasResult(b) => constant(2 + usize::from(*b)),
+            KvOutput::Deleted(b) => constant(4 + usize::from(*b)),
+            KvOutput::Value(_) | KvOutput::Malformed(_) => self.encode_fresh(),
+        }
+    }
+
+    fn encode_fresh(&self) -> Bytes {
         Bytes::from(codec::encode(self).expect("a KvOutput always encodes"))
     }
 }
@@ -155,6 +183,11 @@ impl KvStore {
 
     /// Applies a decoded command, honouring the client's session.
     pub fn apply_command(&mut self, cmd: &KvCommand) -> KvOutput {
+        self.apply_owned(cmd.clone())
+    }
+
+    /// Applies a command it owns: keys and values move into the store instead of being copied.
+    fn apply_owned(&mut self, cmd: KvCommand) -> KvOutput {
         if let Some((last_seq, last_out)) = self.sessions.get(&cmd.client) {
             if cmd.seq == *last_seq {
                 return last_out.clone();
@@ -163,32 +196,42 @@ impl KvStore {
                 return KvOutput::Stale;
             }
         }
-        let out = match &cmd.op {
+        let out = match cmd.op {
             KvOp::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.set(key, value);
                 KvOutput::Written
             }
-            KvOp::Get { key } => KvOutput::Value(self.data.get(key).cloned()),
+            KvOp::Get { key } => KvOutput::Value(self.data.get(&key).cloned()),
             KvOp::Cas { key, expected, new } => {
-                if self.data.get(key) == Some(expected) {
-                    self.data.insert(key.clone(), new.clone());
+                if self.data.get(&key) == Some(&expected) {
+                    self.set(key, new);
                     KvOutput::CasResult(true)
                 } else {
                     KvOutput::CasResult(false)
                 }
             }
-            KvOp::Delete { key } => KvOutput::Deleted(self.data.remove(key).is_some()),
+            KvOp::Delete { key } => KvOutput::Deleted(self.data.remove(&key).is_some()),
             KvOp::Create { key, value } => {
-                if self.data.contains_key(key) {
-                    KvOutput::CasResult(false)
-                } else {
-                    self.data.insert(key.clone(), value.clone());
+                if let btree_map::Entry::Vacant(e) = self.data.entry(key) {
+                    e.insert(value);
                     KvOutput::CasResult(true)
+                } else {
+                    KvOutput::CasResult(false)
                 }
             }
         };
         self.sessions.insert(cmd.client, (cmd.seq, out.clone()));
         out
+    }
+
+    /// Stores `value` under `key`, reusing the stored key when there is one.
+    fn set(&mut self, key: String, value: String) {
+        match self.data.get_mut(&key) {
+            Some(v) => *v = value,
+            None => {
+                self.data.insert(key, value);
+            }
+        }
     }
 
     /// Answers a get from the current state without applying it; anything else is refused.
@@ -206,7 +249,11 @@ impl KvStore {
     /// Decodes and applies raw command bytes; malformed bytes leave the store unchanged.
     pub fn apply_bytes(&mut self, pos: Position, command: &[u8]) -> KvOutput {
         match codec::decode::<KvCommand>(command) {
-            Ok(cmd) => self.apply_at(pos, &cmd),
+            Ok(cmd) => {
+                self.applied = pos;
+                self.applied_count += 1;
+                self.apply_owned(cmd)
+            }
             Err(e) => {
                 self.applied = pos;
                 self.applied_count += 1;
@@ -409,5 +456,22 @@ mod tests {
             assert_eq!(a.apply_bytes(p, &bytes), b.apply_bytes(p, &bytes));
         }
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn shared_encodings_are_the_fresh_ones_and_decode_back() {
+        for out in [
+            KvOutput::Written,
+            KvOutput::Stale,
+            KvOutput::CasResult(false),
+            KvOutput::CasResult(true),
+            KvOutput::Deleted(false),
+            KvOutput::Deleted(true),
+            KvOutput::Value(Some("v".into())),
+            KvOutput::Value(None),
+        ] {
+            assert_eq!(out.encode(), out.encode_fresh(), "{out:?}");
+            assert_eq!(codec::decode::<KvOutput>(&out.encode()).unwrap(), out);
+        }
     }
 }

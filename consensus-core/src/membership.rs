@@ -324,7 +324,7 @@ impl MembershipLog {
     pub fn appended(&mut self, entries: &[Entry]) {
         for e in entries {
             if let Payload::Config(m) = &e.payload {
-                self.entries.push((e.pos, m.clone()));
+                self.entries.push((e.pos, (**m).clone()));
             }
         }
     }
@@ -452,7 +452,7 @@ mod tests {
     fn the_history_follows_appends_truncations_and_snapshots() {
         let c = |era, seq, voters: &[NodeId]| Entry {
             pos: Position::new(era, seq),
-            payload: Payload::Config(Membership::of_voters(voters)),
+            payload: Payload::Config(Box::new(Membership::of_voters(voters))),
         };
         let base = Membership::of_voters(&[1, 2, 3]);
         let mut h = MembershipLog::new(

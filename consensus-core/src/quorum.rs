@@ -50,9 +50,26 @@ impl Majority {
     /// The highest value that a majority of voters has reached, given each voter's value
     /// (Raft: the highest index stored on a majority, from each voter's match index).
     pub fn committed(&self, value_of: impl Fn(NodeId) -> u64) -> u64 {
-        let mut values: Vec<u64> = self.voters.iter().map(|&id| value_of(id)).collect();
-        values.sort_unstable_by(|a, b| b.cmp(a));
-        values.get(self.size() - 1).copied().unwrap_or(0)
+        let n = self.voters.len();
+        if n == 0 {
+            return 0;
+        }
+        // A leader asks after every acknowledgement: small configurations need no allocation.
+        let mut small = [0u64; 16];
+        let mut large = Vec::new();
+        let values: &mut [u64] = if n <= small.len() {
+            &mut small[..n]
+        } else {
+            large.resize(n, 0);
+            &mut large
+        };
+        for (v, &id) in values.iter_mut().zip(&self.voters) {
+            *v = value_of(id);
+        }
+        // The size-th highest value: reached by `size` voters.
+        *values
+            .select_nth_unstable_by(self.size() - 1, |a, b| b.cmp(a))
+            .1
     }
 }
 
@@ -150,6 +167,10 @@ mod tests {
         assert_eq!(m.committed(|id| matched[id as usize]), 7);
         let m = Majority::new(&[1, 2, 3, 4]);
         assert_eq!(m.committed(|id| matched[id as usize]), 7, "3 of 4");
+        // More voters than fit on the stack: 11 of 20 have reached 10 or more.
+        let ids: Vec<NodeId> = (1..=20).collect();
+        assert_eq!(Majority::new(&ids).committed(|id| 21 - id), 10);
+        assert_eq!(Majority::new(&[]).committed(|_| 5), 0);
     }
 
     #[test]

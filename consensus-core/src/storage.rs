@@ -105,14 +105,14 @@ impl<H: Clone> MemLogStore<H> {
         let pending = std::mem::take(&mut self.pending);
         let mut durable = self.durable.clone();
         for op in pending.iter().take(ops) {
-            if Self::apply(&mut durable, op).is_err() {
+            if Self::apply(&mut durable, op.clone()).is_err() {
                 return;
             }
         }
         match pending.get(ops) {
             Some(PersistOp::Append(es)) => {
                 let cut = PersistOp::Append(es[..entries.min(es.len())].to_vec());
-                if Self::apply(&mut durable, &cut).is_err() {
+                if Self::apply(&mut durable, cut).is_err() {
                     return;
                 }
             }
@@ -133,7 +133,7 @@ impl<H: Clone> MemLogStore<H> {
             Some(PersistOp::TruncateAfter(pos)) => {
                 let mut durable = self.durable.clone();
                 for op in self.pending.iter().take(index) {
-                    if Self::apply(&mut durable, op).is_err() {
+                    if Self::apply(&mut durable, op.clone()).is_err() {
                         return 0;
                     }
                 }
@@ -148,16 +148,30 @@ impl<H: Clone> MemLogStore<H> {
         &self.durable
     }
 
-    fn apply(durable: &mut Recovered<H>, op: &PersistOp<H>) -> Result<(), StorageError> {
+    /// Writes operations it owns: what [`LogStore::write`] does, without copying them and
+    /// without a future (the simulator's path).
+    pub fn write_owned(&mut self, ops: Vec<PersistOp<H>>) {
+        self.pending.extend(ops);
+    }
+
+    /// Makes every write durable, in order: what [`LogStore::sync`] does, without a future.
+    pub fn sync_now(&mut self) -> Result<(), StorageError> {
+        for op in std::mem::take(&mut self.pending) {
+            Self::apply(&mut self.durable, op)?;
+        }
+        Ok(())
+    }
+
+    fn apply(durable: &mut Recovered<H>, op: PersistOp<H>) -> Result<(), StorageError> {
         match op {
-            PersistOp::HardState(h) => durable.hard_state = h.clone(),
+            PersistOp::HardState(h) => durable.hard_state = h,
             PersistOp::Append(entries) => {
                 let mut last = durable
                     .entries
                     .last()
                     .map(|e| e.pos)
                     .unwrap_or(Position::ZERO);
-                for e in entries {
+                for e in &entries {
                     if e.pos <= last {
                         return Err(StorageError::Order(format!(
                             "append of {} after {}",
@@ -166,10 +180,10 @@ impl<H: Clone> MemLogStore<H> {
                     }
                     last = e.pos;
                 }
-                durable.entries.extend(entries.iter().cloned());
+                durable.entries.extend(entries);
             }
             PersistOp::TruncateAfter(pos) => {
-                let keep = durable.entries.partition_point(|e| e.pos <= *pos);
+                let keep = durable.entries.partition_point(|e| e.pos <= pos);
                 durable.entries.truncate(keep);
             }
             PersistOp::Snapshot(snap) => {
@@ -183,7 +197,7 @@ impl<H: Clone> MemLogStore<H> {
                 }
                 let drop = durable.entries.partition_point(|e| e.pos <= snap.last);
                 durable.entries.drain(..drop);
-                durable.snapshot = Some(snap.clone());
+                durable.snapshot = Some(snap);
             }
         }
         Ok(())
@@ -198,14 +212,7 @@ impl<H: Clone + Send + Sync> LogStore<H> for MemLogStore<H> {
     }
 
     async fn sync(&mut self) -> Result<(), StorageError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let pending = std::mem::take(&mut self.pending);
-        for op in &pending {
-            Self::apply(&mut self.durable, op)?;
-        }
-        Ok(())
+        self.sync_now()
     }
 
     async fn recover(&mut self) -> Result<Recovered<H>, StorageError> {

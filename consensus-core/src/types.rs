@@ -60,7 +60,7 @@ pub enum Payload {
     Noop,
     /// A new cluster configuration (Raft's configuration entry, ZooKeeper's reconfig
     /// transaction); no effect on the state machine.
-    Config(Membership),
+    Config(Box<Membership>),
 }
 
 impl fmt::Debug for Payload {

@@ -142,7 +142,7 @@ impl RaftReplica {
                 offset,
                 &data,
                 done,
-                members.as_ref(),
+                members.as_deref(),
             ),
             Message::InstallSnapshotResponse {
                 match_index,

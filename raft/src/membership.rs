@@ -52,7 +52,7 @@ impl RaftReplica {
         }
         let (next, joint) = current.apply(changes)?;
         let entry = if joint { current.joint_to(&next) } else { next };
-        Ok(self.append_new_entry(Payload::Config(entry)))
+        Ok(self.append_new_entry(Payload::Config(Box::new(entry))))
     }
 
     /// Recomputes voters, peers and quorum from the configuration in force; a leader starts
@@ -102,7 +102,7 @@ impl RaftReplica {
         }
         let m = self.members.latest().clone();
         if m.is_joint() {
-            self.append_new_entry(Payload::Config(m.leave_joint()));
+            self.append_new_entry(Payload::Config(Box::new(m.leave_joint())));
             return;
         }
         if m.is_voter(self.id) {

@@ -73,7 +73,7 @@ pub enum Message {
         /// True for the last chunk.
         done: bool,
         /// On the last chunk, the configuration in force at `last_included_index`.
-        members: Option<consensus_core::Membership>,
+        members: Option<Box<consensus_core::Membership>>,
     },
     /// The answer to [`Message::InstallSnapshot`].
     InstallSnapshotResponse {

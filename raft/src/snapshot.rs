@@ -45,7 +45,11 @@ impl RaftReplica {
                 offset,
                 data,
                 done,
-                members: if done { snap.members.clone() } else { None },
+                members: if done {
+                    snap.members.clone().map(Box::new)
+                } else {
+                    None
+                },
             },
         );
     }

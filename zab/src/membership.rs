@@ -36,7 +36,7 @@ impl ZabReplica {
         // Activation on commit with both majorities counted meanwhile makes any change safe
         // in one step (ZooKeeper's bulk reconfig): no joint entry is needed.
         let (next, _) = current.apply(changes)?;
-        self.leader_propose(Payload::Config(next))
+        self.leader_propose(Payload::Config(Box::new(next)))
     }
 
     /// The configuration in force and the zxid of its reconfig: the last one committed in

@@ -39,8 +39,8 @@ pub enum Message {
     Config {
         /// The zxid (as a position) of the reconfig transaction.
         at: consensus_core::Position,
-        /// The configuration.
-        members: consensus_core::Membership,
+        /// The configuration (boxed: it would otherwise make every message as large).
+        members: Box<consensus_core::Membership>,
     },
 }
 
@@ -56,8 +56,9 @@ pub fn coalesce(
         return messages;
     }
     let mut out: Vec<Envelope<Message>> = Vec::with_capacity(messages.len());
-    // Per peer: the index in `out` of its open batch and the payload bytes it holds (few
-    // peers: a linear scan is fastest).
+    // Per peer: the index in `out` of its open message and the payload bytes it holds (few
+    // peers: a linear scan is fastest). A lone packet stays a `Quorum` until a second one
+    // joins it, so most Readies allocate no batch at all.
     let mut open: Vec<(consensus_core::NodeId, usize, usize)> = Vec::new();
     for env in messages {
         let Message::Quorum { conn, seq, packet } = env.msg else {
@@ -68,16 +69,38 @@ pub fn coalesce(
         let slot = open.iter().position(|&(to, _, _)| to == env.to);
         if let Some(k) = slot {
             let (_, at, held) = &mut open[k];
-            if let Message::QuorumBatch {
-                conn: c,
-                seq: s,
-                packets,
-            } = &mut out[*at].msg
-            {
-                if *c == conn && *s + packets.len() as u64 == seq && *held + weight <= max_bytes {
-                    packets.push(packet);
-                    *held += weight;
-                    continue;
+            if *held + weight <= max_bytes {
+                let msg = &mut out[*at].msg;
+                match msg {
+                    Message::QuorumBatch {
+                        conn: c,
+                        seq: s,
+                        packets,
+                    } if *c == conn && *s + packets.len() as u64 == seq => {
+                        packets.push(packet);
+                        *held += weight;
+                        continue;
+                    }
+                    Message::Quorum {
+                        conn: c, seq: s, ..
+                    } if *c == conn && *s + 1 == seq => {
+                        let batch = Message::QuorumBatch {
+                            conn,
+                            seq: *s,
+                            packets: Vec::with_capacity(2),
+                        };
+                        let lone = std::mem::replace(msg, batch);
+                        if let (
+                            Message::Quorum { packet: first, .. },
+                            Message::QuorumBatch { packets, .. },
+                        ) = (lone, msg)
+                        {
+                            packets.extend([first, packet]);
+                        }
+                        *held += weight;
+                        continue;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -88,24 +111,8 @@ pub fn coalesce(
         }
         out.push(Envelope {
             to: env.to,
-            msg: Message::QuorumBatch {
-                conn,
-                seq,
-                packets: vec![packet],
-            },
+            msg: Message::Quorum { conn, seq, packet },
         });
-    }
-    for env in &mut out {
-        if let Message::QuorumBatch { conn, seq, packets } = &mut env.msg {
-            if packets.len() == 1 {
-                let packet = packets.pop().expect("one packet");
-                env.msg = Message::Quorum {
-                    conn: *conn,
-                    seq: *seq,
-                    packet,
-                };
-            }
-        }
     }
     out
 }
@@ -153,7 +160,7 @@ pub enum Packet {
         /// True for the last chunk.
         done: bool,
         /// On the last chunk, the configuration in force at `last`.
-        members: Option<consensus_core::Membership>,
+        members: Option<Box<consensus_core::Membership>>,
     },
     /// A transaction to log.
     Proposal {

@@ -217,7 +217,7 @@ impl ZabReplica {
                     to,
                     msg: Message::Config {
                         at: *at,
-                        members: members.clone(),
+                        members: Box::new(members.clone()),
                     },
                 });
             }
@@ -442,7 +442,7 @@ impl Replica for ZabReplica {
                 }
             }
             Message::Quorum { conn, seq, packet } => self.on_quorum_packet(from, conn, seq, packet),
-            Message::Config { at, members } => self.on_config(at, members),
+            Message::Config { at, members } => self.on_config(at, *members),
             Message::QuorumBatch { conn, seq, packets } => {
                 for (i, packet) in packets.into_iter().enumerate() {
                     self.on_quorum_packet(from, conn, seq + i as u64, packet);

@@ -222,10 +222,7 @@ impl<R: Replica> Sim<R> {
         let n = &mut self.nodes[id as usize - 1];
         let sync = !persist.is_empty();
         let release_at = if sync {
-            if let Some(Err(e)) = now_or_never(n.store.write(&persist)) {
-                self.observer
-                    .violation(format!("node {id}: storage write failed: {e}"));
-            }
+            n.store.write_owned(persist);
             if now < n.sync_start {
                 // A queued fsync has not started yet: join it (group commit).
                 n.sync_done
@@ -297,12 +294,9 @@ impl<R: Replica> Sim<R> {
     /// applies and snapshots).
     pub(super) fn release(&mut self, id: NodeId, sync: bool, apply: Release<R::Message>) {
         if sync {
-            match now_or_never(self.node_mut(id).store.sync()) {
-                Some(Ok(())) => {}
-                Some(Err(e)) => self
-                    .observer
-                    .violation(format!("node {id}: storage sync failed: {e}")),
-                None => unreachable!("the in-memory store never waits"),
+            if let Err(e) = self.node_mut(id).store.sync_now() {
+                self.observer
+                    .violation(format!("node {id}: storage sync failed: {e}"));
             }
         }
         let feeds_core = apply.feeds_core();

@@ -31,9 +31,8 @@ use consensus_core::{
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 pub use trace::{TraceEvent, Tracer};
 
@@ -109,9 +108,34 @@ pub(crate) enum Event<M> {
     },
 }
 
-/// A queued event's place in the order: (time, sequence number), and the slot that holds the
-/// event. The heap moves only these small keys; the events stay in their slots.
-type Key = Reverse<(Time, u64, usize)>;
+/// A queued event's place in the order: its time in nanoseconds and its sequence number, and
+/// the slot that holds the event. The heap moves only these small keys; the events stay in
+/// their slots. The heap is a max-heap: the earliest (time, sequence) compares greatest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
+    nanos: u64,
+    seq: u64,
+    slot: usize,
+}
+
+impl Key {
+    /// (time, sequence) as one number, so that one comparison orders two keys.
+    fn order(&self) -> u128 {
+        (u128::from(self.nanos) << 64) | u128::from(self.seq)
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.order().cmp(&self.order())
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// The result of a state machine's call: the simulator's state machines never wait (they
 /// run in memory), so every call completes at once.
@@ -168,6 +192,10 @@ pub struct Sim<R: Replica> {
     now: Time,
     seq: u64,
     queue: BinaryHeap<Key>,
+    /// Clients' request timeouts: each comes due the same delay after its request, so they
+    /// come due in the order they were scheduled and a FIFO holds them, in (time, sequence)
+    /// order; the heap keeps the rest and stays small.
+    timeouts: VecDeque<Key>,
     /// The queued events, by slot; `free` lists the empty slots.
     slots: Vec<Option<Event<R::Message>>>,
     free: Vec<usize>,
@@ -179,7 +207,7 @@ pub struct Sim<R: Replica> {
     /// Stream semantics: when the last message on each link arrives, so the next comes after.
     link_clock: BTreeMap<(NodeId, NodeId), Time>,
     stats: Stats,
-    trace: DefaultHasher,
+    trace: trace::TraceHash,
     /// The event recorder, when tracing.
     tracer: Option<Tracer>,
     buf: Vec<u8>,
@@ -212,6 +240,7 @@ impl<R: Replica> Sim<R> {
             now: Duration::ZERO,
             seq: 0,
             queue: BinaryHeap::new(),
+            timeouts: VecDeque::new(),
             slots: Vec::new(),
             free: Vec::new(),
             nodes: Vec::with_capacity(cfg.nodes),
@@ -220,7 +249,7 @@ impl<R: Replica> Sim<R> {
             net_faults: NetFaults::NONE,
             link_clock: BTreeMap::new(),
             stats: Stats::default(),
-            trace: DefaultHasher::new(),
+            trace: trace::TraceHash::default(),
             tracer: None,
             buf: Vec::with_capacity(1024),
             observer: Observer::new(cfg.nodes),
@@ -303,6 +332,7 @@ impl<R: Replica> Sim<R> {
 
     pub(crate) fn schedule(&mut self, at: Time, event: Event<R::Message>) {
         self.seq += 1;
+        let in_order = matches!(event, Event::ClientTimeout { .. });
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(event);
@@ -313,12 +343,46 @@ impl<R: Replica> Sim<R> {
                 self.slots.len() - 1
             }
         };
-        self.queue.push(Reverse((at.max(self.now), self.seq, slot)));
+        let nanos =
+            u64::try_from(at.max(self.now).as_nanos()).expect("virtual time stays below 584 years");
+        let key = Key {
+            nanos,
+            seq: self.seq,
+            slot,
+        };
+        if in_order
+            && self
+                .timeouts
+                .back()
+                .is_none_or(|b| b.order() <= key.order())
+        {
+            self.timeouts.push_back(key);
+        } else {
+            self.queue.push(key);
+        }
+    }
+
+    /// The next event's key: the earlier of the heap's first and the timeouts' first.
+    fn next_key(&self) -> Option<&Key> {
+        match (self.queue.peek(), self.timeouts.front()) {
+            (Some(h), Some(t)) => Some(if t.order() < h.order() { t } else { h }),
+            (h, t) => h.or(t),
+        }
     }
 
     /// Takes the next event out of the queue, with its time.
     fn pop_event(&mut self) -> Option<(Time, Event<R::Message>)> {
-        let Reverse((time, _, slot)) = self.queue.pop()?;
+        let from_timeouts = match (self.queue.peek(), self.timeouts.front()) {
+            (Some(h), Some(t)) => t.order() < h.order(),
+            (None, t) => t.is_some(),
+            (Some(_), None) => false,
+        };
+        let Key { nanos, slot, .. } = if from_timeouts {
+            self.timeouts.pop_front()?
+        } else {
+            self.queue.pop()?
+        };
+        let time = Duration::from_nanos(nanos);
         self.free.push(slot);
         let event = self.slots[slot]
             .take()
@@ -339,8 +403,8 @@ impl<R: Replica> Sim<R> {
 
     /// Runs events until virtual time `until` (inclusive), then sets the clock there.
     pub fn run_until(&mut self, until: Time) {
-        while let Some(Reverse((time, _, _))) = self.queue.peek() {
-            if *time > until {
+        while let Some(key) = self.next_key() {
+            if Duration::from_nanos(key.nanos) > until {
                 break;
             }
             let (time, event) = self.pop_event().expect("peeked");

@@ -6,6 +6,7 @@
 use consensus_core::{MessageName, NodeId, Position, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use twox_hash::XxHash3_64;
 
 /// One thing that happened in a traced run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -239,6 +240,51 @@ impl TraceEvent {
 /// A position as `[era, seq]`.
 pub fn pos(p: Position) -> [u64; 2] {
     [p.era, p.seq]
+}
+
+/// The running fingerprint of a run: every event and every encoded message folds into it.
+///
+/// Each piece is hashed with XXH3 (a specified algorithm, unlike std's `DefaultHasher`, so a
+/// hash means the same under every Rust release) and folded into the state by hashing the
+/// state-seeded 8-byte result: whole messages go through XXH3's one-shot path, with no
+/// buffering, which is what makes it cheap.
+#[derive(Clone, Debug, Default)]
+pub struct TraceHash(u64);
+
+impl TraceHash {
+    fn fold(&mut self, v: u64) {
+        self.0 = XxHash3_64::oneshot_with_seed(self.0, &v.to_le_bytes());
+    }
+}
+
+impl std::hash::Hasher for TraceHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.fold(XxHash3_64::oneshot(bytes));
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.fold(u64::from(v));
+    }
+
+    fn write_u16(&mut self, v: u16) {
+        self.fold(u64::from(v));
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.fold(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.fold(v);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.fold(v as u64);
+    }
 }
 
 /// The recorder a simulator carries while tracing.

@@ -31,7 +31,7 @@ fn install_of(
 ) -> Message {
     let mut m = install(term, last_included_term, last_included_index);
     if let Message::InstallSnapshot { members, .. } = &mut m {
-        *members = Some(members_of(voters));
+        *members = Some(Box::new(members_of(voters)));
     }
     m
 }

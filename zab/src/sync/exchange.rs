@@ -108,7 +108,11 @@ impl ZabReplica {
                         offset,
                         data,
                         done,
-                        members: if done { snapshot.members.clone() } else { None },
+                        members: if done {
+                            snapshot.members.clone().map(Box::new)
+                        } else {
+                            None
+                        },
                     });
                     if done {
                         break;
@@ -223,14 +227,17 @@ impl ZabReplica {
                 // Chunks arrive back to back; a resumed transfer (the same leader and
                 // snapshot after a reconnect) skips what is already held.
                 let era = self.hard.accepted_epoch;
-                let snapshot =
-                    match self
-                        .snapshot_in
-                        .receive(era, last, offset, &data, done, members.as_ref())
-                    {
-                        Received::Complete(s) => s,
-                        Received::NeedFrom(_) => return,
-                    };
+                let snapshot = match self.snapshot_in.receive(
+                    era,
+                    last,
+                    offset,
+                    &data,
+                    done,
+                    members.as_deref(),
+                ) {
+                    Received::Complete(s) => s,
+                    Received::NeedFrom(_) => return,
+                };
                 let at = Zxid::from_position(snapshot.last).unwrap_or_default();
                 let own = self.log.snapshot_zxid();
                 if at < own {
