@@ -17,10 +17,20 @@
 #   raft-zk zab-zk (through its ZooKeeper front-end, driven as ZooKeeper is); default: all eight
 # Environment: SECS (seconds per row, default 10), WARM (warm-up seconds, default 20: ZooKeeper's
 #   throughput was still climbing after 10),
-#   OUT (where to keep the reports).
+#   OUT (where to keep the reports),
+#   ROWS (all: the rows above, the default; local: only local reads, with every client on 1, 2
+#   and 3 nodes),
+#   CAP (a fraction of one CPU, e.g. 0.25: each node process runs in its own cgroup limited to
+#   that share, as if every node had a machine of its own that small; needs root and cgroup
+#   v1's cpu controller at /sys/fs/cgroup/cpu. On this 2-core machine every node otherwise
+#   shares the same two cores with the others and the load generator, so serving reads on more
+#   nodes cannot show more capacity: `CAP=0.25 ROWS=local docs/peers.sh` measures how local
+#   reads scale with the nodes that serve them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-10}
+ROWS=${ROWS:-all}
+CAP=${CAP:-}
 WARM=${WARM:-20}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
@@ -30,12 +40,38 @@ systems=("${@:-etcd raft-etcd zab-etcd zookeeper raft-zk zab-zk raft zab}")
 systems=(${systems[*]})
 
 pids=()
+cgroups=()
 stop_all() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
+  for g in "${cgroups[@]}"; do rmdir "$g" 2>/dev/null || true; done
+  cgroups=()
 }
 trap stop_all EXIT
+
+if [ -n "$CAP" ] && [ ! -w /sys/fs/cgroup/cpu ]; then
+  echo "CAP needs root and cgroup v1's cpu controller at /sys/fs/cgroup/cpu" >&2
+  exit 2
+fi
+
+# cap_nodes PID...: each process (with its threads) into its own cgroup limited to $CAP of one
+# CPU. Nothing without CAP.
+cap_nodes() {
+  [ -n "$CAP" ] || return 0
+  local quota i=0
+  quota=$(python3 -c "print(int(float('$CAP') * 100000))")
+  for pid in "$@"; do
+    i=$((i + 1))
+    local g=/sys/fs/cgroup/cpu/consensus-lab-peers-$i
+    mkdir -p "$g"
+    echo 100000 >"$g/cpu.cfs_period_us"
+    echo "$quota" >"$g/cpu.cfs_quota_us"
+    echo "$pid" >"$g/cgroup.procs"
+    cgroups+=("$g")
+  done
+  echo "== each of $# nodes limited to $CAP of a CPU" >&2
+}
 
 # Waits until every given host:port accepts TCP connections (30 s at most).
 wait_ports() {
@@ -60,6 +96,7 @@ start_etcd() {
   done
   endpoints=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
   wait_ports 127.0.0.1:23791 127.0.0.1:23792 127.0.0.1:23793
+  cap_nodes "${pids[@]}"
 }
 
 start_zookeeper() {
@@ -88,6 +125,7 @@ EOF
   done
   endpoints=127.0.0.1:21811,127.0.0.1:21812,127.0.0.1:21813
   wait_ports 127.0.0.1:21811 127.0.0.1:21812 127.0.0.1:21813
+  cap_nodes "${pids[@]}"
 }
 
 # start_lab PROTOCOL [FRONT]: a consensus-lab cluster; FRONT (etcd or zk) points the endpoints
@@ -103,6 +141,8 @@ start_lab() {
     zk) endpoints=127.0.0.1:27001,127.0.0.1:27002,127.0.0.1:27003 ;;
   esac
   wait_ports ${endpoints//,/ }
+  # The nodes are the `cluster` supervisor's children.
+  cap_nodes $(pgrep -P "${pids[-1]}")
 }
 
 rows=()
@@ -141,6 +181,15 @@ for s in "${systems[@]}"; do
   esac
   echo "== $s: warming up for $WARM s" >&2
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$WARM" --clients 64 --json >/dev/null
+  if [ "$ROWS" = local ]; then
+    # Local reads scale with the nodes that serve them: the same load on 1, 2 and 3 nodes.
+    local_reads=(--clients 64 --read-ratio 1 --read-consistency local)
+    only=${endpoints%%,*} load "$s" "$system" "reads (local), 64 clients, 1 node" "${local_reads[@]}"
+    only=${endpoints%,*} load "$s" "$system" "reads (local), 64 clients, 2 nodes" "${local_reads[@]}"
+    load "$s" "$system" "reads (local), 64 clients, 3 nodes" "${local_reads[@]}"
+    stop_all
+    continue
+  fi
   load "$s" "$system" "writes, 1 client" --clients 1
   load "$s" "$system" "writes, 64 clients" --clients 64
   for level in $levels; do

@@ -94,7 +94,7 @@ impl Assembly {
         Received::Complete(Snapshot {
             last,
             data: Bytes::from(buf),
-            members: members.cloned(),
+            members: members.cloned().map(Box::new),
         })
     }
 

@@ -73,7 +73,11 @@ impl Flavor for Append<'_> {
     }
 
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.try_extend(&[data])
+        if self.buf.len() - self.start >= MAX_FRAME_BYTES {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.buf.push(data);
+        Ok(())
     }
 
     fn finalize(self) -> postcard::Result<usize> {

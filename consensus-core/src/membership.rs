@@ -315,7 +315,7 @@ impl MembershipLog {
         let base = recovered
             .snapshot
             .as_ref()
-            .and_then(|s| s.members.clone())
+            .and_then(|s| s.members.as_deref().cloned())
             .unwrap_or_else(|| initial.clone());
         MembershipLog::new(base, &recovered.entries)
     }

@@ -108,7 +108,7 @@ pub struct Snapshot {
     /// The state machine's encoded state.
     pub data: Bytes,
     /// The cluster configuration in force at `last` (`None`: the one the cluster started with).
-    pub members: Option<Membership>,
+    pub members: Option<Box<Membership>>,
 }
 
 impl Snapshot {

@@ -497,7 +497,7 @@ impl Replica for RaftReplica {
         self.log.compact(at);
         self.members.compacted(at);
         let mut snapshot = snapshot;
-        snapshot.members = Some(self.members.base().clone());
+        snapshot.members = Some(Box::new(self.members.base().clone()));
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));

@@ -45,11 +45,7 @@ impl RaftReplica {
                 offset,
                 data,
                 done,
-                members: if done {
-                    snap.members.clone().map(Box::new)
-                } else {
-                    None
-                },
+                members: if done { snap.members.clone() } else { None },
             },
         );
     }
@@ -79,7 +75,11 @@ impl RaftReplica {
                     if self.log.install(last) {
                         // The log disagreed with the snapshot: nothing after it is kept either.
                         self.ready.persist.push(PersistOp::TruncateAfter(last));
-                        let m = snap.members.clone().unwrap_or_else(|| self.initial.clone());
+                        let m = snap
+                            .members
+                            .as_deref()
+                            .cloned()
+                            .unwrap_or_else(|| self.initial.clone());
                         self.members.installed(m);
                     } else {
                         self.members.compacted(last);

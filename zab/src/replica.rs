@@ -489,7 +489,7 @@ impl Replica for ZabReplica {
         self.log.compact(at);
         self.members.compacted(at.position());
         let mut snapshot = snapshot;
-        snapshot.members = Some(self.members.base().clone());
+        snapshot.members = Some(Box::new(self.members.base().clone()));
         self.ready
             .persist
             .push(PersistOp::Snapshot(snapshot.clone()));

@@ -91,7 +91,7 @@ fn compaction_drops_the_covered_prefix_and_persists_the_snapshot() {
     f.compact(ms(2), snap(1, 3));
     let r = f.take_ready();
     let taken = Snapshot {
-        members: Some(members_of(3)),
+        members: Some(Box::new(members_of(3))),
         ..snap(1, 3)
     };
     assert_eq!(

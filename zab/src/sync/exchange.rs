@@ -108,11 +108,7 @@ impl ZabReplica {
                         offset,
                         data,
                         done,
-                        members: if done {
-                            snapshot.members.clone().map(Box::new)
-                        } else {
-                            None
-                        },
+                        members: if done { snapshot.members.clone() } else { None },
                     });
                     if done {
                         break;
@@ -258,7 +254,8 @@ impl ZabReplica {
                 self.log.reset_to(at);
                 let m = snapshot
                     .members
-                    .clone()
+                    .as_deref()
+                    .cloned()
                     .unwrap_or_else(|| self.initial.clone());
                 self.members.installed(m);
                 // The snapshot first, then drop the log after it: a crash between the two
