@@ -40,6 +40,7 @@ systems=("${@:-etcd raft-etcd zab-etcd zookeeper raft-zk zab-zk raft zab}")
 systems=(${systems[*]})
 
 pids=()
+nodes=()
 cgroups=()
 stop_all() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -96,7 +97,7 @@ start_etcd() {
   done
   endpoints=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
   wait_ports 127.0.0.1:23791 127.0.0.1:23792 127.0.0.1:23793
-  cap_nodes "${pids[@]}"
+  nodes=("${pids[@]}")
 }
 
 start_zookeeper() {
@@ -125,7 +126,7 @@ EOF
   done
   endpoints=127.0.0.1:21811,127.0.0.1:21812,127.0.0.1:21813
   wait_ports 127.0.0.1:21811 127.0.0.1:21812 127.0.0.1:21813
-  cap_nodes "${pids[@]}"
+  nodes=("${pids[@]}")
 }
 
 # start_lab PROTOCOL [FRONT]: a consensus-lab cluster; FRONT (etcd or zk) points the endpoints
@@ -142,7 +143,7 @@ start_lab() {
   esac
   wait_ports ${endpoints//,/ }
   # The nodes are the `cluster` supervisor's children.
-  cap_nodes $(pgrep -P "${pids[-1]}")
+  mapfile -t nodes < <(pgrep -P "${pids[-1]}")
 }
 
 rows=()
@@ -181,6 +182,9 @@ for s in "${systems[@]}"; do
   esac
   echo "== $s: warming up for $WARM s" >&2
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$WARM" --clients 64 --json >/dev/null
+  # Capped after the warm-up: a JVM starting on a quarter of a CPU takes longer than the
+  # clients wait for their first session.
+  cap_nodes "${nodes[@]}"
   if [ "$ROWS" = local ]; then
     # Local reads scale with the nodes that serve them: the same load on 1, 2 and 3 nodes.
     local_reads=(--clients 64 --read-ratio 1 --read-consistency local)
