@@ -99,26 +99,24 @@ pub enum KvOutput {
     Deleted(bool),
 }
 
+/// The outputs without data, in the order [`KvOutput::encode`] indexes their shared encodings.
+const DATALESS: [KvOutput; 6] = [
+    KvOutput::Written,
+    KvOutput::Stale,
+    KvOutput::CasResult(false),
+    KvOutput::CasResult(true),
+    KvOutput::Deleted(false),
+    KvOutput::Deleted(true),
+];
+
 impl KvOutput {
     /// Encodes the output for the client.
     pub fn encode(&self) -> Bytes {
         // The answers that carry no data (every put's) are the same bytes each time: they are
         // encoded once and shared, which spares two allocations per applied command.
         static CONSTANT: OnceLock<[Bytes; 6]> = OnceLock::new();
-        let constant = |i: usize| {
-            CONSTANT.get_or_init(|| {
-                [
-                    KvOutput::Written,
-                    KvOutput::Stale,
-                    KvOutput::CasResult(false),
-                    KvOutput::CasResult(true),
-                    KvOutput::Deleted(false),
-                    KvOutput::Deleted(true),
-                ]
-                .map(|out| out.encode_fresh())
-            })[i]
-                .clone()
-        };
+        let constant =
+            |i: usize| CONSTANT.get_or_init(|| DATALESS.map(|out| out.encode_fresh()))[i].clone();
         match self {
             KvOutput::Written => constant(0),
             KvOutput::Stale => constant(1),
@@ -460,16 +458,8 @@ mod tests {
 
     #[test]
     fn shared_encodings_are_the_fresh_ones_and_decode_back() {
-        for out in [
-            KvOutput::Written,
-            KvOutput::Stale,
-            KvOutput::CasResult(false),
-            KvOutput::CasResult(true),
-            KvOutput::Deleted(false),
-            KvOutput::Deleted(true),
-            KvOutput::Value(Some("v".into())),
-            KvOutput::Value(None),
-        ] {
+        let with_data = [KvOutput::Value(Some("v".into())), KvOutput::Value(None)];
+        for out in DATALESS.into_iter().chain(with_data) {
             assert_eq!(out.encode(), out.encode_fresh(), "{out:?}");
             assert_eq!(codec::decode::<KvOutput>(&out.encode()).unwrap(), out);
         }

@@ -362,22 +362,25 @@ impl<R: Replica> Sim<R> {
         }
     }
 
+    /// True when the next event is the first of the timeouts rather than the heap's first.
+    fn timeout_first(&self) -> bool {
+        self.timeouts
+            .front()
+            .is_some_and(|t| self.queue.peek().is_none_or(|h| t.order() < h.order()))
+    }
+
     /// The next event's key: the earlier of the heap's first and the timeouts' first.
     fn next_key(&self) -> Option<&Key> {
-        match (self.queue.peek(), self.timeouts.front()) {
-            (Some(h), Some(t)) => Some(if t.order() < h.order() { t } else { h }),
-            (h, t) => h.or(t),
+        if self.timeout_first() {
+            self.timeouts.front()
+        } else {
+            self.queue.peek()
         }
     }
 
     /// Takes the next event out of the queue, with its time.
     fn pop_event(&mut self) -> Option<(Time, Event<R::Message>)> {
-        let from_timeouts = match (self.queue.peek(), self.timeouts.front()) {
-            (Some(h), Some(t)) => t.order() < h.order(),
-            (None, t) => t.is_some(),
-            (Some(_), None) => false,
-        };
-        let Key { nanos, slot, .. } = if from_timeouts {
+        let Key { nanos, slot, .. } = if self.timeout_first() {
             self.timeouts.pop_front()?
         } else {
             self.queue.pop()?

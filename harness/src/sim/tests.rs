@@ -293,3 +293,42 @@ fn a_client_is_answered_only_for_its_own_command() {
         "never acknowledged: its command was never applied"
     );
 }
+
+#[test]
+fn events_come_out_in_time_then_schedule_order_whichever_queue_holds_them() {
+    let mut sim = scripted_sim();
+    let base = sim.now();
+    let ms = |n: u64| base + Duration::from_millis(n);
+    let timeout = |seq| Event::ClientTimeout {
+        client: 0,
+        seq,
+        attempt: 1,
+    };
+    // Timeouts in order go to the FIFO; one earlier than the FIFO's last goes to the heap.
+    sim.schedule(ms(50), timeout(1));
+    sim.schedule(ms(70), timeout(2));
+    sim.schedule(ms(60), timeout(3));
+    sim.schedule(ms(60), Event::Nemesis);
+    sim.schedule(ms(50), Event::Chaos { generation: 9 });
+    let mut order = Vec::new();
+    while let Some((t, e)) = sim.pop_event() {
+        let what = match e {
+            Event::ClientTimeout { seq, .. } => format!("timeout {seq}"),
+            Event::Nemesis => "nemesis".into(),
+            Event::Chaos { .. } => "chaos".into(),
+            _ => continue,
+        };
+        order.push(((t - base).as_millis(), what));
+    }
+    let expected: Vec<(u128, String)> = [
+        (50, "timeout 1"),
+        (50, "chaos"),
+        (60, "timeout 3"),
+        (60, "nemesis"),
+        (70, "timeout 2"),
+    ]
+    .into_iter()
+    .map(|(t, w)| (t, w.to_string()))
+    .collect();
+    assert_eq!(order, expected);
+}
