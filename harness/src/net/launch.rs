@@ -276,17 +276,39 @@ impl Drop for LocalCluster {
 /// kernel's ephemeral range (32768 and up on Linux): a port the system may hand to any
 /// outgoing connection could be taken while its node is down, and the node could not come
 /// back on it.
+///
+/// The ports are free when it looks, not reserved: the nodes bind them later. Within one
+/// process (tests of one binary run in parallel) a range once given is never given again, so
+/// two clusters starting at the same moment cannot both be handed the same ports.
 pub fn free_port_base(n: u16) -> anyhow::Result<u16> {
+    static GIVEN: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Spread concurrent callers (other processes) over the range.
+    let start = (std::process::id() as u64 * 7919 + now_nanos()) as u16;
+    pick_ports(start, n, &mut given, |port| {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    })
+}
+
+/// The search of [`free_port_base`], from a starting point: the first `n` consecutive ports
+/// that are free and overlap no range in `given`, which then records them.
+fn pick_ports(
+    start: u16,
+    n: u16,
+    given: &mut Vec<(u16, u16)>,
+    free: impl Fn(u16) -> bool,
+) -> anyhow::Result<u16> {
     const LOW: u16 = 10_000;
     const HIGH: u16 = 32_000;
-    // Spread concurrent callers (tests run in parallel) over the range.
-    let mut p =
-        LOW + ((std::process::id() as u64 * 7919 + now_nanos()) % u64::from(HIGH - LOW)) as u16;
+    let mut p = LOW + start % (HIGH - LOW);
     for _ in 0..2_000 {
         if p + n >= HIGH {
             p = LOW;
         }
-        if (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+        let (first, last) = (p + 1, p + n);
+        let overlaps = given.iter().any(|&(a, b)| first <= b && a <= last);
+        if !overlaps && (first..=last).all(&free) {
+            given.push((first, last));
             return Ok(p);
         }
         p += n + 1;
@@ -298,4 +320,28 @@ fn now_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_once_given_is_not_given_again_even_while_its_ports_look_free() {
+        let mut given = Vec::new();
+        // Every port looks free (the clusters have not bound theirs yet), and both callers
+        // start their search at the same place.
+        let a = pick_ports(500, 6, &mut given, |_| true).unwrap();
+        let b = pick_ports(500, 6, &mut given, |_| true).unwrap();
+        assert_eq!(a, 10_500);
+        assert!(b + 1 > a + 6, "{b} overlaps {a}");
+        assert_eq!(given, vec![(10_501, 10_506), (10_508, 10_513)]);
+    }
+
+    #[test]
+    fn ports_in_use_are_skipped() {
+        let mut given = Vec::new();
+        let p = pick_ports(0, 3, &mut given, |port| port != 10_002).unwrap();
+        assert_eq!(p, 10_004, "the first range holds 10002, which is taken");
+    }
 }
