@@ -247,11 +247,7 @@ impl KvStore {
     /// Decodes and applies raw command bytes; malformed bytes leave the store unchanged.
     pub fn apply_bytes(&mut self, pos: Position, command: &[u8]) -> KvOutput {
         match codec::decode::<KvCommand>(command) {
-            Ok(cmd) => {
-                self.applied = pos;
-                self.applied_count += 1;
-                self.apply_owned(cmd)
-            }
+            Ok(cmd) => self.apply_at(pos, cmd),
             Err(e) => {
                 self.applied = pos;
                 self.applied_count += 1;
@@ -260,11 +256,12 @@ impl KvStore {
         }
     }
 
-    /// Applies a decoded command committed at `pos` (as [`KvStore::apply_bytes`] does).
-    pub fn apply_at(&mut self, pos: Position, cmd: &KvCommand) -> KvOutput {
+    /// Applies a decoded command committed at `pos` (as [`KvStore::apply_bytes`] does); its
+    /// key and value move into the store.
+    pub fn apply_at(&mut self, pos: Position, cmd: KvCommand) -> KvOutput {
         self.applied = pos;
         self.applied_count += 1;
-        self.apply_command(cmd)
+        self.apply_owned(cmd)
     }
 }
 

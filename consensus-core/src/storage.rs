@@ -102,17 +102,17 @@ impl<H: Clone> MemLogStore<H> {
     /// `entries` of the entries a truncation drops; the rest is lost. A store that fails to
     /// apply them (an order violation) keeps what it had.
     pub fn crash_keeping(&mut self, ops: usize, entries: usize) {
-        let pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(&mut self.pending).into_iter();
         let mut durable = self.durable.clone();
-        for op in pending.iter().take(ops) {
-            if Self::apply(&mut durable, op.clone()).is_err() {
+        for op in pending.by_ref().take(ops) {
+            if Self::apply(&mut durable, op).is_err() {
                 return;
             }
         }
-        match pending.get(ops) {
-            Some(PersistOp::Append(es)) => {
-                let cut = PersistOp::Append(es[..entries.min(es.len())].to_vec());
-                if Self::apply(&mut durable, cut).is_err() {
+        match pending.next() {
+            Some(PersistOp::Append(mut es)) => {
+                es.truncate(entries);
+                if Self::apply(&mut durable, PersistOp::Append(es)).is_err() {
                     return;
                 }
             }

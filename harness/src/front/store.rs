@@ -62,7 +62,7 @@ impl ServiceStore {
     /// Applies one encoded command committed at `pos`; what cannot be decoded changes nothing.
     pub fn apply_bytes(&mut self, pos: Position, command: &[u8]) -> Bytes {
         match codec::decode::<ServiceCommand>(command) {
-            Ok(ServiceCommand::Kv(c)) => self.kv.apply_at(pos, &c).encode(),
+            Ok(ServiceCommand::Kv(c)) => self.kv.apply_at(pos, c).encode(),
             Ok(ServiceCommand::Etcd(r)) => encode(&self.etcd.apply(&r)),
             Ok(ServiceCommand::Zk(t)) => encode(&self.zk.apply(pos, &t)),
             Ok(ServiceCommand::ZkRead(r)) => encode(&self.zk.read(&r)),
