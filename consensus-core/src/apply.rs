@@ -108,6 +108,9 @@ impl ApplyCursor {
     /// The state machine must be rebuilt from the latest snapshot (the empty state without
     /// one), after a truncation below what it applied; the log after it is applied again.
     pub fn reload(&mut self) {
+        // A snapshot asked for and not handed over yet would be of the state being replaced:
+        // the driver drops it, and a new one may be asked for.
+        self.snapshots.answered();
         self.snapshots.restore_latest();
         self.applied = self.snapshots.latest().map_or(Position::ZERO, |s| s.last);
         self.restart_count();
@@ -186,6 +189,20 @@ mod tests {
         c.reload();
         assert_eq!(c.applied(), snap.last);
         assert!(c.has_ready(Position::new(2, 10)), "the restore is pending");
+    }
+
+    #[test]
+    fn a_reload_while_a_snapshot_is_being_taken_lets_a_new_one_be_asked_for() {
+        let mut c = ApplyCursor::new(2, None);
+        let mut r: Ready<(), ()> = Ready::default();
+        c.fill(&mut r, Position::new(1, 2), log);
+        assert_eq!(r.snapshot_at, Some(Position::new(1, 2)));
+        // The driver is still encoding that snapshot when a truncation replaces the state:
+        // it drops the snapshot, so the cursor must not wait for it forever.
+        c.reload();
+        let mut r: Ready<(), ()> = Ready::default();
+        c.fill(&mut r, Position::new(1, 2), log);
+        assert_eq!(r.snapshot_at, Some(Position::new(1, 2)));
     }
 
     #[test]

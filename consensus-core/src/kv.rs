@@ -9,8 +9,9 @@ use crate::state_machine::StateMachine;
 use crate::types::{Command, Position};
 use async_trait::async_trait;
 use bytes::Bytes;
+use imbl::{ordmap, OrdMap};
 use serde::{Deserialize, Serialize};
-use std::collections::{btree_map, BTreeMap};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// One operation on the store.
@@ -134,7 +135,8 @@ impl KvOutput {
 /// The in-memory key-value store.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
-    data: BTreeMap<String, String>,
+    /// Copy-on-write: a snapshot's copy shares it ([`StateMachine::snapshot_job`]).
+    data: OrdMap<String, String>,
     sessions: BTreeMap<u64, (u64, KvOutput)>,
     applied: Position,
     applied_count: u64,
@@ -210,7 +212,7 @@ impl KvStore {
             }
             KvOp::Delete { key } => KvOutput::Deleted(self.data.remove(&key).is_some()),
             KvOp::Create { key, value } => {
-                if let btree_map::Entry::Vacant(e) = self.data.entry(key) {
+                if let ordmap::Entry::Vacant(e) = self.data.entry(key) {
                     e.insert(value);
                     KvOutput::CasResult(true)
                 } else {
@@ -273,6 +275,11 @@ impl StateMachine for KvStore {
 
     async fn snapshot(&mut self) -> Bytes {
         Bytes::from(codec::encode_state(self).expect("a KvStore always encodes"))
+    }
+
+    async fn snapshot_job(&mut self) -> crate::state_machine::SnapshotJob {
+        let copy = self.clone();
+        Box::new(move || Bytes::from(codec::encode_state(&copy).expect("a KvStore always encodes")))
     }
 
     async fn query(&mut self, command: &Command) -> Bytes {

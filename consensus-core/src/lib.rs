@@ -33,7 +33,7 @@ pub use replica::{
     Replica, Role, Status,
 };
 pub use snapshots::Snapshots;
-pub use state_machine::{RestoreError, StateMachine};
+pub use state_machine::{RestoreError, SnapshotJob, StateMachine};
 pub use storage::{LogStore, MemLogStore, Recovered, StorageError};
 pub use transport::{Transport, TransportError};
 pub use types::{Command, Entry, NodeId, Payload, Position, Snapshot, Time};

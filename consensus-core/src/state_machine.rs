@@ -4,6 +4,9 @@ use crate::types::{Command, Position};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+/// Encodes a snapshot captured from a state machine, on whatever thread runs it.
+pub type SnapshotJob = Box<dyn FnOnce() -> Bytes + Send + 'static>;
+
 /// Why a snapshot could not be restored: any error of the application's.
 pub type RestoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -16,6 +19,15 @@ pub trait StateMachine: Send {
     async fn apply(&mut self, pos: Position, command: &Command) -> Bytes;
     /// Encodes the whole state, as of the last command applied.
     async fn snapshot(&mut self) -> Bytes;
+    /// Captures the whole state as of the last command applied and returns the work that
+    /// encodes it (what [`StateMachine::snapshot`] returns), so that a driver can encode a
+    /// large state on another thread while it goes on applying. The default encodes here and
+    /// now; a state machine overrides it with a cheap copy of its state (a clone of its maps
+    /// costs a fraction of encoding them).
+    async fn snapshot_job(&mut self) -> SnapshotJob {
+        let data = self.snapshot().await;
+        Box::new(move || data)
+    }
     /// Replaces the whole state with a snapshot's; empty `data` is the initial, empty state. A
     /// malformed snapshot is an error (of the application's own type: `?` converts any
     /// `std::error::Error`) and leaves the state unchanged.

@@ -213,7 +213,15 @@ pub struct Node<R: Replica, L, T, S> {
     next_read: u64,
     /// The position of the last entry the state machine applied (commands and no-ops).
     applied: Position,
+    /// A snapshot the core asked for, being encoded away from the loop.
+    snapshotting: Option<Snapshotting>,
     stats: NodeStats,
+}
+
+/// A snapshot of the state machine at `last`, being encoded on a blocking thread.
+struct Snapshotting {
+    last: Position,
+    job: tokio::task::JoinHandle<Bytes>,
 }
 
 impl<R, L, T, S> Node<R, L, T, S>
@@ -263,6 +271,7 @@ where
             reads: PendingReads::default(),
             next_read: 1,
             applied: recovered_at,
+            snapshotting: None,
             stats: NodeStats::default(),
         };
         let handle = NodeHandle {
@@ -296,6 +305,9 @@ where
                     None => return Ok(self.stats),
                 },
                 _ = tokio::time::sleep_until(deadline) => {}
+                done = snapshot_done(&mut self.snapshotting), if self.snapshotting.is_some() => {
+                    self.compact(done);
+                }
             }
             // Take everything else that is already waiting: one batch, one fsync.
             for _ in 0..MAX_INPUTS_PER_TURN {
@@ -337,6 +349,30 @@ where
                 *s = status;
                 changed
             });
+        }
+    }
+
+    /// Hands the core the snapshot encoded away from the loop.
+    fn compact(&mut self, done: (Position, Result<Bytes, tokio::task::JoinError>)) {
+        self.snapshotting = None;
+        match done {
+            (last, Ok(data)) => {
+                tracing::debug!(node = self.replica.id(), %last, bytes = data.len(), "snapshot taken");
+                let now = self.now();
+                self.replica.compact(
+                    now,
+                    Snapshot {
+                        last,
+                        data,
+                        members: None,
+                    },
+                );
+            }
+            // Only a panic of the state machine's encoder lands here (an aborted job is
+            // never awaited): the node goes on with its log uncompacted.
+            (last, Err(e)) => {
+                tracing::error!(node = self.replica.id(), %last, "snapshot failed: {e}");
+            }
         }
     }
 
@@ -501,6 +537,10 @@ where
                 }
                 Step::Send(env) => self.send(env).await,
                 Step::Restore(snap) => {
+                    // The state is replaced: a snapshot being encoded is of a past state.
+                    if let Some(old) = self.snapshotting.take() {
+                        old.job.abort();
+                    }
                     self.sm
                         .restore(&snap.data)
                         .await
@@ -525,20 +565,26 @@ where
                     }
                 }
                 Step::Snapshot(last) => {
-                    let data = self.sm.snapshot().await;
-                    let now = self.now();
-                    self.replica.compact(
-                        now,
-                        Snapshot {
-                            last,
-                            data,
-                            members: None,
-                        },
-                    );
+                    // Captured here, at `last`; encoded on a blocking thread meanwhile.
+                    let job = self.sm.snapshot_job().await;
+                    self.snapshotting = Some(Snapshotting {
+                        last,
+                        job: tokio::task::spawn_blocking(job),
+                    });
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Waits for the snapshot being encoded (pending forever when there is none).
+async fn snapshot_done(
+    snapshotting: &mut Option<Snapshotting>,
+) -> (Position, Result<Bytes, tokio::task::JoinError>) {
+    match snapshotting {
+        Some(s) => (s.last, (&mut s.job).await),
+        None => std::future::pending().await,
     }
 }
 

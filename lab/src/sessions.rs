@@ -3,7 +3,7 @@
 //! or a change of leader is answered, not applied again (ZooKeeper's sessions, the Raft
 //! thesis, section 6.3). The table is part of the state: it survives failover and snapshots.
 
-use consensus_core::{async_trait, Command, Position, RestoreError, StateMachine};
+use consensus_core::{async_trait, Command, Position, RestoreError, SnapshotJob, StateMachine};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -92,13 +92,21 @@ impl<S: StateMachine> StateMachine for Sessions<S> {
     }
 
     async fn snapshot(&mut self) -> bytes::Bytes {
-        let image = Image {
-            sessions: self.sessions.clone(),
-            inner: self.inner.snapshot().await.to_vec(),
-        };
-        consensus_core::codec::encode_state(&image)
-            .expect("a session table encodes")
-            .into()
+        (self.snapshot_job().await)()
+    }
+
+    async fn snapshot_job(&mut self) -> SnapshotJob {
+        let sessions = self.sessions.clone();
+        let inner = self.inner.snapshot_job().await;
+        Box::new(move || {
+            let image = Image {
+                sessions,
+                inner: inner().to_vec(),
+            };
+            consensus_core::codec::encode_state(&image)
+                .expect("a session table encodes")
+                .into()
+        })
     }
 
     async fn restore(&mut self, data: &[u8]) -> Result<(), RestoreError> {

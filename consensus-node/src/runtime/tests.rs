@@ -12,6 +12,10 @@ struct Solo {
     commit: Position,
     durable: Vec<Entry>,
     ready: Ready<(), u64>,
+    /// Asks for a snapshot once this position is committed.
+    snapshot_at: Option<Position>,
+    /// Snapshots handed back by the driver.
+    compacted: std::sync::Arc<std::sync::Mutex<Vec<Position>>>,
 }
 
 impl Solo {
@@ -26,6 +30,8 @@ impl Solo {
                 committed: rec.entries,
                 ..Ready::default()
             },
+            snapshot_at: None,
+            compacted: Default::default(),
         }
     }
 }
@@ -62,7 +68,9 @@ impl Replica for Solo {
         }
         r
     }
-    fn compact(&mut self, _: Time, _: Snapshot) {}
+    fn compact(&mut self, _: Time, snapshot: Snapshot) {
+        self.compacted.lock().unwrap().push(snapshot.last);
+    }
     fn persisted(&mut self, _: Time, through: Position) {
         let from = self.durable.partition_point(|e| e.pos <= self.commit);
         let to = self.durable.partition_point(|e| e.pos <= through);
@@ -70,6 +78,9 @@ impl Replica for Solo {
             .committed
             .extend(self.durable[from..to].iter().cloned());
         self.commit = through;
+        if self.snapshot_at.is_some_and(|at| at <= through) {
+            self.ready.snapshot_at = self.snapshot_at.take();
+        }
         // A heartbeat-like message to nobody, to exercise sending.
         self.ready.messages.push(Envelope { to: 2, msg: () });
     }
@@ -197,4 +208,94 @@ async fn a_restarted_node_replays_its_file_log_into_the_state_machine() {
     .unwrap();
     drop(handle);
     task.await.unwrap().unwrap();
+}
+
+/// A key-value store whose snapshot encoding waits until the test opens a gate.
+struct Gated {
+    kv: KvStore,
+    gate: std::sync::Arc<std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>>,
+}
+
+#[async_trait::async_trait]
+impl StateMachine for Gated {
+    async fn apply(&mut self, pos: Position, command: &Command) -> Bytes {
+        self.kv.apply(pos, command).await
+    }
+    async fn snapshot(&mut self) -> Bytes {
+        (self.snapshot_job().await)()
+    }
+    async fn snapshot_job(&mut self) -> consensus_core::SnapshotJob {
+        let inner = self.kv.snapshot_job().await;
+        let gate = self.gate.lock().unwrap().take();
+        Box::new(move || {
+            if let Some(gate) = gate {
+                let _ = gate.recv();
+            }
+            inner()
+        })
+    }
+    async fn restore(&mut self, data: &[u8]) -> Result<(), consensus_core::RestoreError> {
+        self.kv.restore(data).await
+    }
+    async fn query(&mut self, command: &Command) -> Bytes {
+        self.kv.query(command).await
+    }
+}
+
+/// The node keeps committing and answering while a snapshot is being encoded (a leader that
+/// stopped for a large snapshot lost its followers: ZAB's syncLimit is 300 ms), and hands the
+/// snapshot to the core once it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_goes_on_while_a_snapshot_is_encoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (open, gate) = std::sync::mpsc::channel();
+    let sm = Gated {
+        kv: KvStore::default(),
+        gate: std::sync::Arc::new(std::sync::Mutex::new(Some(gate))),
+    };
+    let compacted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = compacted.clone();
+    let mut nets = MemNetwork::build::<()>(&[1]);
+    let (node, handle) = Node::start(
+        FileLog::open(dir.path()).unwrap(),
+        nets.remove(0),
+        sm,
+        |rec, _| {
+            let mut solo = Solo::new(rec);
+            solo.snapshot_at = Some(Position::new(1, 1));
+            solo.compacted = seen;
+            solo
+        },
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(node.run());
+    handle.submit(put(1, 1, "a", "1")).await.unwrap();
+    // The snapshot at 1 is now held at the gate; later writes still commit.
+    for seq in 2..=5u64 {
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            handle.submit(put(1, seq, "a", &seq.to_string())),
+        )
+        .await
+        .expect("a write is answered while the snapshot is encoded")
+        .unwrap();
+        assert_eq!(codec::decode::<KvOutput>(&out).unwrap(), KvOutput::Written);
+    }
+    assert!(compacted.lock().unwrap().is_empty());
+    open.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while compacted.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the encoded snapshot reaches the core");
+    assert_eq!(*compacted.lock().unwrap(), vec![Position::new(1, 1)]);
+    drop(handle);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

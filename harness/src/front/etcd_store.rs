@@ -11,8 +11,9 @@ use super::proto::etcdserverpb::{
     ResponseOp, TxnRequest, TxnResponse,
 };
 use super::proto::mvccpb::KeyValue;
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 /// One key's record.
@@ -56,7 +57,8 @@ pub struct EtcdReply {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EtcdStore {
     revision: i64,
-    keys: BTreeMap<Vec<u8>, Record>,
+    /// Copy-on-write: a snapshot's copy shares it (see `ServiceStore::snapshot_job`).
+    keys: OrdMap<Vec<u8>, Record>,
 }
 
 impl Default for EtcdStore {
@@ -64,12 +66,12 @@ impl Default for EtcdStore {
     fn default() -> Self {
         EtcdStore {
             revision: 1,
-            keys: BTreeMap::new(),
+            keys: OrdMap::new(),
         }
     }
 }
 
-/// A range of keys, as `BTreeMap::range` takes it.
+/// A range of keys, as `OrdMap::range` takes it.
 type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// The keys a (key, range_end) pair names, as etcd reads it: no end is the key alone, an end

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use consensus_core::codec;
 use consensus_core::kv::{KvCommand, KvOp, KvOutput, KvStore};
-use consensus_core::state_machine::RestoreError;
+use consensus_core::state_machine::{RestoreError, SnapshotJob};
 use consensus_core::{Command, Position, StateMachine};
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +93,13 @@ impl StateMachine for ServiceStore {
 
     async fn snapshot(&mut self) -> Bytes {
         Bytes::from(codec::encode_state(self).expect("a ServiceStore always encodes"))
+    }
+
+    async fn snapshot_job(&mut self) -> SnapshotJob {
+        let copy = self.clone();
+        Box::new(move || {
+            Bytes::from(codec::encode_state(&copy).expect("a ServiceStore always encodes"))
+        })
     }
 
     async fn query(&mut self, command: &Command) -> Bytes {

@@ -7,6 +7,7 @@
 //! number in the low 32: for ZAB exactly ZooKeeper's zxid, for Raft (term, index).
 
 use consensus_core::Position;
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,7 +78,7 @@ struct Znode {
     data: Vec<u8>,
     acl: Vec<Acl>,
     stat: Stat,
-    children: BTreeSet<String>,
+    children: OrdSet<String>,
 }
 
 /// A session as every replica knows it.
@@ -243,7 +244,8 @@ fn parent(path: &str) -> (&str, &str) {
 /// The tree and its sessions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZkTree {
-    nodes: BTreeMap<String, Znode>,
+    /// Copy-on-write: a snapshot's copy shares it (see `ServiceStore::snapshot_job`).
+    nodes: OrdMap<String, Znode>,
     sessions: BTreeMap<i64, Session>,
     /// Each session's ephemeral znodes (derived from the nodes' owners, kept for closing).
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
@@ -253,7 +255,7 @@ pub struct ZkTree {
 impl Default for ZkTree {
     /// The root alone.
     fn default() -> Self {
-        let mut nodes = BTreeMap::new();
+        let mut nodes = OrdMap::new();
         nodes.insert("/".to_string(), Znode::default());
         ZkTree {
             nodes,
@@ -537,7 +539,7 @@ impl ZkTree {
                 data: data.to_vec(),
                 acl: acl.to_vec(),
                 stat,
-                children: BTreeSet::new(),
+                children: OrdSet::new(),
             },
         );
         Ok(ZkResult::Created(full, stat))
