@@ -12,6 +12,14 @@
 //! they were written and fsyncs, so a crash in the middle never makes a later change durable
 //! before an earlier one (ZAB relies on its transactions being durable before currentEpoch).
 //!
+//! One exception to that order, for speed: a snapshot that only compacts the log (its last
+//! position is an entry the log holds) is written on a thread of its own while the node goes
+//! on, because the entries it covers stay on disk until it is durable: the segments it covers
+//! are deleted only then, and a truncation, a removal or another snapshot waits for it first.
+//! A crash before it is durable finds the previous snapshot and every entry after it, which
+//! is the same state. A snapshot that replaces entries (a leader's, installed) is written in
+//! order, as everything else.
+//!
 //! Recovery truncates a torn or corrupt record at the tail of the last segment (with a
 //! warning) and refuses to start, naming the file and offset, when a bad record has valid
 //! records after it or sits in an earlier segment: that would drop acknowledged entries.
@@ -111,11 +119,48 @@ struct Loc {
 /// One planned change, performed by `sync` in order.
 enum Step<H> {
     Create(u64),
-    Write { seg: u64, off: u64, bytes: Vec<u8> },
-    SetLen { seg: u64, len: u64 },
+    Write {
+        seg: u64,
+        off: u64,
+        bytes: Vec<u8>,
+    },
+    SetLen {
+        seg: u64,
+        len: u64,
+    },
     Remove(u64),
+    /// A segment the snapshot before it covers: deleted once that snapshot is durable.
+    Covered(u64),
     HardState(H),
-    Snapshot(Snapshot),
+    /// A snapshot; `compacts`: the log holds its last entry (see the module documentation).
+    Snapshot {
+        snap: Snapshot,
+        compacts: bool,
+    },
+}
+
+/// A compacting snapshot being written by a thread of its own, and the segments it covers.
+struct Writing {
+    writer: Writer,
+    covered: Vec<u64>,
+}
+
+/// Who writes a compacting snapshot.
+enum Writer {
+    Thread(std::thread::JoinHandle<Result<(), StorageError>>),
+    /// Not written until the log waits for it (tests: a crash before the writer finishes).
+    #[cfg(test)]
+    Held(Snapshot),
+}
+
+impl Writer {
+    fn is_finished(&self) -> bool {
+        match self {
+            Writer::Thread(t) => t.is_finished(),
+            #[cfg(test)]
+            Writer::Held(_) => false,
+        }
+    }
 }
 
 /// A durable log in a directory; see the module documentation for the format.
@@ -132,6 +177,11 @@ pub struct FileLog<H> {
     index: VecDeque<Loc>,
     snapshot_last: Position,
     steps: Vec<Step<H>>,
+    /// A compacting snapshot not yet known to be durable.
+    writing: Option<Writing>,
+    /// Tests: compacting snapshots wait in [`Writer::Held`].
+    #[cfg(test)]
+    hold_snapshots: bool,
     recovered: bool,
     _h: PhantomData<H>,
 }
@@ -172,6 +222,9 @@ where
             index: VecDeque::new(),
             snapshot_last: Position::ZERO,
             steps: Vec::new(),
+            writing: None,
+            #[cfg(test)]
+            hold_snapshots: false,
             recovered: false,
             _h: PhantomData,
         })
@@ -288,12 +341,16 @@ where
         if snap.last < self.snapshot_last {
             return; // older than the stored one: ignored, as the contract says
         }
-        self.steps.push(Step::Snapshot(snap.clone()));
+        let drop = self.index.partition_point(|l| l.pos <= snap.last);
+        let compacts = drop > 0 && self.index[drop - 1].pos == snap.last;
+        self.steps.push(Step::Snapshot {
+            snap: snap.clone(),
+            compacts,
+        });
         if snap.last == self.snapshot_last {
             return;
         }
         self.snapshot_last = snap.last;
-        let drop = self.index.partition_point(|l| l.pos <= snap.last);
         self.index.drain(..drop);
         if let Some((active, len)) = self.active {
             if len > 0 && self.seg_last.get(&active).is_some_and(|&p| p <= snap.last) {
@@ -310,7 +367,7 @@ where
             .collect();
         for s in covered {
             self.seg_last.remove(&s);
-            self.steps.push(Step::Remove(s));
+            self.steps.push(Step::Covered(s));
         }
     }
 
@@ -346,6 +403,7 @@ where
         let planned = self.steps.len();
         self.steps.truncate(n);
         self.sync_blocking()?;
+        self.finish_writing()?;
         self.recovered = false;
         Ok(planned)
     }
@@ -355,7 +413,58 @@ where
         self.steps.len()
     }
 
+    /// Waits for the snapshot being written, if any, then deletes the segments it covers.
+    fn finish_writing(&mut self) -> Result<(), StorageError> {
+        let Some(w) = self.writing.take() else {
+            return Ok(());
+        };
+        match w.writer {
+            Writer::Thread(t) => t
+                .join()
+                .map_err(|_| StorageError::Order("the snapshot writer panicked".into()))??,
+            #[cfg(test)]
+            Writer::Held(snap) => write_snapshot(&self.dir, &snap)?,
+        }
+        self.remove_segments(&w.covered)
+    }
+
+    /// Starts writing a compacting snapshot on a thread of its own.
+    fn writer(&self, snap: Snapshot) -> Result<Writer, StorageError> {
+        #[cfg(test)]
+        if self.hold_snapshots {
+            return Ok(Writer::Held(snap));
+        }
+        let dir = self.dir.clone();
+        let thread = std::thread::Builder::new()
+            .name("snapshot-writer".into())
+            .spawn(move || write_snapshot(&dir, &snap))?;
+        Ok(Writer::Thread(thread))
+    }
+
+    /// Deletes whole segments (closing them first), then makes the deletions durable.
+    fn remove_segments(&mut self, segs: &[u64]) -> Result<(), StorageError> {
+        for &seg in segs {
+            self.files.remove(&seg);
+            match fs::remove_file(self.dir.join(segment_name(seg))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !segs.is_empty() {
+            fsync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
     fn sync_blocking(&mut self) -> Result<(), StorageError> {
+        if self
+            .writing
+            .as_ref()
+            .is_some_and(|w| w.writer.is_finished())
+        {
+            self.finish_writing()?;
+        }
         let mut dirty = BTreeSet::new();
         let mut dir_dirty = false;
         for step in std::mem::take(&mut self.steps) {
@@ -372,11 +481,13 @@ where
                 // that a crash leaves a prefix of the planned changes (the `LogStore`
                 // contract): never new records beside old ones that should be gone.
                 Step::SetLen { seg, len } => {
+                    self.finish_writing()?;
                     self.file(seg)?.set_len(len)?;
                     dirty.insert(seg);
                     self.flush(&mut dirty, &mut dir_dirty)?;
                 }
                 Step::Remove(seg) => {
+                    self.finish_writing()?;
                     self.files.remove(&seg);
                     dirty.remove(&seg);
                     match fs::remove_file(self.dir.join(segment_name(seg))) {
@@ -394,12 +505,28 @@ where
                     })?;
                     write_atomic(&self.dir, HARD_STATE_FILE, &payload)?;
                 }
-                Step::Snapshot(s) => {
-                    self.flush(&mut dirty, &mut dir_dirty)?;
-                    let payload = codec::encode_state(&s).map_err(|e| {
-                        StorageError::Order(format!("snapshot does not encode: {e}"))
-                    })?;
-                    write_atomic(&self.dir, SNAPSHOT_FILE, &payload)?;
+                Step::Covered(seg) => match &mut self.writing {
+                    Some(w) => {
+                        self.files.remove(&seg);
+                        dirty.remove(&seg);
+                        w.covered.push(seg);
+                    }
+                    None => {
+                        dirty.remove(&seg);
+                        self.remove_segments(&[seg])?;
+                    }
+                },
+                Step::Snapshot { snap, compacts } => {
+                    self.finish_writing()?;
+                    if compacts {
+                        self.writing = Some(Writing {
+                            writer: self.writer(snap)?,
+                            covered: Vec::new(),
+                        });
+                    } else {
+                        self.flush(&mut dirty, &mut dir_dirty)?;
+                        write_snapshot(&self.dir, &snap)?;
+                    }
                 }
             }
         }
@@ -409,6 +536,7 @@ where
 
     fn recover_blocking(&mut self) -> Result<Recovered<H>, StorageError> {
         self.steps.clear();
+        self.finish_writing()?;
         self.files.clear();
         self.seg_last.clear();
         self.index.clear();
@@ -506,6 +634,28 @@ where
             snapshot,
             entries,
         })
+    }
+}
+
+/// Encodes a snapshot and replaces the snapshot file with it, durably.
+fn write_snapshot(dir: &Path, snap: &Snapshot) -> Result<(), StorageError> {
+    let payload = codec::encode_state(snap)
+        .map_err(|e| StorageError::Order(format!("snapshot does not encode: {e}")))?;
+    write_atomic(dir, SNAPSHOT_FILE, &payload)?;
+    Ok(())
+}
+
+impl<H> Drop for FileLog<H> {
+    /// Waits for a snapshot being written: a log opened on the same directory next must not
+    /// see an older snapshot land after its own.
+    fn drop(&mut self) {
+        if let Some(Writing {
+            writer: Writer::Thread(t),
+            ..
+        }) = self.writing.take()
+        {
+            let _ = t.join();
+        }
     }
 }
 
