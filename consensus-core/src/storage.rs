@@ -58,6 +58,12 @@ pub enum StorageError {
 /// (ZAB's SNAP stores the snapshot before it drops the log after it). [`MemLogStore::crash_keeping`]
 /// models exactly this; `FileLog` performs its steps in order and makes a truncation durable
 /// before anything written after it.
+///
+/// One relaxation: a `Snapshot` whose last position is an entry the log holds only compacts
+/// it, and may become durable after operations written later (appends, hard states,
+/// truncations above it), as long as every entry it covers stays until it is durable: a crash
+/// then leaves the previous snapshot and those entries, the same state. Even a completed sync
+/// may leave that snapshot out. `FileLog` writes such a snapshot on a thread of its own.
 #[async_trait]
 pub trait LogStore<H: Send + Sync>: Send {
     /// Buffers the given changes, in order.
