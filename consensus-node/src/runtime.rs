@@ -325,6 +325,10 @@ where
                     _ => break,
                 }
             }
+            // Under a steady load the select above may never pick a finished snapshot.
+            if let Some(done) = now_or_never(snapshot_done(&mut self.snapshotting)) {
+                self.compact(done);
+            }
             let now = self.now();
             if now >= self.replica.next_deadline() {
                 self.replica.tick(now);

@@ -283,14 +283,32 @@ async fn the_node_goes_on_while_a_snapshot_is_encoded() {
         assert_eq!(codec::decode::<KvOutput>(&out).unwrap(), KvOutput::Written);
     }
     assert!(compacted.lock().unwrap().is_empty());
+    // Writers that never let the request queue run dry: the finished snapshot must still be
+    // picked up (the loop's select prefers requests).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for c in 10..26u64 {
+        let (h, stop) = (handle.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut seq = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seq += 1;
+                let _ = h.submit(put(c, seq, "b", "x")).await;
+            }
+        }));
+    }
     open.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), async {
+    let landed = tokio::time::timeout(Duration::from_secs(10), async {
         while compacted.lock().unwrap().is_empty() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
-    .await
-    .expect("the encoded snapshot reaches the core");
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    landed.expect("the encoded snapshot reaches the core under a steady load");
     assert_eq!(*compacted.lock().unwrap(), vec![Position::new(1, 1)]);
     drop(handle);
     tokio::time::timeout(Duration::from_secs(10), task)
