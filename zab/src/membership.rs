@@ -106,6 +106,14 @@ impl ZabReplica {
             self.fle.set_quorum(quorum.clone());
             self.quorum = quorum;
         }
+        let pending_epoch = self
+            .members
+            .latest_position()
+            .filter(|_| pending)
+            .and_then(Zxid::from_position)
+            .map(|z| u64::from(z.epoch()));
+        self.fle
+            .set_pending(pending_epoch.map(|e| (committed.quorum(), e)));
         let id = self.id;
         let ZabRole::Leading(l) = &mut self.role else {
             if matches!(self.role, ZabRole::Following(_)) && was_member && !self.known.contains(&id)

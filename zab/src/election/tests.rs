@@ -207,6 +207,62 @@ fn a_latecomer_follows_the_existing_leader_once_a_quorum_reports_it_and_it_leads
     assert_eq!(f.logical_clock(), 7, "adopts the leader's round");
 }
 
+/// Voters {2, 3, 4} in force, {1, 2, 3, 4} proposed in epoch 46 in this server's log and
+/// never committed: node 3 leads epoch 47 with 4 following.
+fn pending_proposal(id: NodeId) -> FastLeaderElection {
+    let mut f = fle(id, 4);
+    f.set_quorum(Quorum::joint(&[2, 3, 4], &[1, 2, 3, 4]));
+    f.set_pending(Some((Quorum::majority(&[2, 3, 4]), 46)));
+    f.look_for_leader(ms(0), vote(id, 46, 464, 46));
+    f
+}
+
+#[test]
+fn a_dead_proposal_from_an_older_epoch_does_not_keep_a_server_from_a_later_leader() {
+    let mut f = pending_proposal(2);
+    assert_eq!(
+        f.receive(
+            ms(1),
+            4,
+            settled(ServerState::Following, vote(3, 47, 262, 47), 9)
+        ),
+        None
+    );
+    // 3 and 4 are a quorum of {2, 3, 4}, not of {1, 2, 3, 4}: ZooKeeper would wait for both.
+    let d = f
+        .receive(
+            ms(2),
+            3,
+            settled(ServerState::Leading, vote(3, 47, 262, 47), 9),
+        )
+        .expect("joins the leader of the later epoch");
+    assert_eq!(d.vote.leader, 3);
+}
+
+#[test]
+fn a_proposal_of_the_leaders_own_epoch_still_needs_both_quorums() {
+    // The proposal may be the leader's own, possibly committed: ZooKeeper's rule holds.
+    let mut f = pending_proposal(2);
+    f.set_pending(Some((Quorum::majority(&[2, 3, 4]), 47)));
+    f.receive(
+        ms(1),
+        4,
+        settled(ServerState::Following, vote(3, 47, 262, 47), 9),
+    );
+    let d = f.receive(
+        ms(2),
+        3,
+        settled(ServerState::Leading, vote(3, 47, 262, 47), 9),
+    );
+    assert_eq!(d, None, "two of {{1, 2, 3, 4}} are not a quorum");
+    let d = f.receive(
+        ms(3),
+        1,
+        settled(ServerState::Following, vote(3, 47, 262, 47), 9),
+    );
+    assert_eq!(d.map(|d| d.vote.leader), Some(3));
+}
+
 #[test]
 fn a_latecomer_never_follows_a_leader_that_has_not_said_it_leads() {
     let mut f = fle(5, 5);
