@@ -327,7 +327,9 @@ pub trait Replica {
     /// Takes everything the driver must persist, send and apply, in that order.
     fn take_ready(&mut self) -> Ready<Self::Message, Self::HardState>;
     /// Hands over the snapshot a [`Ready::snapshot_at`] asked for: the core may drop the log
-    /// up to `snapshot.last` and serve the snapshot to peers that fall behind.
+    /// up to `snapshot.last` and serve the snapshot to peers that fall behind. It may come
+    /// several `Ready`s later (a driver that encodes it away from its loop); a core ignores one
+    /// that no longer fits its log, and a driver drops one whose state a `restore` replaced.
     fn compact(&mut self, now: Time, snapshot: Snapshot);
     /// Tells the core that every entry it asked to append, up to `through`, is durable (called
     /// once the fsync covering a `Ready`'s appends completes, before its messages go out).
