@@ -258,6 +258,11 @@ impl KvStore {
         }
     }
 
+    /// The whole state, encoded (a snapshot's data).
+    fn encoded(&self) -> Bytes {
+        Bytes::from(codec::encode_state(self).expect("a KvStore always encodes"))
+    }
+
     /// Applies a decoded command committed at `pos` (as [`KvStore::apply_bytes`] does); its
     /// key and value move into the store.
     pub fn apply_at(&mut self, pos: Position, cmd: KvCommand) -> KvOutput {
@@ -274,12 +279,12 @@ impl StateMachine for KvStore {
     }
 
     async fn snapshot(&mut self) -> Bytes {
-        Bytes::from(codec::encode_state(self).expect("a KvStore always encodes"))
+        self.encoded()
     }
 
     async fn snapshot_job(&mut self) -> crate::state_machine::SnapshotJob {
         let copy = self.clone();
-        Box::new(move || Bytes::from(codec::encode_state(&copy).expect("a KvStore always encodes")))
+        Box::new(move || copy.encoded())
     }
 
     async fn query(&mut self, command: &Command) -> Bytes {

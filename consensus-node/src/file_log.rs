@@ -486,16 +486,19 @@ where
                     dirty.insert(seg);
                     self.flush(&mut dirty, &mut dir_dirty)?;
                 }
-                Step::Remove(seg) => {
-                    self.finish_writing()?;
+                // A segment a snapshot still being written covers goes once it is durable.
+                Step::Covered(seg) if self.writing.is_some() => {
                     self.files.remove(&seg);
                     dirty.remove(&seg);
-                    match fs::remove_file(self.dir.join(segment_name(seg))) {
-                        Ok(()) => dir_dirty = true,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e.into()),
+                    if let Some(w) = &mut self.writing {
+                        w.covered.push(seg);
                     }
+                }
+                Step::Remove(seg) | Step::Covered(seg) => {
+                    self.finish_writing()?;
+                    dirty.remove(&seg);
                     self.flush(&mut dirty, &mut dir_dirty)?;
+                    self.remove_segments(&[seg])?;
                 }
                 Step::HardState(h) => {
                     // Everything planned before it is durable first.
@@ -505,17 +508,7 @@ where
                     })?;
                     write_atomic(&self.dir, HARD_STATE_FILE, &payload)?;
                 }
-                Step::Covered(seg) => match &mut self.writing {
-                    Some(w) => {
-                        self.files.remove(&seg);
-                        dirty.remove(&seg);
-                        w.covered.push(seg);
-                    }
-                    None => {
-                        dirty.remove(&seg);
-                        self.remove_segments(&[seg])?;
-                    }
-                },
+
                 Step::Snapshot { snap, compacts } => {
                     self.finish_writing()?;
                     if compacts {

@@ -70,6 +70,11 @@ impl ServiceStore {
         }
     }
 
+    /// The whole state, encoded (a snapshot's data).
+    fn encoded(&self) -> Bytes {
+        Bytes::from(codec::encode_state(self).expect("a ServiceStore always encodes"))
+    }
+
     /// Answers a read-only command from the current state.
     pub fn query_bytes(&self, command: &[u8]) -> Bytes {
         match codec::decode::<ServiceCommand>(command) {
@@ -92,14 +97,12 @@ impl StateMachine for ServiceStore {
     }
 
     async fn snapshot(&mut self) -> Bytes {
-        Bytes::from(codec::encode_state(self).expect("a ServiceStore always encodes"))
+        self.encoded()
     }
 
     async fn snapshot_job(&mut self) -> SnapshotJob {
         let copy = self.clone();
-        Box::new(move || {
-            Bytes::from(codec::encode_state(&copy).expect("a ServiceStore always encodes"))
-        })
+        Box::new(move || copy.encoded())
     }
 
     async fn query(&mut self, command: &Command) -> Bytes {
