@@ -21,7 +21,7 @@ use rand::RngExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// Largest frame accepted (ZooKeeper's default `jute.maxbuffer`, 1 MiB, and room for a header).
@@ -354,7 +354,10 @@ impl ZkFront {
         Ok(())
     }
 
-    async fn frame(stream: &mut TcpStream, timeout: Duration) -> anyhow::Result<Vec<u8>> {
+    async fn frame(
+        stream: &mut (impl AsyncRead + Unpin),
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<u8>> {
         let len = tokio::time::timeout(timeout, stream.read_i32())
             .await
             .map_err(|_| anyhow::anyhow!("the client was silent for the session timeout"))??;
@@ -368,7 +371,7 @@ impl ZkFront {
         Ok(buf)
     }
 
-    async fn send(stream: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+    async fn send(stream: &mut (impl AsyncWrite + Unpin), body: &[u8]) -> std::io::Result<()> {
         let mut out = BytesMut::with_capacity(4 + body.len());
         out.put_i32(body.len() as i32);
         out.put_slice(body);
@@ -467,8 +470,11 @@ impl ZkFront {
         mut seen: i64,
     ) -> anyhow::Result<()> {
         let timeout = Duration::from_millis(timeout_ms as u64);
+        // One receive takes a whole request (and whatever follows it) instead of one for its
+        // length and one for its body: a third of the receive calls a busy node made.
+        let mut stream = BufReader::with_capacity(16 * 1024, stream);
         loop {
-            let frame = Self::frame(stream, timeout).await?;
+            let frame = Self::frame(&mut stream, timeout).await?;
             let mut r = Reader { buf: &frame };
             let (xid, kind) = match (r.int(), r.int()) {
                 (Ok(x), Ok(k)) => (x, k),
@@ -481,14 +487,18 @@ impl ZkFront {
                 Err(Malformed) => anyhow::bail!("a malformed request (type {kind})"),
             };
             seen = seen.max(reply.zxid);
-            let mut out = BytesMut::with_capacity(16 + reply.body.len());
+            // The frame's length first, filled in once the body is known: one buffer, one write.
+            let mut out = BytesMut::with_capacity(20 + reply.body.len());
+            out.put_i32(0);
             out.put_i32(xid);
             out.put_i64(reply.zxid);
             out.put_i32(reply.err);
             if reply.err == 0 {
                 out.extend_from_slice(&reply.body);
             }
-            Self::send(stream, &out).await?;
+            let len = (out.len() - 4) as i32;
+            out[..4].copy_from_slice(&len.to_be_bytes());
+            stream.write_all(&out).await?;
             self.counters.lock().unwrap_or_else(|e| e.into_inner()).1 += 1;
             if close {
                 return Ok(());
