@@ -5,6 +5,7 @@
 //! - `NNNNNNNNNNNNNNNNNNNN.log`: log segments, numbered in order. Each holds records framed as
 //!   `len: u32 LE | crc32(payload): u32 LE | payload`, one encoded [`Entry`] per record. A segment
 //!   is closed once it passes the segment size; truncation cuts a segment and deletes later ones.
+//!   The last segment may end in zeros: space written ahead of the records (below).
 //! - `hardstate`, `snapshot`: one framed record each, replaced by writing a temporary file,
 //!   fsyncing it, renaming it over the old one and fsyncing the directory.
 //!
@@ -20,9 +21,18 @@
 //! is the same state. A snapshot that replaces entries (a leader's, installed) is written in
 //! order, as everything else.
 //!
+//! Space ahead, for speed: appends to a segment write zeros [`PREALLOC_BYTES`] at a time ahead
+//! of the records (up to the segment size), as ZooKeeper and etcd preallocate their logs. An
+//! `fdatasync` that finds the file's size unchanged writes the data and flushes the disk; one
+//! that finds it grown must first write the inode as well, a second synchronous write (on this
+//! project's machine a batch's `fdatasync` took 0.18 ms when it grew the file, 0.13 ms when not).
+//! So only one `fdatasync` per [`PREALLOC_BYTES`] pays for the size.
+//!
 //! Recovery truncates a torn or corrupt record at the tail of the last segment (with a
 //! warning) and refuses to start, naming the file and offset, when a bad record has valid
-//! records after it or sits in an earlier segment: that would drop acknowledged entries.
+//! records after it or sits in an earlier segment: that would drop acknowledged entries. Zeros
+//! to the end of the last segment are the space written ahead: the log ends where they start,
+//! and they stay for the appends to come.
 
 use async_trait::async_trait;
 use consensus_core::codec;
@@ -47,6 +57,8 @@ use record::{
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// Default size after which the active segment is closed and a new one started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// How far ahead of its records a segment is filled with zeros (see the module documentation).
+pub const PREALLOC_BYTES: u64 = 1024 * 1024;
 const HARD_STATE_FILE: &str = "hardstate";
 const SNAPSHOT_FILE: &str = "snapshot";
 const SEGMENT_SUFFIX: &str = ".log";
@@ -129,6 +141,12 @@ enum Step<H> {
         len: u64,
     },
     Remove(u64),
+    /// The zeros written ahead of a segment's records cut off, durably, before the next
+    /// segment starts: only the last segment may end in zeros.
+    Trim {
+        seg: u64,
+        len: u64,
+    },
     /// A segment the snapshot before it covers: deleted once that snapshot is durable.
     Covered(u64),
     HardState(H),
@@ -167,8 +185,8 @@ impl Writer {
 pub struct FileLog<H> {
     dir: PathBuf,
     segment_bytes: u64,
-    /// Open segment files by number.
-    files: BTreeMap<u64, File>,
+    /// Open segment files by number, with each one's length on disk (zeros ahead included).
+    files: BTreeMap<u64, (File, u64)>,
     /// Last position stored in each segment (or the snapshot's, if it holds none after it).
     seg_last: BTreeMap<u64, Position>,
     /// The segment appends go to, and its length once the planned steps are done.
@@ -267,6 +285,12 @@ where
     }
 
     fn start_segment(&mut self) -> u64 {
+        if let Some((seg, len)) = self.active {
+            if len < self.segment_bytes {
+                // Left before it was full (a snapshot covered it): zeros may follow its records.
+                self.steps.push(Step::Trim { seg, len });
+            }
+        }
         let next = self.seg_last.keys().next_back().map_or(1, |s| s + 1);
         self.steps.push(Step::Create(next));
         self.seg_last.insert(next, self.snapshot_last);
@@ -371,7 +395,7 @@ where
         }
     }
 
-    fn file(&mut self, seg: u64) -> io::Result<&File> {
+    fn file(&mut self, seg: u64) -> io::Result<&mut (File, u64)> {
         if !self.files.contains_key(&seg) {
             let f = OpenOptions::new()
                 .read(true)
@@ -379,14 +403,38 @@ where
                 .create(true)
                 .truncate(false)
                 .open(self.dir.join(segment_name(seg)))?;
-            self.files.insert(seg, f);
+            let len = f.metadata()?.len();
+            self.files.insert(seg, (f, len));
         }
-        Ok(&self.files[&seg])
+        Ok(self.files.get_mut(&seg).expect("just opened"))
+    }
+
+    /// Writes `bytes` at `off` of segment `seg`, first filling the file with zeros ahead of
+    /// them up to the next multiple of [`PREALLOC_BYTES`] (at most to the segment size) when
+    /// they reach past its end.
+    fn write_at(&mut self, seg: u64, off: u64, bytes: &[u8]) -> io::Result<()> {
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let limit = self.segment_bytes;
+        let (f, len) = self.file(seg)?;
+        let end = off + bytes.len() as u64;
+        if end > *len && end < limit {
+            let ahead = end.next_multiple_of(PREALLOC_BYTES).min(limit);
+            let mut at = (*len).max(end);
+            while at < ahead {
+                let n = (ahead - at).min(ZEROS.len() as u64);
+                f.write_all_at(&ZEROS[..n as usize], at)?;
+                at += n;
+            }
+            *len = ahead;
+        }
+        f.write_all_at(bytes, off)?;
+        *len = (*len).max(end);
+        Ok(())
     }
 
     fn flush(&mut self, dirty: &mut BTreeSet<u64>, dir_dirty: &mut bool) -> io::Result<()> {
         for seg in std::mem::take(dirty) {
-            if let Some(f) = self.files.get(&seg) {
+            if let Some((f, _)) = self.files.get(&seg) {
                 f.sync_data()?;
             }
         }
@@ -474,7 +522,7 @@ where
                     dir_dirty = true;
                 }
                 Step::Write { seg, off, bytes } => {
-                    self.file(seg)?.write_all_at(&bytes, off)?;
+                    self.write_at(seg, off, &bytes)?;
                     dirty.insert(seg);
                 }
                 // A truncation or removal is durable before anything written after it, so
@@ -482,9 +530,22 @@ where
                 // contract): never new records beside old ones that should be gone.
                 Step::SetLen { seg, len } => {
                     self.finish_writing()?;
-                    self.file(seg)?.set_len(len)?;
+                    let (f, file_len) = self.file(seg)?;
+                    f.set_len(len)?;
+                    *file_len = len;
                     dirty.insert(seg);
                     self.flush(&mut dirty, &mut dir_dirty)?;
+                }
+                // Not a change of the log's contents, so no wait for a snapshot being written;
+                // durable at once, before a later segment can be.
+                Step::Trim { seg, len } => {
+                    let (f, file_len) = self.file(seg)?;
+                    if *file_len > len {
+                        f.set_len(len)?;
+                        *file_len = len;
+                        f.sync_data()?;
+                        dirty.remove(&seg);
+                    }
                 }
                 // A segment a snapshot still being written covers goes once it is durable.
                 Step::Covered(seg) if self.writing.is_some() => {
@@ -592,6 +653,10 @@ where
                     Parsed::Bad(why) => (why, true),
                     Parsed::Impossible(why) => (why, false),
                 };
+                // Zeros to the end of the last segment: space written ahead, never used.
+                if is_last && tearable && data[off..].iter().all(|&b| b == 0) {
+                    break;
+                }
                 if !tearable {
                     return Err(StorageError::Corrupt {
                         file: path,

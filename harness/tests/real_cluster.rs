@@ -6,8 +6,8 @@ use harness::net::Client;
 use hyper::{Method, StatusCode};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -476,6 +476,21 @@ fn last_segment(dir: &std::path::Path) -> PathBuf {
     segs.pop().expect("the node wrote a log segment")
 }
 
+/// Where the records of a log segment end: the file log writes zeros ahead of them, and a
+/// record is `len: u32 LE | crc: u32 LE | payload` with a non-zero length.
+fn records_end(seg: &std::path::Path) -> u64 {
+    let data = std::fs::read(seg).unwrap();
+    let mut off = 0;
+    while off + 8 <= data.len() {
+        let len = u32::from_le_bytes(data[off..off + 4].try_into().unwrap()) as usize;
+        if len == 0 || off + 8 + len > data.len() {
+            break;
+        }
+        off += 8 + len;
+    }
+    off as u64
+}
+
 async fn leader_killed_then_restarted(protocol: &'static str) {
     let mut cluster = TestCluster::start(protocol);
     let leader = cluster.wait_leader().await;
@@ -485,13 +500,13 @@ async fn leader_killed_then_restarted(protocol: &'static str) {
     }
 
     cluster.kill(leader);
-    // The killed writer left half a record at the end of its log.
+    // The killed writer left half a record at the end of its log, over the zeros ahead.
     let seg = last_segment(&cluster.data_dir(leader).join("log"));
     std::fs::OpenOptions::new()
-        .append(true)
+        .write(true)
         .open(&seg)
         .unwrap()
-        .write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 5, 6])
+        .write_all_at(&[200, 0, 0, 0, 1, 2, 3, 4, 5, 6], records_end(&seg))
         .unwrap();
 
     let new_leader = cluster.wait_leader().await;

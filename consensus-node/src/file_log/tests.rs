@@ -260,11 +260,26 @@ fn last_segment(dir: &Path) -> PathBuf {
     segs.pop().unwrap()
 }
 
-/// Flips the bits of the byte at `at` (negative: from the end) of `path`; returns the new bytes.
+/// Where the records of segment `path` end (the zeros written ahead of them start).
+fn records_end(path: &Path) -> usize {
+    let data = fs::read(path).unwrap();
+    let mut off = 0;
+    while let Parsed::Record(p, used) = parse_at(&data, off) {
+        if p.is_empty() {
+            break;
+        }
+        off += used;
+    }
+    off
+}
+
+/// Flips the bits of the byte at `at` (negative: back from the end of the records) of `path`;
+/// returns the new bytes.
 fn flip(path: &Path, at: isize) -> Vec<u8> {
+    let end = records_end(path);
     let mut data = fs::read(path).unwrap();
     let i = if at < 0 {
-        data.len() - at.unsigned_abs()
+        end - at.unsigned_abs()
     } else {
         at as usize
     };
@@ -279,17 +294,18 @@ fn torn_tail_is_truncated_and_the_log_stays_writable() {
     let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
     persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
     drop(log);
-    // A writer died halfway through a record: a header promising more than is there.
+    // A writer died halfway through a record: a header promising more than is there, in the
+    // zeros written ahead.
     let seg = last_segment(dir.path());
-    let good_len = fs::metadata(&seg).unwrap().len();
+    let good_len = records_end(&seg) as u64;
     let mut torn = Vec::new();
     frame_into(&codec::encode(&entry(1, 6)).unwrap(), &mut torn);
     torn.truncate(torn.len() / 2);
     OpenOptions::new()
-        .append(true)
+        .write(true)
         .open(&seg)
         .unwrap()
-        .write_all(&torn)
+        .write_all_at(&torn, good_len)
         .unwrap();
 
     let (mut log, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
@@ -378,6 +394,82 @@ fn a_zero_filled_tail_is_a_torn_write() {
         .unwrap();
     let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
     assert_eq!(rec.entries, entries(1, 1..=5));
+}
+
+/// Appends write zeros ahead of their records, so a batch's fdatasync seldom grows the file;
+/// recovery ends the log where the zeros start and keeps them for the appends to come.
+#[test]
+fn appends_write_zeros_ahead_and_recovery_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
+    let seg = last_segment(dir.path());
+    assert_eq!(fs::metadata(&seg).unwrap().len(), PREALLOC_BYTES);
+    for s in 6..=100 {
+        persist(&mut log, vec![PersistOp::Append(entries(1, s..=s))]);
+    }
+    assert_eq!(fs::metadata(&seg).unwrap().len(), PREALLOC_BYTES);
+    let end = records_end(&seg);
+    drop(log);
+    let (mut log, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(1, 1..=100));
+    assert_eq!(fs::metadata(&seg).unwrap().len(), PREALLOC_BYTES);
+    // The next append goes where the records ended, over the zeros.
+    persist(&mut log, vec![PersistOp::Append(entries(1, 101..=101))]);
+    assert!(records_end(&seg) > end);
+    // Past the space ahead, the file grows by another step.
+    let big = Entry::command(Position::new(1, 102), Bytes::from(vec![7u8; 1 << 20]));
+    persist(&mut log, vec![PersistOp::Append(vec![big.clone()])]);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), 2 * PREALLOC_BYTES);
+    drop(log);
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries.len(), 102);
+    assert_eq!(rec.entries.last(), Some(&big));
+}
+
+/// Zeros ahead never reach past the segment size, and a segment left before it is full (a
+/// snapshot covered it) loses them before the next segment starts: only the last segment
+/// may end in zeros, so zeros in an earlier one are still damage.
+#[test]
+fn only_the_last_segment_ends_in_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), 4096);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 1..=10))]);
+    let first = last_segment(dir.path());
+    assert_eq!(fs::metadata(&first).unwrap().len(), 4096);
+    // The snapshot covers the whole active segment: a new one starts, and the covered one
+    // stays until the snapshot is durable.
+    log.hold_snapshots = true;
+    persist(
+        &mut log,
+        vec![
+            PersistOp::Snapshot(snap_at(1, 10)),
+            PersistOp::Append(entries(1, 11..=12)),
+        ],
+    );
+    assert_ne!(last_segment(dir.path()), first);
+    assert_eq!(
+        fs::metadata(&first).unwrap().len(),
+        records_end(&first) as u64
+    );
+    drop(log); // a crash before the snapshot is written: the covered segment is still there
+    let (_, rec) = open(dir.path(), 4096);
+    assert_eq!(rec.entries, entries(1, 1..=12));
+    // Zeros over the last records of an earlier segment are damage, not a torn tail.
+    let end = records_end(&first);
+    let data = fs::read(&first).unwrap();
+    let mut damaged = data[..end].to_vec();
+    let last_record = RECORD_HEADER_BYTES + codec::encode(&entry(1, 10)).unwrap().len();
+    damaged[end - last_record..].fill(0);
+    fs::write(&first, &damaged).unwrap();
+    let mut log: FileLog<u64> = FileLog::with_segment_bytes(dir.path(), 4096).unwrap();
+    match run(log.recover()) {
+        Err(StorageError::Corrupt { file, offset, .. }) => {
+            assert_eq!(file, first);
+            assert_eq!(offset as usize, end - last_record);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
 }
 
 #[test]
