@@ -8,7 +8,10 @@
 # writes with 1 client, writes with 64 clients, reads with 64 clients at each read level the
 # system serves, and local reads with every client on one node. Prints each row as it is
 # measured (on stderr) and the markdown table at the end (on stdout); the JSON reports stay in
-# $OUT (default: a new temporary directory).
+# $OUT (default: a new temporary directory). Beside each row's rate and latency:
+# the CPU time (user + system, from /proc/<pid>/stat) the three nodes spent over the run,
+# divided by the operations answered: what an operation costs each system, whatever share of
+# the two shared cores it got.
 #
 # Needs Debian's etcd-server and zookeeper packages:
 #   apt-get install etcd-server zookeeper
@@ -106,6 +109,8 @@ start_zookeeper() {
     mkdir -p "$OUT/zk/d$i"
     echo "$i" >"$OUT/zk/d$i/myid"
     # forceSync is on by default: the transaction log is fsynced before a proposal is acked.
+    # maxClientCnxns=0: no limit on connections from one address (the default, 60, refuses
+    # part of the 64 clients when they all go to one server, as in the local-read row).
     cat >"$OUT/zk/z$i.cfg" <<EOF
 tickTime=2000
 initLimit=10
@@ -115,6 +120,7 @@ clientPort=2181$i
 clientPortAddress=127.0.0.1
 admin.enableServer=false
 4lw.commands.whitelist=srvr
+maxClientCnxns=0
 server.1=127.0.0.1:28881:38881
 server.2=127.0.0.1:28882:38882
 server.3=127.0.0.1:28883:38883
@@ -146,21 +152,38 @@ start_lab() {
   mapfile -t nodes < <(pgrep -P "${pids[-1]}")
 }
 
+# cpu_ticks: the CPU time (user + system, in clock ticks, every thread) the nodes have used.
+cpu_ticks() {
+  local t=0 pid fields
+  for pid in "${nodes[@]}"; do
+    # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
+    fields=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    set -- $fields
+    t=$((t + ${12} + ${13}))
+  done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
 rows=()
-# load NAME SYSTEM LABEL ARGS...: one measured row (named $display when set).
+# load NAME SYSTEM LABEL ARGS...: one measured row (named $display when set), with the CPU
+# time all the nodes spent per operation over the run.
 load() {
   local name=$1 system=$2 label=$3
   shift 3
-  local file="$OUT/$name-$label.json"
+  local file="$OUT/$name-$label.json" before after
+  before=$(cpu_ticks)
   "$bin" load --system "$system" --endpoints "${only:-$endpoints}" --seconds "$SECS" --json "$@" >"$file"
+  after=$(cpu_ticks)
   local row
-  row=$(python3 - "$file" "$system" "$label" "${display:-}" <<'EOF'
+  row=$(python3 - "$file" "$system" "$label" "${display:-}" "$((after - before))" "$hz" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency"]
 name = sys.argv[4] or (f'consensus-lab {r["protocol"]}' if sys.argv[2] == "lab" else r["protocol"])
+cpu = int(sys.argv[5]) / int(sys.argv[6]) * 1e6 / max(r["ops"], 1)
 print(f'| {name} | {sys.argv[3]} | {r["ops_per_sec"]:,.0f} | '
-      f'{l["p50_ms"]:.2f} / {l["p99_ms"]:.2f} | {r["errors"]} |')
+      f'{l["p50_ms"]:.2f} / {l["p99_ms"]:.2f} | {cpu:.0f} | {r["errors"]} |')
 EOF
 )
   echo "$row" >&2 # progress; the table at the end is the output
@@ -205,8 +228,8 @@ for s in "${systems[@]}"; do
 done
 
 echo
-echo "| system | load | ops/s | p50 / p99 ms | errors |"
-echo "|---|---|---:|---|---:|"
+echo "| system | load | ops/s | p50 / p99 ms | nodes' CPU µs/op | errors |"
+echo "|---|---|---:|---|---:|---:|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "reports in $OUT" >&2
