@@ -44,16 +44,7 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 
-# ticks PID...: CPU time used so far by these processes, in clock ticks.
-ticks() {
-  local t=0 pid fields
-  for pid in "$@"; do
-    fields=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-    set -- $fields
-    t=$((t + ${12} + ${13}))
-  done
-  echo "$t"
-}
+source "$(dirname "$0")/cpu-ticks.sh"
 
 # run NAME BIN: one measured run of one build on a fresh cluster.
 run() {
@@ -72,9 +63,9 @@ run() {
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds 3 --clients 64 --json >/dev/null
   local nodes before after
   mapfile -t nodes < <(pgrep -P "$cluster")
-  before=$(ticks "${nodes[@]}")
+  before=$(cpu_ticks "${nodes[@]}")
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$SECS" --json "$@" >"$work/load.json"
-  after=$(ticks "${nodes[@]}")
+  after=$(cpu_ticks "${nodes[@]}")
   stop
   python3 - "$work/load.json" "$name" "$((after - before))" "$hz" <<'EOF'
 import json, sys

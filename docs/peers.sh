@@ -152,17 +152,7 @@ start_lab() {
   mapfile -t nodes < <(pgrep -P "${pids[-1]}")
 }
 
-# cpu_ticks: the CPU time (user + system, in clock ticks, every thread) the nodes have used.
-cpu_ticks() {
-  local t=0 pid fields
-  for pid in "${nodes[@]}"; do
-    # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
-    fields=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
-    set -- $fields
-    t=$((t + ${12} + ${13}))
-  done
-  echo "$t"
-}
+source "$PWD/docs/cpu-ticks.sh"
 hz=$(getconf CLK_TCK)
 
 rows=()
@@ -172,9 +162,9 @@ load() {
   local name=$1 system=$2 label=$3
   shift 3
   local file="$OUT/$name-$label.json" before after
-  before=$(cpu_ticks)
+  before=$(cpu_ticks "${nodes[@]}")
   "$bin" load --system "$system" --endpoints "${only:-$endpoints}" --seconds "$SECS" --json "$@" >"$file"
-  after=$(cpu_ticks)
+  after=$(cpu_ticks "${nodes[@]}")
   local row
   row=$(python3 - "$file" "$system" "$label" "${display:-}" "$((after - before))" "$hz" <<'EOF'
 import json, sys
