@@ -378,13 +378,14 @@ fn a_segment_replaced_by_garbage_stops_recovery_instead_of_dropping_the_log() {
     assert_eq!(fs::read(&seg).unwrap(), garbage, "nothing was cut");
 }
 
+/// A file grown without its data reaching it (or zeros written ahead) ends the log where the
+/// zeros start; they are left in place, not cut as a torn record.
 #[test]
-fn a_zero_filled_tail_is_a_torn_write() {
+fn a_zero_filled_tail_ends_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
     persist(&mut log, vec![PersistOp::Append(entries(1, 1..=5))]);
     drop(log);
-    // The file grew but the data never reached it.
     let seg = last_segment(dir.path());
     OpenOptions::new()
         .append(true)
@@ -392,8 +393,14 @@ fn a_zero_filled_tail_is_a_torn_write() {
         .unwrap()
         .write_all(&[0u8; 4096])
         .unwrap();
-    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    let len = fs::metadata(&seg).unwrap().len();
+    let (mut log, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
     assert_eq!(rec.entries, entries(1, 1..=5));
+    assert_eq!(fs::metadata(&seg).unwrap().len(), len);
+    persist(&mut log, vec![PersistOp::Append(entries(1, 6..=6))]);
+    drop(log);
+    let (_, rec) = open(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(rec.entries, entries(1, 1..=6));
 }
 
 /// Appends write zeros ahead of their records, so a batch's fdatasync seldom grows the file;
