@@ -569,7 +569,6 @@ where
                     })?;
                     write_atomic(&self.dir, HARD_STATE_FILE, &payload)?;
                 }
-
                 Step::Snapshot { snap, compacts } => {
                     self.finish_writing()?;
                     if compacts {

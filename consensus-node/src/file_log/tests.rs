@@ -24,6 +24,15 @@ fn open(dir: &Path, seg: u64) -> (FileLog<u64>, Recovered<u64>) {
     (log, rec)
 }
 
+/// Recovers the log in `dir`, which must refuse it as corrupt; the file and offset it names.
+fn corruption(dir: &Path, seg: u64) -> (PathBuf, u64) {
+    let mut log: FileLog<u64> = FileLog::with_segment_bytes(dir, seg).unwrap();
+    match run(log.recover()) {
+        Err(StorageError::Corrupt { file, offset, .. }) => (file, offset),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
 fn persist(log: &mut FileLog<u64>, ops: Vec<PersistOp<u64>>) {
     run(log.write(&ops)).unwrap();
     run(log.sync()).unwrap();
@@ -338,14 +347,9 @@ fn flipped_byte_before_the_tail_stops_recovery_naming_file_and_offset() {
     let first_len = RECORD_HEADER_BYTES + codec::encode(&entry(1, 1)).unwrap().len();
     // Damage the second record's payload.
     let data = flip(&seg, (first_len + RECORD_HEADER_BYTES + 1) as isize);
-    let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
-    match run(log.recover()) {
-        Err(StorageError::Corrupt { file, offset, .. }) => {
-            assert_eq!(file, seg);
-            assert_eq!(offset, first_len as u64);
-        }
-        other => panic!("expected corruption, got {other:?}"),
-    }
+    let (file, offset) = corruption(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(file, seg);
+    assert_eq!(offset, first_len as u64);
     // Nothing was cut: the damaged file is left for a person to inspect.
     assert_eq!(fs::read(&seg).unwrap(), data);
 }
@@ -367,14 +371,9 @@ fn a_segment_replaced_by_garbage_stops_recovery_instead_of_dropping_the_log() {
         })
         .collect();
     fs::write(&seg, &garbage).unwrap();
-    let mut log: FileLog<u64> = FileLog::open(dir.path()).unwrap();
-    match run(log.recover()) {
-        Err(StorageError::Corrupt { file, offset, .. }) => {
-            assert_eq!(file, seg);
-            assert_eq!(offset, 0);
-        }
-        other => panic!("expected corruption, got {other:?}"),
-    }
+    let (file, offset) = corruption(dir.path(), DEFAULT_SEGMENT_BYTES);
+    assert_eq!(file, seg);
+    assert_eq!(offset, 0);
     assert_eq!(fs::read(&seg).unwrap(), garbage, "nothing was cut");
 }
 
@@ -469,14 +468,9 @@ fn only_the_last_segment_ends_in_zeros() {
     let last_record = RECORD_HEADER_BYTES + codec::encode(&entry(1, 10)).unwrap().len();
     damaged[end - last_record..].fill(0);
     fs::write(&first, &damaged).unwrap();
-    let mut log: FileLog<u64> = FileLog::with_segment_bytes(dir.path(), 4096).unwrap();
-    match run(log.recover()) {
-        Err(StorageError::Corrupt { file, offset, .. }) => {
-            assert_eq!(file, first);
-            assert_eq!(offset as usize, end - last_record);
-        }
-        other => panic!("expected corruption, got {other:?}"),
-    }
+    let (file, offset) = corruption(dir.path(), 4096);
+    assert_eq!(file, first);
+    assert_eq!(offset as usize, end - last_record);
 }
 
 #[test]
