@@ -371,10 +371,21 @@ impl ZkFront {
         Ok(buf)
     }
 
-    async fn send(stream: &mut (impl AsyncWrite + Unpin), body: &[u8]) -> std::io::Result<()> {
-        let mut out = BytesMut::with_capacity(4 + body.len());
-        out.put_i32(body.len() as i32);
-        out.put_slice(body);
+    /// A buffer for one reply frame: room for its length, which [`Self::send`] fills in, and
+    /// then `capacity` bytes for the body.
+    fn reply_frame(capacity: usize) -> BytesMut {
+        let mut out = BytesMut::with_capacity(4 + capacity);
+        out.put_i32(0);
+        out
+    }
+
+    /// Fills in the length of a frame begun by [`Self::reply_frame`] and writes it at once.
+    async fn send(
+        stream: &mut (impl AsyncWrite + Unpin),
+        mut out: BytesMut,
+    ) -> std::io::Result<()> {
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
         stream.write_all(&out).await
     }
 
@@ -433,24 +444,24 @@ impl ZkFront {
                 }
                 _ => {
                     // Expired: ZooKeeper answers a zero timeout and session, then closes.
-                    let mut body = BytesMut::new();
+                    let mut body = Self::reply_frame(40);
                     body.put_i32(0);
                     body.put_i32(0);
                     body.put_i64(0);
                     body.jute_buffer(&[0; 16]);
                     body.jute_bool(false);
-                    Self::send(&mut stream, &body).await?;
+                    Self::send(&mut stream, body).await?;
                     anyhow::bail!("session {session:#x} expired");
                 }
             }
         };
-        let mut body = BytesMut::new();
+        let mut body = Self::reply_frame(24 + password.len());
         body.put_i32(0);
         body.put_i32(timeout);
         body.put_i64(session);
         body.jute_buffer(&password);
         body.jute_bool(false);
-        Self::send(&mut stream, &body).await?;
+        Self::send(&mut stream, body).await?;
         self.tracker.host(session);
         self.tracker.touch(&[session]);
         self.counters.lock().unwrap_or_else(|e| e.into_inner()).2 += 1;
@@ -487,18 +498,14 @@ impl ZkFront {
                 Err(Malformed) => anyhow::bail!("a malformed request (type {kind})"),
             };
             seen = seen.max(reply.zxid);
-            // The frame's length first, filled in once the body is known: one buffer, one write.
-            let mut out = BytesMut::with_capacity(20 + reply.body.len());
-            out.put_i32(0);
+            let mut out = Self::reply_frame(16 + reply.body.len());
             out.put_i32(xid);
             out.put_i64(reply.zxid);
             out.put_i32(reply.err);
             if reply.err == 0 {
                 out.extend_from_slice(&reply.body);
             }
-            let len = (out.len() - 4) as i32;
-            out[..4].copy_from_slice(&len.to_be_bytes());
-            stream.write_all(&out).await?;
+            Self::send(&mut stream, out).await?;
             self.counters.lock().unwrap_or_else(|e| e.into_inner()).1 += 1;
             if close {
                 return Ok(());
