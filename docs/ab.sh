@@ -44,7 +44,7 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 
-source "$(dirname "$0")/cpu-ticks.sh"
+source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks
 
 # run NAME BIN: one measured run of one build on a fresh cluster.
 run() {
@@ -54,12 +54,7 @@ run() {
   "$bin" cluster --protocol "$proto" --nodes 3 --data-dir "$work/data" --peer-base 24000 \
     --http-base 25000 --etcd-base 26000 --zk-base 27000 >"$work/cluster.log" 2>&1 &
   cluster=$!
-  for addr in ${endpoints//,/ }; do
-    for _ in $(seq 300); do
-      (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null && break
-      sleep 0.1
-    done
-  done
+  wait_ports ${endpoints//,/ }
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds 3 --clients 64 --json >/dev/null
   local nodes before after
   mapfile -t nodes < <(pgrep -P "$cluster")

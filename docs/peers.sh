@@ -31,6 +31,7 @@
 #   reads scale with the nodes that serve them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source docs/bench-lib.sh # wait_ports, cpu_ticks
 SECS=${SECS:-10}
 ROWS=${ROWS:-all}
 CAP=${CAP:-}
@@ -75,16 +76,6 @@ cap_nodes() {
     cgroups+=("$g")
   done
   echo "== each of $# nodes limited to $CAP of a CPU" >&2
-}
-
-# Waits until every given host:port accepts TCP connections (30 s at most).
-wait_ports() {
-  for addr in "$@"; do
-    for _ in $(seq 300); do
-      (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null && break
-      sleep 0.1
-    done
-  done
 }
 
 start_etcd() {
@@ -152,7 +143,6 @@ start_lab() {
   mapfile -t nodes < <(pgrep -P "${pids[-1]}")
 }
 
-source "$PWD/docs/cpu-ticks.sh"
 hz=$(getconf CLK_TCK)
 
 rows=()

@@ -1,4 +1,15 @@
-# Sourced by docs/peers.sh and docs/ab.sh.
+# Shell functions shared by docs/peers.sh and docs/ab.sh (sourced, not run).
+
+# wait_ports HOST:PORT...: waits until each accepts TCP connections (30 s at most each).
+wait_ports() {
+  for addr in "$@"; do
+    for _ in $(seq 300); do
+      (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+}
+
 # cpu_ticks PID...: the CPU time (user + system, every thread, in clock ticks: `getconf
 # CLK_TCK` of them per second) these processes have used so far; one that is gone counts 0.
 cpu_ticks() {
