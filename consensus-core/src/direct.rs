@@ -148,8 +148,14 @@ impl<R: Replica> Direct<R> {
             let from = node.id();
             // Persistence is instant: every append is durable as soon as it is asked for.
             let (early, _, release) = node.take_ready().split();
-            for env in early {
+            for env in early.messages {
                 self.inbox.push_back((from, env));
+            }
+            if Some(from) == leader {
+                let commands = early.committed.iter();
+                self.committed += commands
+                    .filter(|e| matches!(e.payload, Payload::Command(_)))
+                    .count() as u64;
             }
             for step in release.steps() {
                 match step {

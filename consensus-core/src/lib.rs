@@ -26,7 +26,7 @@ pub use apply::ApplyCursor;
 pub use async_trait::async_trait;
 pub use direct::Direct;
 pub use membership::{ChangeError, ConfChange, Membership, MembershipLog};
-pub use pipeline::{Outcome, PendingReads, Release, Step, Steps, Waiters};
+pub use pipeline::{Early, Outcome, PendingReads, Release, Step, Steps, Waiters};
 pub use quorum::{Majority, Quorum};
 pub use replica::{
     node_seed, Envelope, MessageName, PersistOp, ProposeError, ReadLevel, ReadState, Ready,

@@ -3,14 +3,31 @@
 //! steps that follow the fsync, in the contract's order, and the rule that answers the clients
 //! waiting for the entries they proposed.
 //!
-//! A driver sends [`Ready::early`] (the messages that need nothing durable first), writes
-//! [`Ready::persist`] and syncs it (at once, or after a simulated fsync), then walks
-//! [`Release::steps`], doing each step with its own IO and handing applied commands to
-//! [`Waiters::applied`].
+//! A driver carries out the [`Early`] part (the messages and the applies that need nothing
+//! durable first), writes [`Ready::persist`] and syncs it (at once, or after a simulated
+//! fsync), then walks [`Release::steps`], doing each step with its own IO and handing applied
+//! commands to [`Waiters::applied`].
 
 use crate::replica::{Envelope, ReadState, Ready};
 use crate::types::{Command, Entry, NodeId, Payload, Position, Snapshot};
 use std::collections::BTreeMap;
+
+/// The part of a [`Ready`] that needs nothing of its persist operations: carried out before
+/// they are durable, after every step of earlier Readys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Early<M> {
+    /// Messages to send at once (a leader's replication; see [`Ready::early`]).
+    pub messages: Vec<Envelope<M>>,
+    /// Committed entries to apply at once, in order, then hand to [`Waiters::applied`].
+    pub committed: Vec<Entry>,
+}
+
+impl<M> Early<M> {
+    /// True when there is nothing to send or apply.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.committed.is_empty()
+    }
+}
 
 /// The part of a [`Ready`] that waits until its persist operations are durable.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,10 +64,17 @@ pub enum Step<M> {
 }
 
 impl<M, H> Ready<M, H> {
-    /// Splits the Ready into the messages to send at once, what to persist, and what follows
-    /// once it is durable. A Ready that changes the hard state (a term, a vote, an epoch)
-    /// sends nothing before it is durable: its `early` messages wait with the rest.
-    pub fn split(mut self) -> (Vec<Envelope<M>>, Vec<crate::PersistOp<H>>, Release<M>) {
+    /// Splits the Ready into what needs nothing durable first, what to persist, and what
+    /// follows once it is durable.
+    ///
+    /// A Ready that changes the hard state (a term, a vote, an epoch) sends nothing before
+    /// it is durable: its `early` messages wait with the rest. Committed entries are applied
+    /// early, before the fsync of this Ready's own appends: they are already durable on a
+    /// majority and can never change, and the state machine is rebuilt from the durable
+    /// log and snapshot after a crash, so applying them needs nothing of this node's
+    /// persist. A leader answers its clients one fsync sooner (docs/performance.md). They
+    /// wait only when the Ready restores a snapshot, which comes first.
+    pub fn split(mut self) -> (Early<M>, Vec<crate::PersistOp<H>>, Release<M>) {
         let appended = self.appended_through();
         if self
             .persist
@@ -60,8 +84,16 @@ impl<M, H> Ready<M, H> {
             self.early.append(&mut self.messages);
             self.messages = std::mem::take(&mut self.early);
         }
+        let committed_early = if self.restore.is_none() {
+            std::mem::take(&mut self.committed)
+        } else {
+            Vec::new()
+        };
         (
-            self.early,
+            Early {
+                messages: self.early,
+                committed: committed_early,
+            },
             self.persist,
             Release {
                 appended,
@@ -308,7 +340,10 @@ mod tests {
             ]
         );
         let (early, _, release) = ready.clone().split();
-        assert_eq!(early, [env(2, "append to 2"), env(2, "second append to 2")]);
+        assert_eq!(
+            early.messages,
+            [env(2, "append to 2"), env(2, "second append to 2")]
+        );
         assert_eq!(release.messages.len(), 2);
         // A new term or vote is durable before this node says anything.
         ready.persist.insert(0, crate::PersistOp::HardState(1));
@@ -333,6 +368,7 @@ mod tests {
         ready.committed = vec![e.clone()];
         ready.snapshot_at = Some(p(1));
         let (early, persist, release) = ready.split();
+        // The snapshot is restored first: the committed entry waits for it.
         assert!(early.is_empty());
         assert_eq!(persist.len(), 1);
         assert!(release.feeds_core());
@@ -347,6 +383,42 @@ mod tests {
                 Step::Snapshot(p(1)),
             ]
         );
+    }
+
+    #[test]
+    fn committed_entries_are_applied_before_the_fsync_unless_a_snapshot_comes_first() {
+        let committed = vec![
+            Entry::command(p(1), Bytes::new()),
+            Entry::command(p(2), Bytes::new()),
+        ];
+        let mut ready: Ready<&str, u64> = Ready::default();
+        ready.persist.push(crate::PersistOp::HardState(2));
+        ready.append(vec![Entry::command(p(3), Bytes::new())]);
+        ready.messages.push(Envelope { to: 2, msg: "ack" });
+        ready.committed = committed.clone();
+        ready.snapshot_at = Some(p(2));
+        let (early, persist, release) = ready.clone().split();
+        assert_eq!(early.committed, committed);
+        assert!(early.messages.is_empty());
+        assert_eq!(persist.len(), 2);
+        // The snapshot is taken after the fsync, of the state the early applies left.
+        let steps: Vec<_> = release.steps().collect();
+        assert_eq!(
+            steps,
+            vec![
+                Step::Persisted(p(3)),
+                Step::Send(Envelope { to: 2, msg: "ack" }),
+                Step::Snapshot(p(2)),
+            ]
+        );
+        ready.restore = Some(Snapshot {
+            last: p(0),
+            data: Bytes::new(),
+            members: None,
+        });
+        let (early, _, release) = ready.split();
+        assert!(early.is_empty());
+        assert_eq!(release.committed, committed);
     }
 
     #[test]

@@ -88,14 +88,16 @@ pub enum PersistOp<H> {
     Snapshot(Snapshot),
 }
 
-/// What a core asks its driver to do, in this order: persist, then send, then apply.
+/// What a core asks its driver to do: persist, send, apply.
 ///
-/// The driver makes `persist` durable (fsync) before it sends any of `messages` or applies
-/// anything; it never reorders two `Ready`s of the same core. `early` messages are the
-/// exception: they need nothing of `persist`, and go out before it is durable (a leader writes
-/// its own log while its followers write theirs: the Raft thesis, section 10.2.1). Applying means, in order: restore
-/// the state machine from `restore` if set, apply `committed`, then, if `snapshot_at` is set,
-/// take a snapshot of the state machine and hand it back with [`Replica::compact`].
+/// The driver makes `persist` durable (fsync) before it sends any of `messages`; it never
+/// reorders two `Ready`s of the same core. Two parts need nothing of `persist` and come
+/// before it is durable ([`Ready::split`]): `early` messages (a leader writes its own log
+/// while its followers write theirs: the Raft thesis, section 10.2.1) and the applies of
+/// `committed` entries, which are durable on a majority already, unless `restore` is set.
+/// Applying means, in order: restore the state machine from `restore` if set, apply
+/// `committed`, then, if `snapshot_at` is set and once `persist` is durable, take a snapshot
+/// of the state machine and hand it back with [`Replica::compact`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ready<M, H> {
     /// Durable changes, in the order they happened.
@@ -108,7 +110,8 @@ pub struct Ready<M, H> {
     pub messages: Vec<Envelope<M>>,
     /// A snapshot that replaces the state machine before `committed` is applied.
     pub restore: Option<Snapshot>,
-    /// Newly committed entries, in log order, to apply once `persist` is durable.
+    /// Newly committed entries, in log order, to apply (before `persist` is durable, unless
+    /// `restore` is set).
     pub committed: Vec<Entry>,
     /// Once `committed` is applied, the state machine stands at this position: snapshot it
     /// and pass the snapshot to [`Replica::compact`].

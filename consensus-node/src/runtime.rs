@@ -4,9 +4,9 @@
 //! One task owns the core. Each turn it waits for the first input (a client request, a peer
 //! message or the core's next deadline), then takes every further input that is already
 //! waiting, so a burst of proposals becomes one [`Ready`] with one append and one fsync (group
-//! commit). It sends the messages that need nothing durable (a leader's replication), then
-//! persists and syncs, tells the core what became durable, sends the other messages, applies
-//! committed entries and answers the clients whose entries they are.
+//! commit). It sends the messages that need nothing durable (a leader's replication), applies
+//! committed entries and answers the clients whose entries they are, then persists and
+//! syncs, tells the core what became durable and sends the other messages.
 
 use bytes::Bytes;
 use consensus_core::poll::now_or_never;
@@ -510,6 +510,16 @@ where
         }
     }
 
+    /// Applies a committed entry and answers the client waiting for it.
+    async fn apply(&mut self, entry: consensus_core::Entry) {
+        let out = match &entry.payload {
+            Payload::Command(cmd) => Some(self.sm.apply(entry.pos, cmd).await),
+            Payload::Noop | Payload::Config(_) => None,
+        };
+        answer(self.waiters.applied(entry.pos, &entry.payload, out));
+        self.applied = entry.pos;
+    }
+
     async fn process(&mut self, ready: Ready<R::Message, R::HardState>) -> Result<(), NodeError> {
         self.stats.readies += 1;
         for v in &ready.violations {
@@ -519,9 +529,13 @@ where
         // the hard state: the persist operations tell both.
         self.members_dirty |= persist_touches_members(&ready.persist) || ready.restore.is_some();
         let (early, persist, release) = ready.split();
-        // A leader's replication goes out first: its followers write while it writes.
-        for env in early {
+        // A leader's replication goes out first: its followers write while it writes. Then
+        // what is committed is applied and answered, without waiting for this Ready's fsync.
+        for env in early.messages {
             self.send(env).await;
+        }
+        for entry in early.committed {
+            self.apply(entry).await;
         }
         if !persist.is_empty() {
             for op in &persist {
@@ -555,14 +569,7 @@ where
                     answer(self.waiters.restored(snap.last));
                     self.applied = snap.last;
                 }
-                Step::Apply(entry) => {
-                    let out = match &entry.payload {
-                        Payload::Command(cmd) => Some(self.sm.apply(entry.pos, cmd).await),
-                        Payload::Noop | Payload::Config(_) => None,
-                    };
-                    answer(self.waiters.applied(entry.pos, &entry.payload, out));
-                    self.applied = entry.pos;
-                }
+                Step::Apply(entry) => self.apply(entry).await,
                 Step::Read(read) => {
                     if let Some((reply, leader)) = self.reads.answered(read) {
                         let _ = reply.send(Err(ClientError::NotLeader { leader }));

@@ -217,9 +217,11 @@ impl<R: Replica> Sim<R> {
         if let Some(w) = faults::Window::of(&status, &ready) {
             self.chaos_window(id, w);
         }
-        let (early, persist, apply) = ready.split();
-        self.send_early(id, early);
+        let (early, persist, mut apply) = ready.split();
         let n = &mut self.nodes[id as usize - 1];
+        // The early part runs now, or behind the releases still queued: at the end of the
+        // last fsync in flight, before this Ready's own fsync starts.
+        let early_at = (n.releases_queued > 0).then(|| now.max(n.sync_done));
         let sync = !persist.is_empty();
         let release_at = if sync {
             n.store.write_owned(persist);
@@ -236,6 +238,21 @@ impl<R: Replica> Sim<R> {
             // Nothing to persist, but keep the order behind an fsync still in flight.
             now.max(n.sync_done)
         };
+        match early_at {
+            None => self.run_early(id, early),
+            // Due at the same instant as this Ready's release (it joined the fsync in
+            // flight): one event, the early part first, as if it had its own.
+            Some(at) if at == release_at => {
+                let mut messages = early.messages;
+                messages.append(&mut apply.messages);
+                apply.messages = messages;
+                let mut committed = early.committed;
+                committed.append(&mut apply.committed);
+                apply.committed = committed;
+            }
+            Some(at) => self.queue_early(id, at, early),
+        }
+        let n = &mut self.nodes[id as usize - 1];
         if release_at == now && n.releases_queued == 0 {
             self.release(id, sync, apply);
         } else {
@@ -253,38 +270,31 @@ impl<R: Replica> Sim<R> {
         }
     }
 
-    /// Sends a Ready's early messages (a leader's replication) before its persist is durable,
-    /// behind the messages of earlier Readys still waiting for their fsync: those go first,
-    /// so the early ones wait for the last of them (each peer's messages keep their order).
-    /// A queued release fires at the end of the last fsync or now, whichever is later.
-    fn send_early(&mut self, id: NodeId, early: Vec<consensus_core::Envelope<R::Message>>) {
+    /// Carries out a Ready's early part (a leader's replication, the applies of committed
+    /// entries) at once, before its persist is durable; no step of an earlier Ready waits.
+    fn run_early(&mut self, id: NodeId, early: consensus_core::Early<R::Message>) {
+        if !early.is_empty() {
+            self.release(id, false, early_release(early));
+        }
+    }
+
+    /// Queues a Ready's early part behind the steps of earlier Readys still waiting for
+    /// their fsync, at `at`, the end of the last of them: each peer's messages keep their
+    /// order, and so does the state machine.
+    fn queue_early(&mut self, id: NodeId, at: Time, early: consensus_core::Early<R::Message>) {
         if early.is_empty() {
             return;
         }
         let n = &mut self.nodes[id as usize - 1];
-        if n.releases_queued == 0 {
-            for env in early {
-                self.send(id, env);
-            }
-            return;
-        }
         n.releases_queued += 1;
-        let (at, inc) = (self.now.max(n.sync_done), n.inc);
-        let apply = Release {
-            appended: None,
-            messages: early,
-            reads: Vec::new(),
-            restore: None,
-            committed: Vec::new(),
-            snapshot_at: None,
-        };
+        let inc = n.inc;
         self.schedule(
             at,
             Event::Release {
                 node: id,
                 inc,
                 sync: false,
-                apply: Box::new(apply),
+                apply: Box::new(early_release(early)),
             },
         );
     }
@@ -338,5 +348,17 @@ impl<R: Replica> Sim<R> {
             // persist) goes out now.
             self.after_input(id);
         }
+    }
+}
+
+/// A Ready's early part as a release with nothing to make durable.
+fn early_release<M>(early: consensus_core::Early<M>) -> Release<M> {
+    Release {
+        appended: None,
+        messages: early.messages,
+        reads: Vec::new(),
+        restore: None,
+        committed: early.committed,
+        snapshot_at: None,
     }
 }
