@@ -66,27 +66,30 @@ fn frequent_snapshots_under_faults_stay_safe() {
 
 #[test]
 fn chaos_with_frequent_snapshots_converges() {
-    // Seed 13 (zab) never converged before the fix of docs/zab.md section 7: a reconfiguration
-    // proposed in an older epoch, dead, kept two servers Looking beside a working leader.
-    let seed13 = RunConfig {
+    // This seed (zab) never converges without the fix of docs/zab.md section 7: a
+    // reconfiguration proposed in an older epoch, dead, keeps two servers Looking beside a
+    // working leader. (Seed 13 hit that window until the early applies of 7038f3f changed
+    // the traces; 2589 is the one seed of 1..3000 that hits it now, checked with the
+    // mutation docs/mutations/zab-join-counts-dead-proposal.patch applied.)
+    let dead_proposal = RunConfig {
         protocol: ZAB,
         ops: 10_000,
         faults: Faults::Chaos,
         snapshot_threshold: 50,
-        seed: 13,
+        seed: 2589,
         ..RunConfig::default()
     };
     assert_eq!(
-        seed13.command_line(),
-        "consensus-lab run --protocol zab --nodes 5 --clients 16 --ops 10000 --seed 13 --faults chaos --snapshot-threshold 50"
+        dead_proposal.command_line(),
+        "consensus-lab run --protocol zab --nodes 5 --clients 16 --ops 10000 --seed 2589 --faults chaos --snapshot-threshold 50"
     );
-    let r = run::run(&seed13, None);
+    let r = run::run(&dead_proposal, None);
     assert!(r.passed(), "{}", r.failure().unwrap_or_default());
     for &kind in PROTOCOLS {
         let base = RunConfig {
             protocol: kind,
             ops: 5000,
-            ..seed13.clone()
+            ..dead_proposal.clone()
         };
         assert_sweep_clean(&base, 1..=20);
     }
