@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Two builds of consensus-lab measured in turns under the same load: for each round and each
 # build, a fresh 3-node `cluster`, a 3-second warm-up, then a measured `load` run. Prints one
-# line per run: writes (or reads) per second, p50 / p99, errors, and the CPU time (user +
-# system, every thread, from /proc/<pid>/stat) the three nodes spent per operation.
+# line per run: writes (or reads) per second, p50 / p99, errors, the CPU time (user +
+# system, every thread, from /proc/<pid>/stat) the three nodes spent per operation, and how
+# much of the machine's CPU time was idle meanwhile (from /proc/stat: a run with idle time
+# left is bound by waiting, for the disk or a round trip, rather than by the CPU).
 #
 # On these shared 2-core machines the rate moves by tens of percent from one hour to the next;
 # runs of the two builds in turns, a few minutes apart, and the CPU per operation beside the
@@ -44,7 +46,7 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 
-source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks
+source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks, idle_ticks
 
 # run NAME BIN: one measured run of one build on a fresh cluster.
 run() {
@@ -56,19 +58,29 @@ run() {
   cluster=$!
   wait_ports ${endpoints//,/ }
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds 3 --clients 64 --json >/dev/null
-  local nodes before after
+  local nodes before after idle_before idle_after
   mapfile -t nodes < <(pgrep -P "$cluster")
+  if [ "${#nodes[@]}" -ne 3 ]; then
+    # Another cluster on these ports (one still stopping) would answer in its place.
+    echo "the cluster of $bin did not start its 3 nodes; its log:" >&2
+    tail -5 "$work/cluster.log" >&2
+    exit 1
+  fi
   before=$(cpu_ticks "${nodes[@]}")
+  idle_before=$(idle_ticks)
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$SECS" --json "$@" >"$work/load.json"
+  idle_after=$(idle_ticks)
   after=$(cpu_ticks "${nodes[@]}")
   stop
-  python3 - "$work/load.json" "$name" "$((after - before))" "$hz" <<'EOF'
+  python3 - "$work/load.json" "$name" "$((after - before))" "$hz" $idle_before $idle_after <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency"]
 cpu = int(sys.argv[3]) / int(sys.argv[4]) * 1e6 / max(r["ops"], 1)
+idle = (int(sys.argv[7]) - int(sys.argv[5])) / max(int(sys.argv[8]) - int(sys.argv[6]), 1)
 print(f'{sys.argv[2]}: {r["ops_per_sec"]:>8,.0f} ops/s  p50 {l["p50_ms"]:.2f} ms  '
-      f'p99 {l["p99_ms"]:.2f} ms  errors {r["errors"]}  nodes\' CPU {cpu:.1f} µs/op')
+      f'p99 {l["p99_ms"]:.2f} ms  errors {r["errors"]}  nodes\' CPU {cpu:.1f} µs/op  '
+      f'machine idle {100 * idle:.0f}%')
 EOF
 }
 

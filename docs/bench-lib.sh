@@ -22,3 +22,11 @@ cpu_ticks() {
   done
   echo "$t"
 }
+
+# idle_ticks: the machine's idle and total CPU time so far, all CPUs, in clock ticks (two
+# numbers: idle (idle + iowait), then total), from the first line of /proc/stat.
+idle_ticks() {
+  local cpu user nice system idle iowait irq softirq steal rest
+  read -r cpu user nice system idle iowait irq softirq steal rest </proc/stat
+  echo "$((idle + iowait)) $((user + nice + system + idle + iowait + irq + softirq + steal))"
+}
