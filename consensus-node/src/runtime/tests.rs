@@ -3,7 +3,7 @@ use crate::file_log::FileLog;
 use crate::mem_transport::MemNetwork;
 use consensus_core::codec;
 use consensus_core::kv::{KvCommand, KvOp, KvOutput, KvStore};
-use consensus_core::{Entry, Envelope, ProposeError, Role};
+use consensus_core::{Entry, Envelope, MemLogStore, ProposeError, Role};
 use std::time::Duration;
 
 /// A one-node "cluster": always the leader, commits an entry once it is durable.
@@ -16,6 +16,11 @@ struct Solo {
     snapshot_at: Option<Position>,
     /// Snapshots handed back by the driver.
     compacted: std::sync::Arc<std::sync::Mutex<Vec<Position>>>,
+    /// Commits what is durable only at the next proposal, as a leader learns of a commit
+    /// in the same turn as new requests arrive; the commits then share a Ready with an append.
+    commit_on_propose: bool,
+    /// Durable through here (what `persisted` said last).
+    durable_through: Position,
 }
 
 impl Solo {
@@ -32,7 +37,21 @@ impl Solo {
             },
             snapshot_at: None,
             compacted: Default::default(),
+            commit_on_propose: false,
+            durable_through: Position::ZERO,
         }
+    }
+
+    /// Hands the state machine every durable entry not yet committed.
+    fn commit_durable(&mut self) {
+        let from = self.durable.partition_point(|e| e.pos <= self.commit);
+        let to = self
+            .durable
+            .partition_point(|e| e.pos <= self.durable_through);
+        self.ready
+            .committed
+            .extend(self.durable[from..to].iter().cloned());
+        self.commit = self.durable_through;
     }
 }
 
@@ -48,6 +67,9 @@ impl Replica for Solo {
     }
     fn receive(&mut self, _: Time, _: NodeId, _: ()) {}
     fn propose(&mut self, _: Time, command: Command) -> Result<Position, ProposeError> {
+        if self.commit_on_propose {
+            self.commit_durable();
+        }
         self.last = Position::new(1, self.last.seq + 1);
         let e = Entry::command(self.last, command);
         match self.ready.persist.last_mut() {
@@ -72,12 +94,10 @@ impl Replica for Solo {
         self.compacted.lock().unwrap().push(snapshot.last);
     }
     fn persisted(&mut self, _: Time, through: Position) {
-        let from = self.durable.partition_point(|e| e.pos <= self.commit);
-        let to = self.durable.partition_point(|e| e.pos <= through);
-        self.ready
-            .committed
-            .extend(self.durable[from..to].iter().cloned());
-        self.commit = through;
+        self.durable_through = through;
+        if !self.commit_on_propose {
+            self.commit_durable();
+        }
         if self.snapshot_at.is_some_and(|at| at <= through) {
             self.ready.snapshot_at = self.snapshot_at.take();
         }
@@ -310,6 +330,76 @@ async fn the_node_goes_on_while_a_snapshot_is_encoded() {
     }
     landed.expect("the encoded snapshot reaches the core under a steady load");
     assert_eq!(*compacted.lock().unwrap(), vec![Position::new(1, 1)]);
+    drop(handle);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// A store whose fsyncs each wait for a permit the test hands out.
+struct HeldSyncs {
+    inner: MemLogStore<u64>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[consensus_core::async_trait]
+impl LogStore<u64> for HeldSyncs {
+    async fn write(&mut self, ops: &[PersistOp<u64>]) -> Result<(), StorageError> {
+        self.inner.write(ops).await
+    }
+    async fn sync(&mut self) -> Result<(), StorageError> {
+        self.permits.acquire().await.expect("never closed").forget();
+        self.inner.sync().await
+    }
+    async fn recover(&mut self) -> Result<Recovered<u64>, StorageError> {
+        self.inner.recover().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_is_answered_before_the_fsync_of_the_append_beside_it() {
+    // One fsync allowed: the first write's. Its commit then comes with the second write's
+    // append, in one Ready, whose fsync is held.
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let store = HeldSyncs {
+        inner: MemLogStore::new(),
+        permits: permits.clone(),
+    };
+    let mut nets = MemNetwork::build::<()>(&[1]);
+    let (node, handle) = Node::start(store, nets.remove(0), KvStore::default(), |rec, _| {
+        let mut solo = Solo::new(rec);
+        solo.commit_on_propose = true;
+        solo
+    })
+    .await
+    .unwrap();
+    let task = tokio::spawn(node.run());
+    let h = handle.clone();
+    let first = tokio::spawn(async move { h.submit(put(1, 1, "a", "1")).await });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while permits.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the first write's fsync happens");
+    // The node takes the next write in its next turn, after it told the core that the
+    // first is durable: the core then commits the first beside the second's append.
+    let h = handle.clone();
+    let second = tokio::spawn(async move { h.submit(put(2, 1, "b", "2")).await });
+    let out = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first write is answered while the second's fsync is held")
+        .unwrap()
+        .unwrap();
+    assert_eq!(codec::decode::<KvOutput>(&out).unwrap(), KvOutput::Written);
+    assert!(!second.is_finished());
+    assert_eq!(permits.available_permits(), 0, "no fsync was let through");
+    permits.add_permits(100);
+    second.abort();
+    let _ = second.await;
     drop(handle);
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
