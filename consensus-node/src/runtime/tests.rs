@@ -155,6 +155,19 @@ async fn start(
     (tokio::spawn(node.run()), handle)
 }
 
+/// Drops the last handle and waits (10 s at most) for the node to stop cleanly.
+async fn stop_node(
+    handle: NodeHandle,
+    task: tokio::task::JoinHandle<Result<NodeStats, NodeError>>,
+) -> NodeStats {
+    drop(handle);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the node stops once its last handle is gone")
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_proposals_share_fsyncs_and_each_gets_its_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,12 +197,7 @@ async fn concurrent_proposals_share_fsyncs_and_each_gets_its_output() {
     .await
     .expect("the status reports the last commit")
     .unwrap();
-    drop(handle);
-    let stats = tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let stats = stop_node(handle, task).await;
     assert_eq!(stats.appended, 201);
     assert!(
         stats.syncs < 200,
@@ -330,12 +338,7 @@ async fn the_node_goes_on_while_a_snapshot_is_encoded() {
     }
     landed.expect("the encoded snapshot reaches the core under a steady load");
     assert_eq!(*compacted.lock().unwrap(), vec![Position::new(1, 1)]);
-    drop(handle);
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop_node(handle, task).await;
 }
 
 /// A store whose fsyncs each wait for a permit the test hands out.
@@ -400,10 +403,5 @@ async fn a_commit_is_answered_before_the_fsync_of_the_append_beside_it() {
     permits.add_permits(100);
     second.abort();
     let _ = second.await;
-    drop(handle);
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop_node(handle, task).await;
 }
