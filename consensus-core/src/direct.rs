@@ -151,13 +151,8 @@ impl<R: Replica> Direct<R> {
             for env in early.messages {
                 self.inbox.push_back((from, env));
             }
-            if Some(from) == leader {
-                let commands = early.committed.iter();
-                self.committed += commands
-                    .filter(|e| matches!(e.payload, Payload::Command(_)))
-                    .count() as u64;
-            }
-            for step in release.steps() {
+            let early_applies = early.committed.into_iter().map(Step::Apply);
+            for step in early_applies.chain(release.steps()) {
                 match step {
                     Step::Persisted(p) => node.persisted(now, p),
                     Step::Send(env) => self.inbox.push_back((from, env)),
