@@ -50,7 +50,7 @@ mod record;
 
 use record::{
     frame_into, fsync_dir, parse_at, read_atomic, segment_name, valid_record_after, write_atomic,
-    Parsed,
+    write_atomic_parts, Parsed,
 };
 
 /// Bytes of a record's header: length and CRC32.
@@ -696,10 +696,28 @@ where
 
 /// Encodes a snapshot and replaces the snapshot file with it, durably.
 fn write_snapshot(dir: &Path, snap: &Snapshot) -> Result<(), StorageError> {
-    let payload = codec::encode_state(snap)
-        .map_err(|e| StorageError::Order(format!("snapshot does not encode: {e}")))?;
-    write_atomic(dir, SNAPSHOT_FILE, &payload)?;
+    let (head, tail) = snapshot_parts(snap)?;
+    write_atomic_parts(dir, SNAPSHOT_FILE, &[&head, &snap.data, &tail])?;
     Ok(())
+}
+
+/// A snapshot's encoding around its state, which is left where it is: the encoding of its
+/// position and of the state's length, then (after the state's bytes) of its configuration.
+/// Together the same bytes as `codec::encode_state(snap)`, without a copy of the state.
+fn snapshot_parts(snap: &Snapshot) -> Result<(Vec<u8>, Vec<u8>), StorageError> {
+    let fails =
+        |e: codec::CodecError| StorageError::Order(format!("snapshot does not encode: {e}"));
+    // A byte string is encoded as its length (a varint, as a `usize` is) and its bytes.
+    let head = codec::encode_state(&(snap.last, snap.data.len())).map_err(fails)?;
+    let tail = codec::encode_state(&snap.members).map_err(fails)?;
+    let total = head.len() + snap.data.len() + tail.len();
+    if total > codec::MAX_STATE_BYTES {
+        return Err(fails(codec::CodecError::FrameTooLarge {
+            len: total,
+            max: codec::MAX_STATE_BYTES,
+        }));
+    }
+    Ok((head, tail))
 }
 
 impl<H> Drop for FileLog<H> {

@@ -69,13 +69,30 @@ pub(super) fn fsync_dir(dir: &Path) -> io::Result<()> {
 /// Writes `payload` as one framed record to `dir/name` atomically: temp file, fsync, rename,
 /// fsync of the directory.
 pub(super) fn write_atomic(dir: &Path, name: &str, payload: &[u8]) -> io::Result<()> {
+    write_atomic_parts(dir, name, &[payload])
+}
+
+/// [`write_atomic`] of a payload given in parts, written one after the other without first
+/// copying them into one buffer (a snapshot's state is megabytes).
+pub(super) fn write_atomic_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let len = u32::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "record over 4 GiB"))?;
+    let mut crc = crc32fast::Hasher::new();
+    for p in parts {
+        crc.update(p);
+    }
+    let mut header = [0u8; RECORD_HEADER_BYTES];
+    header[0..4].copy_from_slice(&len.to_le_bytes());
+    header[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
     let tmp = dir.join(format!("{name}.tmp"));
-    let mut bytes = Vec::with_capacity(payload.len() + RECORD_HEADER_BYTES);
-    frame_into(payload, &mut bytes);
     {
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
+        let mut f = io::BufWriter::with_capacity(64 * 1024, File::create(&tmp)?);
+        f.write_all(&header)?;
+        for p in parts {
+            f.write_all(p)?;
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
     fs::rename(&tmp, dir.join(name))?;
     fsync_dir(dir)

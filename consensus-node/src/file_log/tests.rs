@@ -775,3 +775,33 @@ fn data_of_another_format_is_refused_with_the_directory_and_both_versions() {
     let err = FileLog::<u64>::open(later.path()).err().expect("refused");
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
 }
+
+#[test]
+fn a_snapshot_file_is_the_snapshot_encoded_whole_though_written_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut members = consensus_core::Membership::of_voters(&[1, 2, 3]);
+    members.addrs.insert(2, "127.0.0.1:7002".into());
+    // A state long enough that its length takes a multi-byte varint.
+    let data = Bytes::from((0..70_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    for snap in [
+        Snapshot {
+            last: Position::new(3, 300),
+            data: data.clone(),
+            members: Some(Box::new(members)),
+        },
+        Snapshot {
+            last: Position::new(1, 1),
+            data: Bytes::new(),
+            members: None,
+        },
+    ] {
+        write_snapshot(dir.path(), &snap).unwrap();
+        let file = fs::read(dir.path().join(SNAPSHOT_FILE)).unwrap();
+        let whole = codec::encode_state(&snap).unwrap();
+        assert_eq!(&file[RECORD_HEADER_BYTES..], &whole[..]);
+        assert_eq!(
+            read_atomic::<Snapshot>(dir.path(), SNAPSHOT_FILE).unwrap(),
+            Some(snap)
+        );
+    }
+}
