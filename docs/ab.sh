@@ -2,9 +2,10 @@
 # Two builds of consensus-lab measured in turns under the same load: for each round and each
 # build, a fresh 3-node `cluster`, a 3-second warm-up, then a measured `load` run. Prints one
 # line per run: writes (or reads) per second, p50 / p99, errors, the CPU time (user +
-# system, every thread, from /proc/<pid>/stat) the three nodes spent per operation, and how
-# much of the machine's CPU time was idle meanwhile (from /proc/stat: a run with idle time
-# left is bound by waiting, for the disk or a round trip, rather than by the CPU).
+# system, every thread, from /proc/<pid>/stat) the three nodes spent per operation, the CPU
+# time the load generator spent per operation (it shares the machine), and how much of the
+# machine's CPU time was idle meanwhile (from /proc/stat: a run with idle time left is bound
+# by waiting, for the disk or a round trip, rather than by the CPU).
 #
 # On these shared 2-core machines the rate moves by tens of percent from one hour to the next;
 # runs of the two builds in turns, a few minutes apart, and the CPU per operation beside the
@@ -68,19 +69,24 @@ run() {
   fi
   before=$(cpu_ticks "${nodes[@]}")
   idle_before=$(idle_ticks)
+  local load_before load_after
+  load_before=$(waited_ticks)
   "$bin" load --system "$system" --endpoints "$endpoints" --seconds "$SECS" --json "$@" >"$work/load.json"
+  load_after=$(waited_ticks)
   idle_after=$(idle_ticks)
   after=$(cpu_ticks "${nodes[@]}")
   stop
-  python3 - "$work/load.json" "$name" "$((after - before))" "$hz" $idle_before $idle_after <<'EOF'
+  python3 - "$work/load.json" "$name" "$((after - before))" "$hz" $idle_before $idle_after \
+    "$((load_after - load_before))" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency"]
 cpu = int(sys.argv[3]) / int(sys.argv[4]) * 1e6 / max(r["ops"], 1)
 idle = (int(sys.argv[7]) - int(sys.argv[5])) / max(int(sys.argv[8]) - int(sys.argv[6]), 1)
+load = int(sys.argv[9]) / int(sys.argv[4]) * 1e6 / max(r["ops"], 1)
 print(f'{sys.argv[2]}: {r["ops_per_sec"]:>8,.0f} ops/s  p50 {l["p50_ms"]:.2f} ms  '
       f'p99 {l["p99_ms"]:.2f} ms  errors {r["errors"]}  nodes\' CPU {cpu:.1f} µs/op  '
-      f'machine idle {100 * idle:.0f}%')
+      f'load\'s CPU {load:.1f} µs/op  machine idle {100 * idle:.0f}%')
 EOF
 }
 

@@ -30,3 +30,14 @@ idle_ticks() {
   read -r cpu user nice system idle iowait irq softirq steal rest </proc/stat
   echo "$((idle + iowait)) $((user + nice + system + idle + iowait + irq + softirq + steal))"
 }
+
+# waited_ticks: the CPU time (user + system, clock ticks) of this shell's children that it has
+# waited for: around a foreground command, the difference is what that command (and the
+# processes it waited for) spent. Read from the main shell's /proc entry ($$), so it holds
+# inside $(...) too.
+waited_ticks() {
+  local st
+  read -ra st </proc/$$/stat
+  # Fields 16 and 17 (cutime, cstime); the name in field 2 is one word for bash.
+  echo "$((st[15] + st[16]))"
+}
