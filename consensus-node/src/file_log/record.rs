@@ -11,10 +11,17 @@ pub(super) fn segment_name(seg: u64) -> String {
     format!("{seg:020}{SEGMENT_SUFFIX}")
 }
 
+/// A record's header: the payload's length, then its CRC32, little-endian.
+fn header(len: u32, crc: u32) -> [u8; RECORD_HEADER_BYTES] {
+    let mut h = [0u8; RECORD_HEADER_BYTES];
+    h[0..4].copy_from_slice(&len.to_le_bytes());
+    h[4..8].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
 /// Appends `payload` to `out` as one framed record.
 pub(super) fn frame_into(payload: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(&header(payload.len() as u32, crc32fast::hash(payload)));
     out.extend_from_slice(payload);
 }
 
@@ -82,9 +89,7 @@ pub(super) fn write_atomic_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> io:
     for p in parts {
         crc.update(p);
     }
-    let mut header = [0u8; RECORD_HEADER_BYTES];
-    header[0..4].copy_from_slice(&len.to_le_bytes());
-    header[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
+    let header = header(len, crc.finalize());
     let tmp = dir.join(format!("{name}.tmp"));
     {
         let mut f = io::BufWriter::with_capacity(64 * 1024, File::create(&tmp)?);
