@@ -408,6 +408,7 @@ impl Replica for RaftReplica {
                 }
             }
             _ => {
+                self.expire_forwarded_reads();
                 if self.now >= self.election_deadline {
                     self.on_election_timeout();
                 }
@@ -421,7 +422,9 @@ impl Replica for RaftReplica {
                 self.heartbeat_deadline.min(self.check_quorum_deadline)
             }
             RaftRole::Leader => self.heartbeat_deadline,
-            _ => self.election_deadline,
+            _ => self
+                .forwarded_reads_deadline()
+                .map_or(self.election_deadline, |d| d.min(self.election_deadline)),
         }
     }
 
@@ -460,6 +463,7 @@ impl Replica for RaftReplica {
 
     fn take_ready(&mut self) -> Ready<Message, HardState> {
         self.broadcast_pending_reads();
+        self.forward_reads();
         if self.broadcast_pending {
             self.broadcast_pending = false;
             self.broadcast_append();

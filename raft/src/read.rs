@@ -14,6 +14,13 @@
 //! by its own clock; the subtraction covers clocks that run at different rates. A node that
 //! restarts forgets whom it heard from, so with lease reads on it also refuses votes for
 //! `election_timeout_min` after it starts.
+//!
+//! A follower keeps one request for reads in flight to the leader per kind (one for reads a
+//! lease may answer, one for the rest), as etcd does: the reads that arrive meanwhile wait
+//! and go together in the next request, once the answer to this one is in. Every read of a
+//! request arrived before it was sent, so an index the leader takes after receiving it is
+//! recent enough for each of them. A request unanswered after `election_timeout_min` is
+//! given up: its reads fail, and the next one goes.
 
 use crate::{Message, RaftReplica, RaftRole};
 use consensus_core::{NodeId, Position, ProposeError, ReadLevel, ReadState, Time};
@@ -42,8 +49,13 @@ pub(crate) struct Reads {
     pending: Vec<PendingRead>,
     /// Until when the leader's lease lets it answer lease reads without a round.
     lease_until: Option<Time>,
-    /// Reads this follower forwarded to the leader.
-    forwarded: Vec<u64>,
+    /// Reads this follower forwards to the leader with the next Ready: `[index, lease]`.
+    unsent: [Vec<u64>; 2],
+    /// Reads this follower forwarded, by the id of the request that carried them (the id of
+    /// the request's first read, unique as the driver's read ids are).
+    forwarded: BTreeMap<u64, Vec<u64>>,
+    /// The request of each kind in flight (`[index, lease]`): its id and when it was sent.
+    in_flight: [Option<(u64, Time)>; 2],
 }
 
 impl RaftReplica {
@@ -59,17 +71,8 @@ impl RaftReplica {
                 Ok(())
             }
             _ => match self.leader_id {
-                Some(leader) => {
-                    self.reads.forwarded.push(id);
-                    let term = self.hard.current_term;
-                    self.send(
-                        leader,
-                        Message::ReadIndex {
-                            term,
-                            id,
-                            lease: level == ReadLevel::Lease,
-                        },
-                    );
+                Some(_) => {
+                    self.reads.unsent[usize::from(level == ReadLevel::Lease)].push(id);
                     Ok(())
                 }
                 None => Err(ProposeError::NotLeader { leader: None }),
@@ -94,11 +97,77 @@ impl RaftReplica {
         self.reads.pending.push(read);
     }
 
-    /// True when reads wait for a round that can start now (for `has_ready`).
+    /// True when reads wait for a round that can start now, or to be forwarded (for
+    /// `has_ready`).
     pub(crate) fn reads_need_round(&self) -> bool {
-        self.role == RaftRole::Leader
+        (self.role == RaftRole::Leader
             && self.reads.pending.iter().any(|r| r.round == 0)
-            && self.own_term_committed()
+            && self.own_term_committed())
+            || (0..2).any(|k| !self.reads.unsent[k].is_empty() && self.reads.in_flight[k].is_none())
+    }
+
+    /// When this follower gives up its oldest request for reads in flight, if any.
+    pub(crate) fn forwarded_reads_deadline(&self) -> Option<Time> {
+        self.reads
+            .in_flight
+            .iter()
+            .flatten()
+            .map(|&(_, sent)| sent + self.config.election_timeout_min)
+            .min()
+    }
+
+    /// Gives up the requests for reads that went unanswered for `election_timeout_min` (the
+    /// request or its answer was lost): their reads fail, and the reads waiting behind them
+    /// go in a new request.
+    pub(crate) fn expire_forwarded_reads(&mut self) {
+        for kind in 0..2 {
+            let Some((id, sent)) = self.reads.in_flight[kind] else {
+                continue;
+            };
+            if self.now < sent + self.config.election_timeout_min {
+                continue;
+            }
+            self.reads.in_flight[kind] = None;
+            for id in self.reads.forwarded.remove(&id).unwrap_or_default() {
+                self.ready
+                    .reads
+                    .push(ReadState::refused(id, self.leader_id));
+            }
+        }
+    }
+
+    /// Sends the leader one request for the reads that arrived since the last Ready, per
+    /// kind; without a leader now, they fail.
+    pub(crate) fn forward_reads(&mut self) {
+        let term = self.hard.current_term;
+        for (kind, lease) in [(0, false), (1, true)] {
+            if self.reads.in_flight[kind].is_some() {
+                continue;
+            }
+            let ids = std::mem::take(&mut self.reads.unsent[kind]);
+            let Some(&first) = ids.first() else {
+                continue;
+            };
+            match self.leader_id.filter(|&l| l != self.id) {
+                Some(leader) => {
+                    self.reads.forwarded.insert(first, ids);
+                    self.reads.in_flight[kind] = Some((first, self.now));
+                    self.send(
+                        leader,
+                        Message::ReadIndex {
+                            term,
+                            id: first,
+                            lease,
+                        },
+                    );
+                }
+                None => {
+                    for id in ids {
+                        self.ready.reads.push(ReadState::refused(id, None));
+                    }
+                }
+            }
+        }
     }
 
     fn lease_valid(&self) -> bool {
@@ -206,19 +275,25 @@ impl RaftReplica {
         }
     }
 
-    /// The leader's answer to a read this follower forwarded.
+    /// The leader's answer to a request for reads this follower forwarded.
     pub(crate) fn handle_read_index_response(&mut self, id: u64, index: Option<(u64, u64)>) {
-        let Some(i) = self.reads.forwarded.iter().position(|&f| f == id) else {
+        let Some(ids) = self.reads.forwarded.remove(&id) else {
             return;
         };
-        self.reads.forwarded.swap_remove(i);
+        for f in &mut self.reads.in_flight {
+            if f.is_some_and(|(i, _)| i == id) {
+                *f = None;
+            }
+        }
         let at = match index {
             Some((term, index)) => Ok(Position::new(term, index)),
             None => Err(ProposeError::NotLeader {
                 leader: self.leader_id,
             }),
         };
-        self.ready.reads.push(ReadState { id, at });
+        for id in ids {
+            self.ready.reads.push(ReadState { id, at: at.clone() });
+        }
     }
 
     /// This node stopped leading or following its leader: every read it holds fails (the
@@ -239,7 +314,12 @@ impl RaftReplica {
                 ),
             }
         }
-        for id in std::mem::take(&mut self.reads.forwarded) {
+        self.reads.in_flight = [None, None];
+        let forwarded = std::mem::take(&mut self.reads.forwarded)
+            .into_values()
+            .flatten();
+        let unsent = std::mem::take(&mut self.reads.unsent).into_iter().flatten();
+        for id in forwarded.chain(unsent) {
             self.ready.reads.push(ReadState::refused(id, leader));
         }
         self.reads.rounds.clear();

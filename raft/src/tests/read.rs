@@ -75,6 +75,101 @@ fn a_follower_asks_the_leader_for_the_read_index() {
 }
 
 #[test]
+fn a_follower_forwards_the_reads_of_one_turn_in_one_request_per_kind() {
+    let (mut d, l) = led(plain());
+    let f = if l == 1 { 2 } else { 1 };
+    let now = d.now();
+    for id in [4, 5, 6] {
+        d.node_mut(f).read_index(now, id, ReadLevel::Index).unwrap();
+    }
+    d.node_mut(f).read_index(now, 7, ReadLevel::Lease).unwrap();
+    let r = d.node_mut(f).take_ready();
+    let messages = sent(&r);
+    let asked: Vec<_> = messages
+        .iter()
+        .map(|(to, m)| match m {
+            Message::ReadIndex { id, lease, .. } => (*to, *id, *lease),
+            other => panic!("only read requests, not {other:?}"),
+        })
+        .collect();
+    assert_eq!(asked, vec![(l, 4, false), (l, 7, true)]);
+    // The requests reach the leader, which confirms them in a round and answers both; the
+    // follower answers each read it carried.
+    for (_, m) in messages {
+        d.node_mut(l).receive(now, f, m);
+    }
+    d.pump();
+    let commit = d.node(l).commit_index();
+    let at = d.node(l).log().position_at(commit).unwrap();
+    let mut reads = d.take_reads();
+    reads.sort_by_key(|(_, r)| r.id);
+    assert_eq!(
+        reads,
+        [4, 5, 6, 7].map(|id| (f, ReadState::at(id, at))).to_vec()
+    );
+}
+
+#[test]
+fn reads_that_arrive_while_a_request_is_in_flight_go_in_the_next_one() {
+    let (mut d, l) = led(plain());
+    let f = if l == 1 { 2 } else { 1 };
+    let now = d.now();
+    let before = d.node(l).commit_index();
+    d.node_mut(f).read_index(now, 4, ReadLevel::Index).unwrap();
+    let first = sent(&d.node_mut(f).take_ready());
+    assert!(matches!(first[..], [(to, Message::ReadIndex { id: 4, .. })] if to == l));
+    // The request reaches the leader, which takes its commit point for read 4.
+    for (_, m) in first {
+        d.node_mut(l).receive(now, f, m);
+    }
+    // Reads 5 and 6 arrive at the follower after that: the index the leader already took may
+    // miss a write that completes before they started, so they must not share it.
+    d.node_mut(f).read_index(now, 5, ReadLevel::Index).unwrap();
+    d.node_mut(f).read_index(now, 6, ReadLevel::Index).unwrap();
+    assert!(
+        !sent(&d.node_mut(f).take_ready())
+            .iter()
+            .any(|(_, m)| matches!(m, Message::ReadIndex { .. })),
+        "one request in flight at a time"
+    );
+    // A write commits before the leader answers read 4.
+    let written = d
+        .node_mut(l)
+        .propose(now, Bytes::from_static(b"w"))
+        .unwrap();
+    d.pump();
+    let reads = d.take_reads();
+    let index_of = |id: u64| {
+        let r = reads.iter().find(|(_, r)| r.id == id).expect("answered");
+        r.1.at.clone().expect("an index").seq
+    };
+    assert_eq!(index_of(4), before);
+    assert!(index_of(5) >= written.seq && index_of(6) >= written.seq);
+}
+
+#[test]
+fn a_read_request_left_unanswered_is_given_up_after_an_election_timeout() {
+    let (mut d, l) = led(plain());
+    let f = if l == 1 { 2 } else { 1 };
+    let now = d.now();
+    d.node_mut(f).read_index(now, 4, ReadLevel::Index).unwrap();
+    let _lost = d.node_mut(f).take_ready();
+    d.node_mut(f).read_index(now, 5, ReadLevel::Index).unwrap();
+    let timeout = plain().election_timeout_min;
+    assert_eq!(d.node(f).next_deadline(), now + timeout);
+    // Heard from the leader meanwhile, so no election: only the request times out.
+    d.node_mut(f).tick(now + timeout);
+    let r = d.node_mut(f).take_ready();
+    assert_eq!(r.reads, vec![ReadState::refused(4, Some(l))]);
+    assert!(
+        sent(&r)
+            .iter()
+            .any(|(to, m)| *to == l && matches!(m, Message::ReadIndex { id: 5, .. })),
+        "the read waiting behind it goes now"
+    );
+}
+
+#[test]
 fn a_lease_answers_at_once_until_it_runs_out() {
     let config = Config {
         lease_reads: true,
