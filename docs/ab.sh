@@ -35,7 +35,6 @@ case $front in
 esac
 ROUNDS=${ROUNDS:-2}
 SECS=${SECS:-5}
-hz=$(getconf CLK_TCK)
 work=$(mktemp -d)
 cluster=
 stop() {
@@ -47,7 +46,7 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 
-source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks, idle_ticks
+source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks, idle_ticks, waited_ticks, print_run
 
 # run NAME BIN: one measured run of one build on a fresh cluster.
 run() {
@@ -76,18 +75,8 @@ run() {
   idle_after=$(idle_ticks)
   after=$(cpu_ticks "${nodes[@]}")
   stop
-  python3 - "$work/load.json" "$name" "$((after - before))" "$hz" $idle_before $idle_after \
-    "$((load_after - load_before))" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-l = r["latency"]
-cpu = int(sys.argv[3]) / int(sys.argv[4]) * 1e6 / max(r["ops"], 1)
-idle = (int(sys.argv[7]) - int(sys.argv[5])) / max(int(sys.argv[8]) - int(sys.argv[6]), 1)
-load = int(sys.argv[9]) / int(sys.argv[4]) * 1e6 / max(r["ops"], 1)
-print(f'{sys.argv[2]}: {r["ops_per_sec"]:>8,.0f} ops/s  p50 {l["p50_ms"]:.2f} ms  '
-      f'p99 {l["p99_ms"]:.2f} ms  errors {r["errors"]}  nodes\' CPU {cpu:.1f} µs/op  '
-      f'load\'s CPU {load:.1f} µs/op  machine idle {100 * idle:.0f}%')
-EOF
+  print_run "$work/load.json" "$name" nodes "$((after - before))" "$idle_before" "$idle_after" \
+    "$((load_after - load_before))"
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -41,3 +41,45 @@ waited_ticks() {
   # Fields 16 and 17 (cutime, cstime); the name in field 2 is one word for bash.
   echo "$((st[15] + st[16]))"
 }
+
+# stop_pids PID...: stops these processes (SIGTERM; background jobs of a script ignore SIGINT
+# unless they handle it) and waits for each.
+stop_pids() {
+  local pid
+  for pid in "$@"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+# print_run LOAD_JSON NAME WHO SERVER_TICKS IDLE_BEFORE IDLE_AFTER LOAD_TICKS: one line for a
+# measured `consensus-lab load --json` run: its rate, p50 / p99 and errors, the CPU per
+# operation of the servers (named WHO) and of the load generator, and the machine's idle share
+# (IDLE_*: two words each, from idle_ticks).
+print_run() {
+  python3 - "$1" "$2" "$3" "$4" "$(getconf CLK_TCK)" $5 $6 "$7" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+name, who, ticks, hz = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+l = r["latency"]
+ops = max(r["ops"], 1)
+cpu = ticks / hz * 1e6 / ops
+idle = (int(sys.argv[8]) - int(sys.argv[6])) / max(int(sys.argv[9]) - int(sys.argv[7]), 1)
+load = int(sys.argv[10]) / hz * 1e6 / ops
+print(f'{name}: {r["ops_per_sec"]:>8,.0f} ops/s  p50 {l["p50_ms"]:.2f} ms  '
+      f'p99 {l["p99_ms"]:.2f} ms  errors {r["errors"]}  {who}\' CPU {cpu:.1f} µs/op  '
+      f'load\'s CPU {load:.1f} µs/op  machine idle {100 * idle:.0f}%')
+PY
+}
+
+# with_servers: sets up `work` (a scratch directory) and `servers` (PIDs the script starts),
+# and `stop`, which stops the servers; on exit, both go.
+with_servers() {
+  work=$(mktemp -d)
+  servers=()
+  stop() {
+    stop_pids "${servers[@]}"
+    servers=()
+  }
+  trap 'stop; rm -rf "$work"' EXIT
+}

@@ -26,20 +26,10 @@ for bin in "$lab" "$floor"; do
 done
 ROUNDS=${ROUNDS:-2}
 SECS=${SECS:-5}
-hz=$(getconf CLK_TCK)
 endpoints=127.0.0.1:25001,127.0.0.1:25002,127.0.0.1:25003
-work=$(mktemp -d)
-servers=()
-stop() {
-  for pid in "${servers[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  servers=()
-}
-trap 'stop; rm -rf "$work"' EXIT
 
-source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks, idle_ticks, waited_ticks
+source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks, idle_ticks, waited_ticks, with_servers, print_run
+with_servers
 
 for round in $(seq "$ROUNDS"); do
   for port in 25001 25002 25003; do
@@ -56,16 +46,6 @@ for round in $(seq "$ROUNDS"); do
   idle_after=$(idle_ticks)
   after=$(cpu_ticks "${servers[@]}")
   stop
-  python3 - "$work/load.json" "floor" "$((after - before))" "$hz" $idle_before $idle_after \
-    "$((load_after - load_before))" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-l = r["latency"]
-cpu = int(sys.argv[3]) / int(sys.argv[4]) * 1e6 / max(r["ops"], 1)
-idle = (int(sys.argv[7]) - int(sys.argv[5])) / max(int(sys.argv[8]) - int(sys.argv[6]), 1)
-load = int(sys.argv[9]) / int(sys.argv[4]) * 1e6 / max(r["ops"], 1)
-print(f'{sys.argv[2]}: {r["ops_per_sec"]:>8,.0f} ops/s  p50 {l["p50_ms"]:.2f} ms  '
-      f'p99 {l["p99_ms"]:.2f} ms  errors {r["errors"]}  servers\' CPU {cpu:.1f} µs/op  '
-      f'load\'s CPU {load:.1f} µs/op  machine idle {100 * idle:.0f}%')
-PY
+  print_run "$work/load.json" floor servers "$((after - before))" "$idle_before" "$idle_after" \
+    "$((load_after - load_before))"
 done

@@ -22,17 +22,8 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 SECS=${SECS:-5}
 hz=$(getconf CLK_TCK)
 ports=(25001 25002 25003)
-work=$(mktemp -d)
-servers=()
-stop() {
-  for pid in "${servers[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  servers=()
-}
-trap 'stop; rm -rf "$work"' EXIT
-source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks, idle_ticks, waited_ticks
+source "$(dirname "$0")/bench-lib.sh" # wait_ports, cpu_ticks, idle_ticks, waited_ticks, with_servers
+with_servers
 
 if [ "$target" = floor ]; then
   floor=$(dirname "$lab")/examples/http_floor
