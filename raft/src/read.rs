@@ -49,13 +49,28 @@ pub(crate) struct Reads {
     pending: Vec<PendingRead>,
     /// Until when the leader's lease lets it answer lease reads without a round.
     lease_until: Option<Time>,
-    /// Reads this follower forwards to the leader with the next Ready: `[index, lease]`.
-    unsent: [Vec<u64>; 2],
-    /// Reads this follower forwarded, by the id of the request that carried them (the id of
-    /// the request's first read, unique as the driver's read ids are).
-    forwarded: BTreeMap<u64, Vec<u64>>,
-    /// The request of each kind in flight (`[index, lease]`): its id and when it was sent.
-    in_flight: [Option<(u64, Time)>; 2],
+    /// This follower's reads for the leader, per kind: `[index, lease]`.
+    forwarded: [Forwarded; 2],
+}
+
+/// A follower's reads of one kind on their way to the leader.
+#[derive(Clone, Debug, Default)]
+struct Forwarded {
+    /// Reads that go in the next request.
+    unsent: Vec<u64>,
+    /// The request in flight, if any.
+    in_flight: Option<Request>,
+}
+
+/// A request for reads sent to the leader.
+#[derive(Clone, Debug)]
+struct Request {
+    /// Its id: the id of its first read (unique, as the driver's read ids are).
+    id: u64,
+    /// When it was sent.
+    sent: Time,
+    /// The reads it carries.
+    reads: Vec<u64>,
 }
 
 impl RaftReplica {
@@ -72,7 +87,9 @@ impl RaftReplica {
             }
             _ => match self.leader_id {
                 Some(_) => {
-                    self.reads.unsent[usize::from(level == ReadLevel::Lease)].push(id);
+                    self.reads.forwarded[usize::from(level == ReadLevel::Lease)]
+                        .unsent
+                        .push(id);
                     Ok(())
                 }
                 None => Err(ProposeError::NotLeader { leader: None }),
@@ -103,16 +120,20 @@ impl RaftReplica {
         (self.role == RaftRole::Leader
             && self.reads.pending.iter().any(|r| r.round == 0)
             && self.own_term_committed())
-            || (0..2).any(|k| !self.reads.unsent[k].is_empty() && self.reads.in_flight[k].is_none())
+            || self
+                .reads
+                .forwarded
+                .iter()
+                .any(|f| !f.unsent.is_empty() && f.in_flight.is_none())
     }
 
     /// When this follower gives up its oldest request for reads in flight, if any.
     pub(crate) fn forwarded_reads_deadline(&self) -> Option<Time> {
         self.reads
-            .in_flight
+            .forwarded
             .iter()
-            .flatten()
-            .map(|&(_, sent)| sent + self.config.election_timeout_min)
+            .filter_map(|f| f.in_flight.as_ref())
+            .map(|r| r.sent + self.config.election_timeout_min)
             .min()
     }
 
@@ -120,38 +141,38 @@ impl RaftReplica {
     /// request or its answer was lost): their reads fail, and the reads waiting behind them
     /// go in a new request.
     pub(crate) fn expire_forwarded_reads(&mut self) {
-        for kind in 0..2 {
-            let Some((id, sent)) = self.reads.in_flight[kind] else {
-                continue;
-            };
-            if self.now < sent + self.config.election_timeout_min {
-                continue;
-            }
-            self.reads.in_flight[kind] = None;
-            for id in self.reads.forwarded.remove(&id).unwrap_or_default() {
-                self.ready
-                    .reads
-                    .push(ReadState::refused(id, self.leader_id));
+        let timeout = self.config.election_timeout_min;
+        for f in &mut self.reads.forwarded {
+            if let Some(r) = f.in_flight.take_if(|r| self.now >= r.sent + timeout) {
+                for id in r.reads {
+                    self.ready
+                        .reads
+                        .push(ReadState::refused(id, self.leader_id));
+                }
             }
         }
     }
 
-    /// Sends the leader one request for the reads that arrived since the last Ready, per
-    /// kind; without a leader now, they fail.
+    /// Sends the leader one request per kind for the reads waiting, unless one of that kind
+    /// is in flight; without a leader now, they fail.
     pub(crate) fn forward_reads(&mut self) {
         let term = self.hard.current_term;
         for (kind, lease) in [(0, false), (1, true)] {
-            if self.reads.in_flight[kind].is_some() {
+            let f = &mut self.reads.forwarded[kind];
+            if f.in_flight.is_some() {
                 continue;
             }
-            let ids = std::mem::take(&mut self.reads.unsent[kind]);
-            let Some(&first) = ids.first() else {
+            let reads = std::mem::take(&mut f.unsent);
+            let Some(&first) = reads.first() else {
                 continue;
             };
             match self.leader_id.filter(|&l| l != self.id) {
                 Some(leader) => {
-                    self.reads.forwarded.insert(first, ids);
-                    self.reads.in_flight[kind] = Some((first, self.now));
+                    f.in_flight = Some(Request {
+                        id: first,
+                        sent: self.now,
+                        reads,
+                    });
                     self.send(
                         leader,
                         Message::ReadIndex {
@@ -162,7 +183,7 @@ impl RaftReplica {
                     );
                 }
                 None => {
-                    for id in ids {
+                    for id in reads {
                         self.ready.reads.push(ReadState::refused(id, None));
                     }
                 }
@@ -277,21 +298,21 @@ impl RaftReplica {
 
     /// The leader's answer to a request for reads this follower forwarded.
     pub(crate) fn handle_read_index_response(&mut self, id: u64, index: Option<(u64, u64)>) {
-        let Some(ids) = self.reads.forwarded.remove(&id) else {
+        let Some(request) = self
+            .reads
+            .forwarded
+            .iter_mut()
+            .find_map(|f| f.in_flight.take_if(|r| r.id == id))
+        else {
             return;
         };
-        for f in &mut self.reads.in_flight {
-            if f.is_some_and(|(i, _)| i == id) {
-                *f = None;
-            }
-        }
         let at = match index {
             Some((term, index)) => Ok(Position::new(term, index)),
             None => Err(ProposeError::NotLeader {
                 leader: self.leader_id,
             }),
         };
-        for id in ids {
+        for id in request.reads {
             self.ready.reads.push(ReadState { id, at: at.clone() });
         }
     }
@@ -314,12 +335,13 @@ impl RaftReplica {
                 ),
             }
         }
-        self.reads.in_flight = [None, None];
-        let forwarded = std::mem::take(&mut self.reads.forwarded)
-            .into_values()
-            .flatten();
-        let unsent = std::mem::take(&mut self.reads.unsent).into_iter().flatten();
-        for id in forwarded.chain(unsent) {
+        // The requests in flight first, oldest first, then the reads not yet sent.
+        let [index, lease] = std::mem::take(&mut self.reads.forwarded);
+        let mut in_flight: Vec<Request> =
+            index.in_flight.into_iter().chain(lease.in_flight).collect();
+        in_flight.sort_by_key(|r| r.id);
+        let sent = in_flight.into_iter().flat_map(|r| r.reads);
+        for id in sent.chain(index.unsent).chain(lease.unsent) {
             self.ready.reads.push(ReadState::refused(id, leader));
         }
         self.reads.rounds.clear();
