@@ -37,9 +37,16 @@ else
   "$lab" cluster --protocol "$proto" --nodes 3 --data-dir "$work/data" --peer-base 24000 \
     --http-base 25000 >"$work/cluster.log" 2>&1 &
   servers+=($!)
-  mapfile -t measured < <(sleep 1; pgrep -P "${servers[0]}")
 fi
 wait_ports "${ports[@]/#/127.0.0.1:}"
+if [ "$target" != floor ]; then
+  mapfile -t measured < <(pgrep -P "${servers[0]}")
+  if [ "${#measured[@]}" -ne 3 ]; then
+    echo "the cluster did not start its 3 nodes; its log:" >&2
+    tail -5 "$work/cluster.log" >&2
+    exit 1
+  fi
+fi
 leader=
 for _ in $(seq 50); do
   for p in "${ports[@]}"; do

@@ -3,7 +3,7 @@
 //! answers the JSON a node sends for a stored 100-byte value, `PUT /kv/{key}` answers 200, and
 //! `GET /status` tells `consensus-lab load` it may start. Driven by `consensus-lab load`, it
 //! shows what the client and the HTTP path alone cost on this machine (docs/performance.md,
-//! "The HTTP floor").
+//! "The floor: a server that does nothing, and a lighter client").
 //!
 //! Usage: `cargo run --release -p harness --example http_floor -- PORT` (one process per port,
 //! as the cluster runs one node per process).
